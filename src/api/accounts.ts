@@ -1,0 +1,111 @@
+import { Hono } from "hono";
+import { conflict, forbidden, unauthorized } from "../lib/errors.ts";
+import { checkEmail, checkPassword } from "../lib/validate.ts";
+import type { User } from "../state/index.ts";
+import { requireUser } from "./auth.ts";
+import { type ApiDeps, type Env, readJson } from "./context.ts";
+
+export const userJson = (u: User) => ({ email: u.email, admin: u.isAdmin, created_at: u.createdAt });
+
+/** Verifying against this when the email is unknown keeps login's timing the same either way. */
+let dummyHash: Promise<string> | undefined;
+
+/** Public routes: signup and login. */
+export function sessionRoutes(deps: ApiDeps) {
+  const r = new Hono<Env>();
+  const { state } = deps;
+
+  r.post("/signup", async (c) => {
+    const body = await readJson(c);
+    const email = checkEmail(body.email);
+    const passwordHash = await Bun.password.hash(checkPassword(body.password), "argon2id");
+    const local = c.env?.transport === "unix";
+    const user = state.transaction(() => {
+      if (state.users.byEmail(email)) throw conflict(`an account for ${email} exists`, "run `beamstalk login`");
+      if (state.users.count() === 0) {
+        const token = typeof body.setup_token === "string" ? body.setup_token : "";
+        if (!local && !deps.setupToken.matches(token)) {
+          throw forbidden(
+            "this server has no admin yet: claiming it needs the setup token",
+            `pass the token from ${deps.setupToken.location} (--setup-token-file), or sign up over the local socket`,
+          );
+        }
+        const admin = state.users.create({ email, passwordHash, isAdmin: true });
+        deps.setupToken.consume();
+        return admin;
+      }
+      const invite = typeof body.invite === "string" ? body.invite : "";
+      if (!invite || !state.invites.consume(invite, email)) {
+        throw forbidden(
+          invite ? "the invite code is not valid for this email (wrong, used or expired)" : "signing up needs an invite",
+          "ask an admin to run `beamstalk invites:create " + email + "`",
+        );
+      }
+      return state.users.create({ email, passwordHash, isAdmin: false });
+    });
+    deps.logger.info("account.signup", { user: user.email, admin: user.isAdmin });
+    const issued = state.apiKeys.issue(user.id);
+    return c.json({ user: userJson(user), api_key: issued.key, expires_at: issued.expiresAt }, 201);
+  });
+
+  r.post("/login", async (c) => {
+    const body = await readJson(c);
+    const email = typeof body.email === "string" ? body.email.toLowerCase() : "";
+    const password = typeof body.password === "string" ? body.password : "";
+    const user = email ? state.users.byEmail(email) : null;
+    const hash = user ? state.users.passwordHash(user.id)! : await (dummyHash ??= Bun.password.hash("not a password", "argon2id"));
+    const ok = (await Bun.password.verify(password, hash)) && user !== null;
+    if (!ok || !user) {
+      deps.logger.warn("account.login_failed", { user: email || undefined });
+      throw unauthorized("wrong email or password");
+    }
+    const issued = state.apiKeys.issue(user.id);
+    deps.logger.info("account.login", { user: user.email });
+    return c.json({ user: userJson(user), api_key: issued.key, expires_at: issued.expiresAt });
+  });
+
+  return r;
+}
+
+/** Routes about the caller's own account; each requires an API key. */
+export function accountRoutes(deps: ApiDeps) {
+  const r = new Hono<Env>();
+  const { state } = deps;
+  const auth = requireUser(deps);
+
+  r.get("/account", auth, (c) => c.json(userJson(c.var.user)));
+
+  r.post("/logout", auth, (c) => {
+    state.apiKeys.revoke(c.var.keyId);
+    return c.body(null, 204);
+  });
+
+  r.post("/account/api_key/reset", auth, (c) => {
+    const issued = state.apiKeys.reset(c.var.user.id);
+    deps.logger.info("account.api_key_reset", { user: c.var.user.email });
+    return c.json({ api_key: issued.key, expires_at: issued.expiresAt });
+  });
+
+  r.post("/account/password", auth, async (c) => {
+    const body = await readJson(c);
+    const current = typeof body.current_password === "string" ? body.current_password : "";
+    const next = checkPassword(body.new_password);
+    if (!(await Bun.password.verify(current, state.users.passwordHash(c.var.user.id)!))) {
+      throw unauthorized("current password is wrong");
+    }
+    state.users.setPasswordHash(c.var.user.id, await Bun.password.hash(next, "argon2id"));
+    deps.logger.info("account.password_changed", { user: c.var.user.email });
+    return c.body(null, 204);
+  });
+
+  r.post("/invites", auth, async (c) => {
+    if (!c.var.user.isAdmin) throw forbidden("only admins can invite", "ask an admin of this server");
+    const email = checkEmail((await readJson(c)).email);
+    if (state.users.byEmail(email)) throw conflict(`an account for ${email} exists`);
+    const invite = state.invites.create(email, c.var.user.id);
+    deps.logger.info("account.invite", { by: c.var.user.email, email });
+    return c.json({ email, code: invite.code, expires_at: invite.expiresAt }, 201);
+  });
+
+  return r;
+}

@@ -1,0 +1,38 @@
+import type { MiddlewareHandler } from "hono";
+import { BeamstalkError, unauthorized } from "../lib/errors.ts";
+import type { ApiDeps, Env } from "./context.ts";
+
+/**
+ * Reads the API key from `Authorization: Bearer <key>`, or from Basic auth with
+ * the key as password (any user name), which is what git sends from ~/.netrc.
+ */
+export function apiKeyFrom(header: string | undefined): string | null {
+  if (!header) return null;
+  const [scheme, value] = header.split(" ", 2);
+  if (!value) return null;
+  if (scheme?.toLowerCase() === "bearer") return value.trim();
+  if (scheme?.toLowerCase() === "basic") {
+    const decoded = Buffer.from(value.trim(), "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    return colon >= 0 ? decoded.slice(colon + 1) : null;
+  }
+  return null;
+}
+
+export function requireUser(deps: ApiDeps): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    const key = apiKeyFrom(c.req.header("authorization"));
+    if (!key) throw new BeamstalkError("not_logged_in", "not logged in", "run `beamstalk login`");
+    const found = deps.state.apiKeys.lookup(key);
+    if (found.status === "expired") {
+      throw new BeamstalkError("api_key_expired", "your API key has expired", "run `beamstalk login` for a new one");
+    }
+    const user = found.status === "valid" ? deps.state.users.byId(found.userId) : null;
+    if (found.status !== "valid" || !user) {
+      throw unauthorized("API key is not valid", "it may have been reset; run `beamstalk login`");
+    }
+    c.set("user", user);
+    c.set("keyId", found.keyId);
+    await next();
+  };
+}

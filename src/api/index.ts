@@ -1,0 +1,54 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { BeamstalkError } from "../lib/errors.ts";
+import { accessRoutes } from "./access.ts";
+import { accountRoutes, sessionRoutes } from "./accounts.ts";
+import { appRoutes } from "./apps.ts";
+import { configRoutes } from "./config.ts";
+import type { ApiDeps, Env } from "./context.ts";
+import { sshKeyRoutes } from "./ssh-keys.ts";
+
+export type { ApiDeps, Bindings, SetupToken } from "./context.ts";
+
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The HTTP API as a Hono app. It never listens: the daemon hands it requests
+ * from TCP and from the unix socket, tests call `createApi(deps).request()`.
+ */
+export function createApi(deps: ApiDeps): Hono<Env> {
+  const api = new Hono<Env>();
+
+  api.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new BeamstalkError("payload_too_large", "request body is larger than 4 MiB");
+      },
+    }),
+  );
+
+  api.get("/api/health", (c) => c.json({ ok: true, version: deps.version }));
+  api.route("/api", sessionRoutes(deps));
+  api.route("/api/account/ssh_keys", sshKeyRoutes(deps));
+  api.route("/api/apps/:app/access", accessRoutes(deps));
+  api.route("/api/apps/:app/config", configRoutes(deps));
+  api.route("/api/apps", appRoutes(deps));
+  api.route("/api", accountRoutes(deps));
+
+  api.notFound((c) => c.json(new BeamstalkError("not_found", `no such route: ${c.req.method} ${c.req.path}`).toBody(), 404));
+
+  api.onError((err, c) => {
+    if (err instanceof BeamstalkError) return c.json(err.toBody(), err.status as 400);
+    if (err instanceof HTTPException) {
+      const e = new BeamstalkError("bad_request", err.message || "bad request");
+      return c.json(e.toBody(), err.status);
+    }
+    deps.logger.error("api.internal_error", { method: c.req.method, path: c.req.path, error: err.message });
+    return c.json(new BeamstalkError("internal", "internal server error", "the server log has the details").toBody(), 500);
+  });
+
+  return api;
+}

@@ -1,0 +1,144 @@
+import { readFileSync } from "node:fs";
+import { BeamstalkError } from "../lib/errors.ts";
+import type { Cli } from "./context.ts";
+import { command } from "./define.ts";
+import { info, printRecord } from "./output.ts";
+import { prompt, readStdin } from "./prompt.ts";
+
+interface UserJson {
+  email: string;
+  admin: boolean;
+  created_at: string;
+}
+interface KeyJson {
+  user: UserJson;
+  api_key: string;
+  expires_at: string;
+}
+
+const credentialArgs = {
+  email: { type: "string", description: "account email (prompted on a terminal)" },
+  password: { type: "string", description: "password (prompted on a terminal; BEAMSTALK_PASSWORD also works)" },
+  "password-stdin": { type: "boolean", description: "read the password from standard input" },
+} as const;
+
+async function email(args: { email?: string }): Promise<string> {
+  return args.email || (await prompt("Email: "));
+}
+
+/** Flag, then standard input, then BEAMSTALK_PASSWORD, then a hidden prompt. */
+async function password(args: { password?: string; "password-stdin"?: boolean }, cli: Cli, label = "Password: "): Promise<string> {
+  if (args.password) return args.password;
+  if (args["password-stdin"]) return readStdin();
+  if (cli.env.BEAMSTALK_PASSWORD) return cli.env.BEAMSTALK_PASSWORD;
+  return prompt(label, { hidden: true });
+}
+
+export const signup = command({
+  name: "signup",
+  description: "Create an account: the first one claims the server as admin, later ones need an invite",
+  args: {
+    ...credentialArgs,
+    invite: { type: "string", description: "invite code from an admin (BEAMSTALK_INVITE also works)" },
+    "setup-token-file": { type: "string", description: "file holding the server's one-time setup token (first account only)" },
+    socket: { type: "string", description: "talk to the daemon over its unix socket (on the server itself)" },
+  },
+  async run(args, cli) {
+    const url = cli.serverUrl();
+    const body: Record<string, string> = { email: await email(args), password: await password(args, cli) };
+    const invite = args.invite || cli.env.BEAMSTALK_INVITE;
+    if (invite) body.invite = invite;
+    if (args["setup-token-file"]) {
+      try {
+        body.setup_token = readFileSync(args["setup-token-file"], "utf8").trim();
+      } catch {
+        throw new BeamstalkError("usage", `cannot read ${args["setup-token-file"]}`, "the setup token is in the server's data directory, readable by root");
+      }
+    }
+    const res = await cli.anonymous(args.socket).post<KeyJson>("/api/signup", body);
+    cli.remember(url, res.user.email, res.api_key);
+    info(`Signed up and logged in as ${res.user.email}${res.user.admin ? " (admin of this server)" : ""}.`);
+  },
+});
+
+export const login = command({
+  name: "login",
+  description: "Log in: saves an API key (valid 365 days) to ~/.netrc and remembers the server URL",
+  args: credentialArgs,
+  async run(args, cli) {
+    const url = cli.serverUrl();
+    const res = await cli.anonymous().post<KeyJson>("/api/login", { email: await email(args), password: await password(args, cli) });
+    cli.remember(url, res.user.email, res.api_key);
+    info(`Logged in as ${res.user.email}.`);
+  },
+});
+
+export const logout = command({
+  name: "logout",
+  description: "Log out: revokes this machine's API key and removes it from ~/.netrc",
+  async run(_args, cli) {
+    const url = cli.serverUrl();
+    try {
+      await cli.client().post("/api/logout");
+    } catch (err) {
+      // Already logged out, or the key is dead: removing it locally is all that is left to do.
+      if (!(err instanceof BeamstalkError) || !["not_logged_in", "unauthorized", "api_key_expired"].includes(err.code)) throw err;
+    }
+    cli.forget(url);
+  },
+});
+
+export const account = command({
+  name: "account",
+  description: "Show the account you are logged in as",
+  data: true,
+  async run(_args, cli) {
+    const user = await cli.client().get<UserJson>("/api/account");
+    cli.print(user, () => printRecord({ email: user.email, admin: user.admin, created: user.created_at }));
+  },
+});
+
+export const apiKeyReset = command({
+  name: "account:api_key:reset",
+  aliases: ["reset_api_key"],
+  description: "Replace your API key: every old key stops working at once (the new one goes to ~/.netrc)",
+  data: true,
+  async run(_args, cli) {
+    const client = cli.client();
+    const me = await client.get<UserJson>("/api/account");
+    const res = await client.post<{ api_key: string; expires_at: string }>("/api/account/api_key/reset");
+    cli.remember(client.url, me.email, res.api_key);
+    if (cli.json) cli.print(res, () => {});
+    else info(`API key reset; the new key is in ~/.netrc and expires ${res.expires_at}.`);
+  },
+});
+
+export const passwordChange = command({
+  name: "account:password:change",
+  aliases: ["change_password"],
+  description: "Change your password (prompts; BEAMSTALK_PASSWORD and BEAMSTALK_NEW_PASSWORD also work)",
+  args: {
+    "current-password": { type: "string", description: "current password" },
+    "new-password": { type: "string", description: "new password" },
+  },
+  async run(args, cli) {
+    const current = args["current-password"] || cli.env.BEAMSTALK_PASSWORD || (await prompt("Current password: ", { hidden: true }));
+    const next = args["new-password"] || cli.env.BEAMSTALK_NEW_PASSWORD || (await prompt("New password: ", { hidden: true }));
+    await cli.client().post("/api/account/password", { current_password: current, new_password: next });
+    info("Password changed.");
+  },
+});
+
+export const invitesCreate = command({
+  name: "invites:create",
+  description: "Invite someone to sign up (admins only); prints the one-time invite code",
+  args: { email: { type: "positional", required: true, description: "who may sign up with it" } },
+  data: true,
+  async run(args, cli) {
+    const res = await cli.client().post<{ email: string; code: string; expires_at: string }>("/api/invites", { email: args.email });
+    cli.print(res, () => {
+      process.stdout.write(res.code + "\n");
+      info(`Invite for ${res.email}, valid until ${res.expires_at}: beamstalk signup --email ${res.email} --invite <code>`);
+    });
+  },
+});

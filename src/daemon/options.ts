@@ -1,0 +1,49 @@
+import { badRequest } from "../lib/errors.ts";
+
+export interface ServerOptions {
+  dataDir: string;
+  bind: string;
+  httpPort: number;
+  httpsPort: number;
+  sshPort: number;
+  baseDomain?: string;
+}
+
+export const SERVER_FLAGS = {
+  dataDir: { flag: "data-dir", env: "BEAMSTALK_DATA_DIR", default: "/var/lib/beamstalk", description: "where all state lives" },
+  bind: { flag: "bind", env: "BEAMSTALK_BIND", default: "0.0.0.0", description: "address to listen on" },
+  httpPort: { flag: "http-port", env: "BEAMSTALK_HTTP_PORT", default: "80", description: "HTTP port: API, git and apps (0 picks a free port)" },
+  httpsPort: { flag: "https-port", env: "BEAMSTALK_HTTPS_PORT", default: "443", description: "HTTPS port for apps with certificates (0 disables)" },
+  sshPort: { flag: "ssh-port", env: "BEAMSTALK_SSH_PORT", default: "2222", description: "SSH port for git and consoles" },
+  baseDomain: { flag: "base-domain", env: "BEAMSTALK_BASE_DOMAIN", default: "", description: "apps are served at <app>.<base-domain>" },
+} as const;
+
+type FlagName = keyof typeof SERVER_FLAGS;
+
+/** Flags win over BEAMSTALK_* variables, which win over defaults. */
+export function resolveServerOptions(
+  flags: Partial<Record<FlagName, string | undefined>>,
+  env: Record<string, string | undefined> = process.env,
+): ServerOptions {
+  const pick = (name: FlagName): string => flags[name] ?? env[SERVER_FLAGS[name].env] ?? SERVER_FLAGS[name].default;
+  const port = (name: FlagName): number => {
+    const text = pick(name);
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n > 65535) throw badRequest(`--${SERVER_FLAGS[name].flag} must be a port number 0-65535, got ${JSON.stringify(text)}`);
+    return n;
+  };
+  const baseDomain = pick("baseDomain").toLowerCase();
+  if (baseDomain && !/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(baseDomain)) {
+    throw badRequest(`--base-domain ${JSON.stringify(baseDomain)} is not a domain name`);
+  }
+  const dataDir = pick("dataDir");
+  if (!dataDir) throw badRequest("--data-dir must not be empty");
+  return {
+    dataDir,
+    bind: pick("bind"),
+    httpPort: port("httpPort"),
+    httpsPort: port("httpsPort"),
+    sshPort: port("sshPort"),
+    ...(baseDomain ? { baseDomain } : {}),
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * The one place that spawns processes. Commands are argv arrays, never shell
+ * strings; user input reaches a process only as its own argv element.
+ */
+export interface ExecOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  stdin?: string | Uint8Array;
+  timeoutMs?: number;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+  if (argv.length === 0) throw new Error("exec: empty argv");
+  const proc = Bun.spawn([...argv], {
+    cwd: options.cwd,
+    env: options.env ? { ...process.env, ...options.env } : process.env,
+    stdin: options.stdin === undefined ? "ignore" : new Blob([options.stdin]),
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: options.timeoutMs,
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr };
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bun
+import { type CommandDef, defineCommand, runCommand, showUsage } from "citty";
+import { toCitty } from "./cli/define.ts";
+import { reportError } from "./cli/exit.ts";
+import { COMMANDS } from "./cli/index.ts";
+import { serverCommand } from "./daemon/command.ts";
+import { systemdUnitCommand } from "./daemon/systemd.ts";
+import { BeamstalkError } from "./lib/errors.ts";
+import { VERSION } from "./version.ts";
+
+const subCommands: Record<string, CommandDef<any>> = {
+  server: serverCommand,
+  "systemd-unit": systemdUnitCommand,
+  ...Object.fromEntries(COMMANDS.map((spec) => [spec.name, toCitty(spec)])),
+};
+
+const root = defineCommand({
+  meta: { name: "beamstalk", version: VERSION, description: "Run Elixir apps on your own servers. `beamstalk server` is the daemon; everything else is the CLI." },
+  subCommands,
+});
+
+function find(name: string | undefined): CommandDef<any> | undefined {
+  if (!name) return undefined;
+  if (subCommands[name]) return subCommands[name];
+  return Object.values(subCommands).find((cmd) => {
+    const alias = (cmd.meta as { alias?: string | string[] } | undefined)?.alias;
+    return [alias ?? []].flat().includes(name);
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const name = argv.find((a) => !a.startsWith("-"));
+  if (argv.length === 0 || argv[0] === "help") {
+    await showUsage(find(argv[1]) ?? root, find(argv[1]) ? root : undefined);
+    return 0;
+  }
+  if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
+    process.stdout.write(VERSION + "\n");
+    return 0;
+  }
+  const beforeDashes = argv.slice(0, argv.includes("--") ? argv.indexOf("--") : argv.length);
+  if (beforeDashes.includes("--help") || beforeDashes.includes("-h")) {
+    const cmd = find(name);
+    await showUsage(cmd ?? root, cmd ? root : undefined);
+    return 0;
+  }
+  if (!find(name)) {
+    return reportError(new BeamstalkError("usage", `unknown command ${JSON.stringify(name ?? argv[0])}`, "`beamstalk --help` lists the commands"));
+  }
+  try {
+    await runCommand(root, { rawArgs: argv });
+    return 0;
+  } catch (err) {
+    if (err instanceof Error && err.name === "CLIError") return reportError(new BeamstalkError("usage", err.message, "add --help for usage"));
+    return reportError(err);
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,51 @@
+import type { Database } from "bun:sqlite";
+import { Access } from "./access.ts";
+import { Activity } from "./activity.ts";
+import { ApiKeys } from "./api-keys.ts";
+import { Apps } from "./apps.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { Config } from "./config.ts";
+import { Cipher } from "./crypto.ts";
+import { Invites } from "./invites.ts";
+import { Releases } from "./releases.ts";
+import { SshKeys } from "./ssh-keys.ts";
+import { Users } from "./users.ts";
+
+/** Every repository, built over one database. The daemon builds this once, in boot.ts. */
+export interface State {
+  db: Database;
+  users: Users;
+  apiKeys: ApiKeys;
+  invites: Invites;
+  apps: Apps;
+  access: Access;
+  config: Config;
+  releases: Releases;
+  activity: Activity;
+  sshKeys: SshKeys;
+  /** Runs fn in one transaction. */
+  transaction<T>(fn: () => T): T;
+}
+
+export function createState(db: Database, masterKey: Uint8Array, clock: Clock = systemClock): State {
+  const cipher = new Cipher(masterKey);
+  const activity = new Activity(db, clock);
+  const releases = new Releases(db, clock, cipher);
+  return {
+    db,
+    users: new Users(db, clock),
+    apiKeys: new ApiKeys(db, clock),
+    invites: new Invites(db, clock),
+    apps: new Apps(db, clock, cipher, activity),
+    access: new Access(db, clock, activity),
+    config: new Config(db, cipher, releases, activity),
+    releases,
+    activity,
+    sshKeys: new SshKeys(db, clock),
+    transaction: (fn) => db.transaction(fn)(),
+  };
+}
+
+export type { App, Role } from "./apps.ts";
+export type { Release } from "./releases.ts";
+export type { User } from "./users.ts";

@@ -1,0 +1,85 @@
+/**
+ * Numbered schema migrations. Each runs once, in its own transaction, and
+ * bumps `PRAGMA user_version`. Never edit a migration that has shipped: add one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: accounts, apps, access, config, releases, activity, ssh keys
+  `
+  CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    is_admin      INTEGER NOT NULL DEFAULT 0,
+    created_at    TEXT NOT NULL
+  );
+  CREATE TABLE api_keys (
+    id          INTEGER PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    key_hash    TEXT NOT NULL UNIQUE,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+  );
+  CREATE INDEX api_keys_user ON api_keys(user_id);
+  CREATE TABLE invites (
+    id          INTEGER PRIMARY KEY,
+    email       TEXT NOT NULL COLLATE NOCASE,
+    code_hash   TEXT NOT NULL UNIQUE,
+    created_by  INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    used_at     TEXT
+  );
+  CREATE TABLE apps (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT NOT NULL UNIQUE,
+    owner_id        INTEGER NOT NULL REFERENCES users(id),
+    secret_key_base BLOB NOT NULL,
+    cookie          BLOB NOT NULL,
+    created_at      TEXT NOT NULL
+  );
+  CREATE TABLE app_access (
+    app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    role       TEXT NOT NULL CHECK (role IN ('collaborator', 'viewer')),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (app_id, user_id)
+  );
+  CREATE TABLE config_vars (
+    app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    key    TEXT NOT NULL,
+    value  BLOB NOT NULL,
+    PRIMARY KEY (app_id, key)
+  );
+  CREATE TABLE releases (
+    id          INTEGER PRIMARY KEY,
+    app_id      INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    version     INTEGER NOT NULL,
+    summary     TEXT NOT NULL,
+    config      BLOB NOT NULL,
+    slug        TEXT,
+    git_sha     TEXT,
+    status      TEXT NOT NULL,
+    created_by  INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at  TEXT NOT NULL,
+    UNIQUE (app_id, version)
+  );
+  CREATE TABLE activity (
+    id         INTEGER PRIMARY KEY,
+    app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    user_id    INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    action     TEXT NOT NULL,
+    detail     TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX activity_app ON activity(app_id, id);
+  CREATE TABLE ssh_keys (
+    id          INTEGER PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    fingerprint TEXT NOT NULL UNIQUE,
+    type        TEXT NOT NULL,
+    public_key  TEXT NOT NULL,
+    comment     TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+  );
+  `,
+];

@@ -1,0 +1,99 @@
+import type { Database } from "bun:sqlite";
+import { type Clock, isoNow } from "./clock.ts";
+import type { Cipher } from "./crypto.ts";
+
+/**
+ * `recorded`: a config-only release with no slug yet, nothing to run.
+ * The deploy pipeline moves releases with a slug through the other states.
+ */
+export type ReleaseStatus = "recorded" | "pending" | "succeeded" | "failed";
+
+export interface Release {
+  version: number;
+  summary: string;
+  slug: string | null;
+  gitSha: string | null;
+  status: ReleaseStatus;
+  createdBy: string | null;
+  createdAt: string;
+}
+
+interface ReleaseRow {
+  version: number;
+  summary: string;
+  slug: string | null;
+  git_sha: string | null;
+  status: ReleaseStatus;
+  created_by: string | null;
+  created_at: string;
+}
+
+const toRelease = (r: ReleaseRow): Release => ({
+  version: r.version,
+  summary: r.summary,
+  slug: r.slug,
+  gitSha: r.git_sha,
+  status: r.status,
+  createdBy: r.created_by,
+  createdAt: r.created_at,
+});
+
+const SELECT = `SELECT r.version, r.summary, r.slug, r.git_sha, r.status, u.email AS created_by, r.created_at
+                  FROM releases r LEFT JOIN users u ON u.id = r.created_by`;
+
+/** Releases are immutable: version n+1 = slug + config snapshot + summary. Only status moves. */
+export class Releases {
+  constructor(private readonly db: Database, private readonly clock: Clock, private readonly cipher: Cipher) {}
+
+  list(appId: number, limit = 100): Release[] {
+    return (this.db.query(`${SELECT} WHERE r.app_id = ? ORDER BY r.version DESC LIMIT ?`).all(appId, limit) as ReleaseRow[]).map(
+      toRelease,
+    );
+  }
+
+  get(appId: number, version: number): Release | null {
+    const row = this.db.query(`${SELECT} WHERE r.app_id = ? AND r.version = ?`).get(appId, version) as ReleaseRow | null;
+    return row ? toRelease(row) : null;
+  }
+
+  /** The latest release that has a slug: what a config change redeploys. */
+  latestWithSlug(appId: number): Release | null {
+    const row = this.db
+      .query(`${SELECT} WHERE r.app_id = ? AND r.slug IS NOT NULL ORDER BY r.version DESC LIMIT 1`)
+      .get(appId) as ReleaseRow | null;
+    return row ? toRelease(row) : null;
+  }
+
+  /** Appends version n+1. Call inside the transaction that made the change it records. */
+  append(input: {
+    appId: number;
+    appName: string;
+    summary: string;
+    config: Record<string, string>;
+    slug: string | null;
+    gitSha: string | null;
+    status: ReleaseStatus;
+    createdBy: number | null;
+  }): Release {
+    const { n } = this.db.query("SELECT coalesce(max(version), 0) AS n FROM releases WHERE app_id = ?").get(input.appId) as {
+      n: number;
+    };
+    const version = n + 1;
+    const sealed = this.cipher.encrypt(JSON.stringify(input.config), `release:${input.appName}:${version}`);
+    this.db
+      .query(
+        `INSERT INTO releases (app_id, version, summary, config, slug, git_sha, status, created_by, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(input.appId, version, input.summary, sealed, input.slug, input.gitSha, input.status, input.createdBy, isoNow(this.clock));
+    return this.get(input.appId, version)!;
+  }
+
+  /** The config snapshot a release was made with. */
+  config(appId: number, appName: string, version: number): Record<string, string> | null {
+    const row = this.db.query("SELECT config FROM releases WHERE app_id = ? AND version = ?").get(appId, version) as {
+      config: Uint8Array;
+    } | null;
+    return row ? (JSON.parse(this.cipher.decrypt(row.config, `release:${appName}:${version}`)) as Record<string, string>) : null;
+  }
+}

@@ -1,0 +1,58 @@
+import type { Database } from "bun:sqlite";
+import { type Clock, isoNow } from "./clock.ts";
+
+export interface User {
+  id: number;
+  email: string;
+  isAdmin: boolean;
+  createdAt: string;
+}
+
+interface UserRow {
+  id: number;
+  email: string;
+  password_hash: string;
+  is_admin: number;
+  created_at: string;
+}
+
+const toUser = (row: UserRow): User => ({
+  id: row.id,
+  email: row.email,
+  isAdmin: row.is_admin === 1,
+  createdAt: row.created_at,
+});
+
+export class Users {
+  constructor(private readonly db: Database, private readonly clock: Clock) {}
+
+  count(): number {
+    return (this.db.query("SELECT count(*) AS n FROM users").get() as { n: number }).n;
+  }
+
+  create(input: { email: string; passwordHash: string; isAdmin: boolean }): User {
+    const row = this.db
+      .query("INSERT INTO users (email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?) RETURNING *")
+      .get(input.email, input.passwordHash, input.isAdmin ? 1 : 0, isoNow(this.clock)) as UserRow;
+    return toUser(row);
+  }
+
+  byId(id: number): User | null {
+    const row = this.db.query("SELECT * FROM users WHERE id = ?").get(id) as UserRow | null;
+    return row ? toUser(row) : null;
+  }
+
+  byEmail(email: string): User | null {
+    const row = this.db.query("SELECT * FROM users WHERE email = ?").get(email) as UserRow | null;
+    return row ? toUser(row) : null;
+  }
+
+  passwordHash(id: number): string | null {
+    const row = this.db.query("SELECT password_hash FROM users WHERE id = ?").get(id) as { password_hash: string } | null;
+    return row?.password_hash ?? null;
+  }
+
+  setPasswordHash(id: number, passwordHash: string): void {
+    this.db.query("UPDATE users SET password_hash = ? WHERE id = ?").run(passwordHash, id);
+  }
+}

@@ -1,0 +1,79 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { createApi, type Bindings } from "../../src/api/index.ts";
+import { createMemoryLogger } from "../../src/lib/logger.ts";
+import { openDatabase } from "../../src/state/db.ts";
+import { createState, type State } from "../../src/state/index.ts";
+import type { Clock } from "../../src/state/clock.ts";
+
+export const SETUP_TOKEN = "bst_test-setup-token";
+
+/** An API over a real state.db in a temporary directory, called without sockets. */
+export function testApi(options: { clock?: Clock } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "beamstalk-api-"));
+  const { db } = openDatabase(join(dir, "state.db"));
+  const state: State = createState(db, randomBytes(32), options.clock);
+  const logger = createMemoryLogger();
+  const removed: string[] = [];
+  let tokenUsed = false;
+  const api = createApi({
+    state,
+    logger,
+    version: "test",
+    baseDomain: "apps.test",
+    setupToken: {
+      location: join(dir, "setup-token"),
+      matches: (t) => !tokenUsed && t === SETUP_TOKEN,
+      consume: () => void (tokenUsed = true),
+    },
+    removeAppFiles: async (name) => void removed.push(name),
+  });
+
+  async function call(
+    method: string,
+    path: string,
+    opts: { key?: string; body?: unknown; raw?: string; env?: Bindings; headers?: Record<string, string> } = {},
+  ) {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.key) headers.authorization = `Bearer ${opts.key}`;
+    let body: string | undefined;
+    if (opts.raw !== undefined) body = opts.raw;
+    else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+    if (body !== undefined) headers["content-type"] ??= "application/json";
+    const res = await api.request(path, { method, headers, body }, opts.env);
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null, text };
+  }
+
+  /** Signs up the admin (setup token) and returns their API key. */
+  async function admin(email = "admin@example.com") {
+    const res = await call("POST", "/api/signup", { body: { email, password: "correct horse", setup_token: SETUP_TOKEN } });
+    if (res.status !== 201) throw new Error(`admin signup failed: ${res.text}`);
+    return res.body.api_key as string;
+  }
+
+  /** An invited user; returns their API key. */
+  async function user(adminKey: string, email: string) {
+    const inv = await call("POST", "/api/invites", { key: adminKey, body: { email } });
+    const res = await call("POST", "/api/signup", { body: { email, password: "battery staple", invite: inv.body.code } });
+    if (res.status !== 201) throw new Error(`signup failed: ${res.text}`);
+    return res.body.api_key as string;
+  }
+
+  return {
+    api,
+    state,
+    logger,
+    removed,
+    dir,
+    call,
+    admin,
+    user,
+    close() {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
