@@ -26,10 +26,11 @@ export const config = command({
 /** Splits KEY=VALUE at the first '='; the value may hold more '=' signs and may be empty. */
 export function parseAssignments(pairs: string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const pair of pairs) {
+  for (const [i, pair] of pairs.entries()) {
     const eq = pair.indexOf("=");
     if (eq <= 0) {
-      throw new BeamstalkError("usage", `expected KEY=VALUE, got ${JSON.stringify(pair.split("=")[0])}`, "write KEY=VALUE, or use --stdin KEY to read a value from standard input");
+      // The argument may be a secret typed without its KEY=: say where, never what.
+      throw new BeamstalkError("usage", `expected KEY=VALUE, argument ${i + 1} is not`, "write KEY=VALUE, or use --stdin KEY to read a value from standard input");
     }
     out[checkConfigKey(pair.slice(0, eq))] = pair.slice(eq + 1);
   }

@@ -1,0 +1,25 @@
+import { describe, expect, test } from "bun:test";
+import { resolveServerOptions } from "./options.ts";
+
+describe("resolveServerOptions", () => {
+  test("defaults", () => {
+    expect(resolveServerOptions({}, {})).toEqual({ dataDir: "/var/lib/beamstalk", bind: "0.0.0.0", httpPort: 80, httpsPort: 443, sshPort: 2222 });
+  });
+
+  test("flags win over BEAMSTALK_* variables, which win over defaults", () => {
+    const env = { BEAMSTALK_HTTP_PORT: "8080", BEAMSTALK_SSH_PORT: "2200", BEAMSTALK_BASE_DOMAIN: "Apps.Example.com" };
+    const opts = resolveServerOptions({ httpPort: "9090" }, env);
+    expect(opts.httpPort).toBe(9090);
+    expect(opts.sshPort).toBe(2200);
+    expect(opts.baseDomain).toBe("apps.example.com");
+  });
+
+  test.each([["httpPort", "abc"], ["httpsPort", "70000"], ["sshPort", "-1"], ["httpPort", "1e3"]])("refuses %s=%p", (flag, value) => {
+    expect(() => resolveServerOptions({ [flag]: value }, {})).toThrow(/port number/);
+  });
+
+  test("refuses a base domain that is not a domain name", () => {
+    expect(() => resolveServerOptions({ baseDomain: "a b" }, {})).toThrow(/not a domain name/);
+    expect(() => resolveServerOptions({ baseDomain: "-x.com" }, {})).toThrow(/not a domain name/);
+  });
+});

@@ -1,0 +1,103 @@
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+
+export const BINARY = resolve(import.meta.dir, "../../dist/beamstalk");
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `beamstalk-${prefix}-`));
+}
+
+export interface RunningDaemon {
+  url: string;
+  dataDir: string;
+  socket: string;
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  /** Everything the daemon wrote to stderr so far. */
+  log(): string;
+  stop(signal?: NodeJS.Signals): Promise<number>;
+}
+
+/** Boots the compiled binary as `beamstalk server` on a free port with its own data directory. */
+export async function startDaemon(options: { dataDir?: string; args?: string[] } = {}): Promise<RunningDaemon> {
+  const dataDir = options.dataDir ?? join(tempDir("data"), "data");
+  const proc = Bun.spawn(
+    [BINARY, "server", "--data-dir", dataDir, "--bind", "127.0.0.1", "--http-port", "0", "--base-domain", "apps.test", ...(options.args ?? [])],
+    { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+  );
+  let log = "";
+  const decoder = new TextDecoder();
+  const reader = (async () => {
+    for await (const chunk of proc.stderr) log += decoder.decode(chunk);
+  })();
+  const deadline = Date.now() + 10_000;
+  let url: string | undefined;
+  while (!url) {
+    url = /daemon\.listening .*http=(http:\/\/[\d.:]+)/.exec(log)?.[1];
+    if (url) break;
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      await reader.catch(() => {});
+      throw new Error(`daemon did not start (exit ${proc.exitCode}):\n${log}`);
+    }
+    await Bun.sleep(20);
+  }
+  return {
+    url,
+    dataDir,
+    socket: join(dataDir, "beamstalk.sock"),
+    proc,
+    log: () => log,
+    async stop(signal = "SIGTERM") {
+      if (proc.exitCode === null) proc.kill(signal);
+      const code = await proc.exited;
+      await reader.catch(() => {});
+      return code;
+    },
+  };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A CLI user: its own HOME (so its own ~/.netrc), and the binary run with argv, never a shell string. */
+export class CliUser {
+  readonly home: string;
+
+  constructor(readonly url: string) {
+    this.home = tempDir("home");
+    mkdirSync(join(this.home, "work"));
+  }
+
+  async run(args: string[], options: { env?: Record<string, string>; stdin?: string; cwd?: string } = {}): Promise<CliResult> {
+    const proc = Bun.spawn([BINARY, ...args], {
+      cwd: options.cwd ?? this.home,
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: this.home,
+        BEAMSTALK_URL: this.url,
+        GIT_CONFIG_NOSYSTEM: "1",
+        ...options.env,
+      },
+      stdin: options.stdin === undefined ? "ignore" : new Blob([options.stdin]),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { code, stdout, stderr };
+  }
+
+  /** Runs and fails the test with the CLI's own words when it exits non-zero. */
+  async ok(args: string[], options: { env?: Record<string, string>; stdin?: string; cwd?: string } = {}): Promise<string> {
+    const res = await this.run(args, options);
+    if (res.code !== 0) throw new Error(`beamstalk ${args[0]} exited ${res.code}: ${res.stderr}`);
+    return res.stdout;
+  }
+
+  cleanup(): void {
+    rmSync(this.home, { recursive: true, force: true });
+  }
+}
