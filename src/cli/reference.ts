@@ -1,3 +1,4 @@
+import type { ArgsDef } from "citty";
 import { COMMANDS } from "./index.ts";
 
 /**
@@ -6,7 +7,7 @@ import { COMMANDS } from "./index.ts";
  */
 export function commandReference(): string {
   const rows = COMMANDS.map((spec) => {
-    const args = Object.entries(spec.args ?? {});
+    const args = Object.entries((spec.args ?? {}) as ArgsDef);
     const positionals = args.filter(([, a]) => a.type === "positional").map(([name, a]) => (a.required ? name.toUpperCase() : `[${name.toUpperCase()}]`));
     const usage = ["beamstalk", spec.name, ...positionals, ...(spec.variadic ? [spec.variadic] : [])].join(" ");
     const flags = [
