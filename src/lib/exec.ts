@@ -32,3 +32,33 @@ export async function exec(argv: readonly string[], options: ExecOptions = {}): 
   ]);
   return { code, stdout, stderr };
 }
+
+export interface StartOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  /** Replace the environment instead of extending process.env. */
+  cleanEnv?: boolean;
+  stdin?: "pipe" | "ignore" | "inherit" | ReadableStream | Blob;
+  stdout?: "pipe" | "ignore" | "inherit";
+  stderr?: "pipe" | "ignore" | "inherit";
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Starts a process and hands back Bun's Subprocess, for callers that stream
+ * (git's smart protocol, build output). Same rule: argv only, no shell.
+ */
+export function start(argv: readonly string[], options: StartOptions = {}) {
+  if (argv.length === 0) throw new Error("start: empty argv");
+  const env = options.cleanEnv ? options.env : { ...process.env, ...options.env };
+  return Bun.spawn([...argv], {
+    cwd: options.cwd,
+    env: env as Record<string, string>,
+    stdin: options.stdin ?? "ignore",
+    stdout: options.stdout ?? "pipe",
+    stderr: options.stderr ?? "pipe",
+    timeout: options.timeoutMs,
+    signal: options.signal,
+  });
+}
