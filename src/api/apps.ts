@@ -1,8 +1,8 @@
 import { Hono } from "hono";
 import { generateAppName } from "../lib/app-names.ts";
-import { badRequest, conflict } from "../lib/errors.ts";
+import { BeamstalkError, badRequest, conflict } from "../lib/errors.ts";
 import { checkAppName } from "../lib/validate.ts";
-import type { App, Role } from "../state/index.ts";
+import type { App, Release, Role } from "../state/index.ts";
 import { requireUser } from "./auth.ts";
 import { type ApiDeps, type Env, appFor, readJson } from "./context.ts";
 
@@ -64,18 +64,35 @@ export function appRoutes(deps: ApiDeps) {
 
   r.get("/:app/releases", (c) => {
     const { app } = appFor(deps, c.var.user, c.req.param("app"), "read");
-    return c.json(
-      state.releases.list(app.id).map((rel) => ({
-        version: rel.version,
-        summary: rel.summary,
-        status: rel.status,
-        git_sha: rel.gitSha,
-        slug: rel.slug,
-        created_by: rel.createdBy,
-        created_at: rel.createdAt,
-      })),
-    );
+    return c.json(state.releases.list(app.id).map(releaseJson));
+  });
+
+  r.post("/:app/releases/rollback", async (c) => {
+    const { app } = appFor(deps, c.var.user, c.req.param("app"), "write");
+    const body = await readJson(c);
+    if (body.version !== undefined && (!Number.isSafeInteger(body.version) || (body.version as number) < 1)) {
+      throw badRequest("version must be a release number such as 3", "`beamstalk releases` lists them");
+    }
+    try {
+      const release = await deps.deploy.rollback(app, c.var.user, body.version as number | undefined);
+      deps.logger.info("release.rollback", { app: app.name, user: c.var.user.email, version: release.version });
+      return c.json(releaseJson(release));
+    } catch (err) {
+      if (err instanceof BeamstalkError) throw err;
+      throw new BeamstalkError("deploy_failed", (err as Error).message, "the current release keeps serving; `beamstalk releases` lists the others");
+    }
   });
 
   return r;
 }
+
+export const releaseJson = (rel: Release) => ({
+  version: rel.version,
+  summary: rel.summary,
+  status: rel.status,
+  git_sha: rel.gitSha,
+  slug: rel.slug,
+  process_types: rel.processTypes,
+  created_by: rel.createdBy,
+  created_at: rel.createdAt,
+});

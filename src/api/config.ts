@@ -1,7 +1,7 @@
 import { Hono } from "hono";
-import { badRequest } from "../lib/errors.ts";
+import { BeamstalkError, badRequest } from "../lib/errors.ts";
 import { checkAppName, checkConfigKey, checkConfigValue } from "../lib/validate.ts";
-import type { Release } from "../state/index.ts";
+import type { App, Release } from "../state/index.ts";
 import { requireUser } from "./auth.ts";
 import { type ApiDeps, type Env, appFor, readJson } from "./context.ts";
 
@@ -32,7 +32,7 @@ export function configRoutes(deps: ApiDeps) {
     if (both.length) throw badRequest(`${both.join(", ")} both set and unset`);
     const release = state.config.change(app, { set, unset }, c.var.user.id);
     deps.logger.info("config.change", { app: app.name, user: c.var.user.email, keys: [...Object.keys(set), ...unset].join(","), version: release.version });
-    return c.json(releaseJson(release));
+    return c.json(releaseJson(await restart(deps, app, release, body.restart !== false)));
   });
 
   r.post("/copy", async (c) => {
@@ -44,10 +44,33 @@ export function configRoutes(deps: ApiDeps) {
     if (Object.keys(vars).length === 0) throw badRequest(`${from.name} has no config vars to copy`);
     const release = state.config.change(to, { set: vars }, c.var.user.id, `Copy config from ${from.name}`);
     deps.logger.info("config.copy", { from: from.name, to: to.name, user: c.var.user.email, version: release.version });
-    return c.json(releaseJson(release));
+    return c.json(releaseJson(await restart(deps, to, release, true)));
   });
 
   return r;
+}
+
+/**
+ * A config change to an app that runs is rolled out like a deploy (zero
+ * downtime); with restart=false it is only recorded and applies at the next
+ * deploy or restart. The vars stay set even when the rollout fails.
+ */
+async function restart(deps: ApiDeps, app: App, release: Release, wanted: boolean): Promise<Release> {
+  if (release.status !== "pending") return release;
+  if (!wanted) {
+    deps.state.releases.setStatus(app.id, release.version, "recorded");
+    return deps.state.releases.get(app.id, release.version)!;
+  }
+  try {
+    await deps.deploy.redeploy(app, release);
+  } catch (err) {
+    throw new BeamstalkError(
+      "deploy_failed",
+      `config saved as v${release.version}, but it did not start: ${(err as Error).message}`,
+      "the previous release keeps serving; `beamstalk releases` shows the state",
+    );
+  }
+  return deps.state.releases.get(app.id, release.version)!;
 }
 
 function parseSet(value: unknown): Record<string, string> {

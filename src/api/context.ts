@@ -1,7 +1,8 @@
 import type { Context } from "hono";
 import { BeamstalkError, forbidden, notFound } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
-import type { App, Role, State, User } from "../state/index.ts";
+import type { PushRequest } from "../deploy/types.ts";
+import type { App, Release, Role, State, User } from "../state/index.ts";
 
 /** What the API needs from the rest of the daemon; tests pass in their own. */
 export interface ApiDeps {
@@ -11,8 +12,16 @@ export interface ApiDeps {
   /** `<app>.<baseDomain>` is where an app is served, when set. */
   baseDomain?: string;
   setupToken: SetupToken;
+  deploy: DeployActions;
   /** Removes everything an app keeps in the data directory (repos, slugs, cache, logs, backups). */
   removeAppFiles(name: string): Promise<void>;
+}
+
+/** What the API asks of the deploy pipeline (src/deploy/pipeline.ts's Deployer). */
+export interface DeployActions {
+  push(req: PushRequest, out: (line: string) => void): Promise<number>;
+  redeploy(app: App, release: Release, out?: (line: string) => void): Promise<void>;
+  rollback(app: App, user: User, version: number | undefined, out?: (line: string) => void): Promise<Release>;
 }
 
 /** The one-time token that claims a fresh install's admin account. */

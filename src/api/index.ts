@@ -6,10 +6,11 @@ import { accessRoutes } from "./access.ts";
 import { accountRoutes, sessionRoutes } from "./accounts.ts";
 import { appRoutes } from "./apps.ts";
 import { configRoutes } from "./config.ts";
+import { internalRoutes } from "./internal.ts";
 import type { ApiDeps, Env } from "./context.ts";
 import { sshKeyRoutes } from "./ssh-keys.ts";
 
-export type { ApiDeps, Bindings, SetupToken } from "./context.ts";
+export type { ApiDeps, Bindings, DeployActions, SetupToken } from "./context.ts";
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -37,6 +38,7 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   api.route("/api/apps/:app/config", configRoutes(deps));
   api.route("/api/apps", appRoutes(deps));
   api.route("/api", accountRoutes(deps));
+  api.route("/internal", internalRoutes(deps));
 
   api.notFound((c) => c.json(new BeamstalkError("not_found", `no such route: ${c.req.method} ${c.req.path}`).toBody(), 404));
 

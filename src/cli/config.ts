@@ -42,13 +42,16 @@ export const configSet = command({
   description: "Set config vars; each change is a new release",
   variadic: "KEY=VALUE…",
   app: true,
-  args: { stdin: { type: "string", description: "set this KEY to all of standard input (keeps secrets out of shell history)" } },
+  args: {
+    stdin: { type: "string", description: "set this KEY to all of standard input (keeps secrets out of shell history)" },
+    restart: { type: "boolean", default: true, description: "roll the change out now (--no-restart: at the next deploy)" },
+  },
   async run(args, cli) {
     const set = parseAssignments(args._);
     if (args.stdin) set[checkConfigKey(args.stdin)] = await readStdin();
     if (Object.keys(set).length === 0) throw new BeamstalkError("usage", "nothing to set", "beamstalk config:set KEY=VALUE …");
     const name = await cli.app();
-    const rel = await cli.client().patch<ReleaseJson>(`/api/apps/${enc(name)}/config`, { set });
+    const rel = await cli.client().patch<ReleaseJson>(`/api/apps/${enc(name)}/config`, { set, restart: args.restart });
     info(`${rel.summary}: ${name} v${rel.version}`);
   },
 });
@@ -59,11 +62,12 @@ export const configUnset = command({
   description: "Remove config vars; each change is a new release",
   variadic: "KEY…",
   app: true,
+  args: { restart: { type: "boolean", default: true, description: "roll the change out now (--no-restart: at the next deploy)" } },
   async run(args, cli) {
     if (args._.length === 0) throw new BeamstalkError("usage", "nothing to unset", "beamstalk config:unset KEY …");
     const unset = args._.map((k) => checkConfigKey(k));
     const name = await cli.app();
-    const rel = await cli.client().patch<ReleaseJson>(`/api/apps/${enc(name)}/config`, { unset });
+    const rel = await cli.client().patch<ReleaseJson>(`/api/apps/${enc(name)}/config`, { unset, restart: args.restart });
     info(`${rel.summary}: ${name} v${rel.version}`);
   },
 });

@@ -13,6 +13,7 @@ export const EXIT: Record<ErrorCode | "unexpected", number> = {
   not_found: 4,
   conflict: 5,
   unreachable: 6,
+  deploy_failed: 7,
   internal: 1,
   unexpected: 1,
 };

@@ -3,7 +3,7 @@ import { account, apiKeyReset, invitesCreate, login, logout, passwordChange, sig
 import { apps, appsActivity, appsCreate, appsDestroy, appsInfo, gitRemote } from "./apps.ts";
 import { config, configCopy, configSet, configUnset } from "./config.ts";
 import type { CommandSpec } from "./define.ts";
-import { releases } from "./releases.ts";
+import { releases, releasesRollback } from "./releases.ts";
 import { sshKeys, sshKeysAdd, sshKeysRemove } from "./ssh-keys.ts";
 
 /** Every CLI command, in the order `beamstalk --help` lists them. The README's reference is checked against this. */
@@ -13,5 +13,5 @@ export const COMMANDS: CommandSpec<any>[] = [
   apps, appsCreate, appsInfo, appsDestroy, appsActivity, gitRemote,
   access, accessAdd, accessRemove,
   config, configSet, configUnset, configCopy,
-  releases,
+  releases, releasesRollback,
 ];

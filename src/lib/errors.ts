@@ -12,6 +12,7 @@ export type ErrorCode =
   | "not_found"
   | "conflict"
   | "payload_too_large"
+  | "deploy_failed"
   | "internal"
   | "unreachable"
   | "not_logged_in"
@@ -26,6 +27,7 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
+  deploy_failed: 422,
   internal: 500,
   unreachable: 503,
   not_logged_in: 401,

@@ -33,6 +33,33 @@ export class Config {
     return out;
   }
 
+  /**
+   * Rollback: the app's config becomes the target release's snapshot, and a new
+   * release runs the target's code with it (as Heroku's rollback does).
+   */
+  restore(app: App, target: Release, userId: number | null): Release {
+    return this.db.transaction(() => {
+      const snapshot = this.releases.config(app.id, app.name, target.version) ?? {};
+      this.db.query("DELETE FROM config_vars WHERE app_id = ?").run(app.id);
+      const insert = this.db.query("INSERT INTO config_vars (app_id, key, value) VALUES (?, ?, ?)");
+      for (const [key, value] of Object.entries(snapshot)) insert.run(app.id, key, this.cipher.encrypt(value, aad(app, key)));
+      const release = this.releases.append({
+        appId: app.id,
+        appName: app.name,
+        summary: `Rollback to v${target.version}`,
+        config: snapshot,
+        slug: target.slug,
+        processTypes: target.processTypes,
+        buildpacks: target.buildpacks,
+        gitSha: target.gitSha,
+        status: "pending",
+        createdBy: userId,
+      });
+      this.activity.record(app.id, userId, "rollback", `Rolled back to v${target.version} (v${release.version})`);
+      return release;
+    })();
+  }
+
   /** Applies the change and records release n+1. Unsetting a key that is not set changes nothing and throws. */
   change(app: App, change: ConfigChange, userId: number | null, summary?: string): Release {
     const set = change.set ?? {};
@@ -56,15 +83,19 @@ export class Config {
         delete current[key];
       }
       const text = summary ?? describe(Object.keys(set), unset);
-      const base = this.releases.latestWithSlug(app.id);
+      // The new release carries the serving release's code forward; it is `pending` until the
+      // deploy pipeline has rolled it out, or `recorded` when there is no code to run yet.
+      const base = this.releases.current(app.id);
       const release = this.releases.append({
         appId: app.id,
         appName: app.name,
         summary: text,
         config: current,
         slug: base?.slug ?? null,
+        processTypes: base?.processTypes ?? {},
+        buildpacks: base?.buildpacks ?? [],
         gitSha: base?.gitSha ?? null,
-        status: "recorded",
+        status: base ? "pending" : "recorded",
         createdBy: userId,
       });
       this.activity.record(app.id, userId, "config.change", `${text} (v${release.version})`);

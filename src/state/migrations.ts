@@ -82,4 +82,10 @@ export const MIGRATIONS: readonly string[] = [
     created_at  TEXT NOT NULL
   );
   `,
+  // 2: what a release runs: process types from the build, and the buildpacks used
+  `
+  ALTER TABLE releases ADD COLUMN process_types TEXT NOT NULL DEFAULT '{}';
+  ALTER TABLE releases ADD COLUMN buildpacks TEXT NOT NULL DEFAULT '[]';
+  CREATE INDEX releases_app_status ON releases(app_id, status, version);
+  `,
 ];

@@ -11,7 +11,10 @@ export type ReleaseStatus = "recorded" | "pending" | "succeeded" | "failed";
 export interface Release {
   version: number;
   summary: string;
+  /** The slug's sha256 (slugs/<app>/<sha256>.tar.gz), or null for a config-only release before any build. */
   slug: string | null;
+  processTypes: Record<string, string>;
+  buildpacks: string[];
   gitSha: string | null;
   status: ReleaseStatus;
   createdBy: string | null;
@@ -22,6 +25,8 @@ interface ReleaseRow {
   version: number;
   summary: string;
   slug: string | null;
+  process_types: string;
+  buildpacks: string;
   git_sha: string | null;
   status: ReleaseStatus;
   created_by: string | null;
@@ -32,13 +37,15 @@ const toRelease = (r: ReleaseRow): Release => ({
   version: r.version,
   summary: r.summary,
   slug: r.slug,
+  processTypes: JSON.parse(r.process_types) as Record<string, string>,
+  buildpacks: JSON.parse(r.buildpacks) as string[],
   gitSha: r.git_sha,
   status: r.status,
   createdBy: r.created_by,
   createdAt: r.created_at,
 });
 
-const SELECT = `SELECT r.version, r.summary, r.slug, r.git_sha, r.status, u.email AS created_by, r.created_at
+const SELECT = `SELECT r.version, r.summary, r.slug, r.process_types, r.buildpacks, r.git_sha, r.status, u.email AS created_by, r.created_at
                   FROM releases r LEFT JOIN users u ON u.id = r.created_by`;
 
 /** Releases are immutable: version n+1 = slug + config snapshot + summary. Only status moves. */
@@ -56,12 +63,24 @@ export class Releases {
     return row ? toRelease(row) : null;
   }
 
-  /** The latest release that has a slug: what a config change redeploys. */
+  /** The latest release that has a slug: its code is what a config change carries forward. */
   latestWithSlug(appId: number): Release | null {
     const row = this.db
       .query(`${SELECT} WHERE r.app_id = ? AND r.slug IS NOT NULL ORDER BY r.version DESC LIMIT 1`)
       .get(appId) as ReleaseRow | null;
     return row ? toRelease(row) : null;
+  }
+
+  /** The release that is serving: the latest one that deployed successfully. */
+  current(appId: number): Release | null {
+    const row = this.db
+      .query(`${SELECT} WHERE r.app_id = ? AND r.status = 'succeeded' ORDER BY r.version DESC LIMIT 1`)
+      .get(appId) as ReleaseRow | null;
+    return row ? toRelease(row) : null;
+  }
+
+  setStatus(appId: number, version: number, status: ReleaseStatus): void {
+    this.db.query("UPDATE releases SET status = ? WHERE app_id = ? AND version = ?").run(status, appId, version);
   }
 
   /** Appends version n+1. Call inside the transaction that made the change it records. */
@@ -71,6 +90,8 @@ export class Releases {
     summary: string;
     config: Record<string, string>;
     slug: string | null;
+    processTypes?: Record<string, string>;
+    buildpacks?: string[];
     gitSha: string | null;
     status: ReleaseStatus;
     createdBy: number | null;
@@ -82,10 +103,22 @@ export class Releases {
     const sealed = this.cipher.encrypt(JSON.stringify(input.config), `release:${input.appName}:${version}`);
     this.db
       .query(
-        `INSERT INTO releases (app_id, version, summary, config, slug, git_sha, status, created_by, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO releases (app_id, version, summary, config, slug, process_types, buildpacks, git_sha, status, created_by, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(input.appId, version, input.summary, sealed, input.slug, input.gitSha, input.status, input.createdBy, isoNow(this.clock));
+      .run(
+        input.appId,
+        version,
+        input.summary,
+        sealed,
+        input.slug,
+        JSON.stringify(input.processTypes ?? {}),
+        JSON.stringify(input.buildpacks ?? []),
+        input.gitSha,
+        input.status,
+        input.createdBy,
+        isoNow(this.clock),
+      );
     return this.get(input.appId, version)!;
   }
 

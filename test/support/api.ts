@@ -17,6 +17,12 @@ export function testApi(options: { clock?: Clock } = {}) {
   const state: State = createState(db, randomBytes(32), options.clock);
   const logger = createMemoryLogger();
   const removed: string[] = [];
+  const deployCalls: string[] = [];
+  /** API tests run no engine: the deploy pipeline has its own tests, with real Docker. */
+  const noEngine = (what: string) => {
+    deployCalls.push(what);
+    return Promise.reject(new Error("no engine in API tests"));
+  };
   let tokenUsed = false;
   const api = createApi({
     state,
@@ -29,6 +35,11 @@ export function testApi(options: { clock?: Clock } = {}) {
       consume: () => void (tokenUsed = true),
     },
     removeAppFiles: async (name) => void removed.push(name),
+    deploy: {
+      push: (req) => noEngine(`push ${req.app}`),
+      redeploy: (app, release) => noEngine(`redeploy ${app.name} v${release.version}`),
+      rollback: (app, _user, version) => noEngine(`rollback ${app.name} ${version ?? "previous"}`),
+    },
   });
 
   async function call(
@@ -67,6 +78,7 @@ export function testApi(options: { clock?: Clock } = {}) {
     state,
     logger,
     removed,
+    deployCalls,
     dir,
     call,
     admin,

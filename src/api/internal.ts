@@ -1,0 +1,61 @@
+import { Hono } from "hono";
+import { badRequest, notFound } from "../lib/errors.ts";
+import { isAppName } from "../lib/validate.ts";
+import type { PushRequest } from "../deploy/types.ts";
+import { type ApiDeps, type Env, readJson } from "./context.ts";
+
+/** `beamstalk:exit=<n>`: the last line of a push response; the hook exits with n. */
+export const exitLine = (code: number) => `beamstalk:exit=${code}`;
+
+/**
+ * Routes for the daemon's own processes (the pre-receive hook). They exist only
+ * on the local unix socket: over TCP they answer 404 like any unknown route.
+ */
+export function internalRoutes(deps: ApiDeps) {
+  const r = new Hono<Env>();
+
+  r.use(async (c, next) => {
+    if (c.env?.transport !== "unix") throw notFound(`no such route: ${c.req.method} ${c.req.path}`);
+    await next();
+  });
+
+  r.post("/push", async (c) => {
+    const req = parsePush(await readJson(c));
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        const out = (line: string) => controller.enqueue(encoder.encode(line.replace(/\n$/, "") + "\n"));
+        let code = 1;
+        try {
+          code = await deps.deploy.push(req, out);
+        } catch (err) {
+          deps.logger.error("push.internal_error", { app: req.app, error: (err as Error).message });
+          out("!     internal error in the deploy pipeline; the server log has details");
+        }
+        out(exitLine(code));
+        controller.close();
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
+  });
+
+  return r;
+}
+
+function parsePush(body: Record<string, unknown>): PushRequest {
+  const { app, userId, repoPath, refs, gitEnv, pushOptions, clean } = body;
+  if (!isAppName(app)) throw badRequest("push: invalid app");
+  if (typeof repoPath !== "string") throw badRequest("push: repoPath missing");
+  if (!Array.isArray(refs) || refs.some((r) => typeof r?.old !== "string" || typeof r?.new !== "string" || typeof r?.ref !== "string")) {
+    throw badRequest("push: refs must be [{old, new, ref}]");
+  }
+  return {
+    app,
+    userId: typeof userId === "number" ? userId : null,
+    repoPath,
+    refs: refs as PushRequest["refs"],
+    gitEnv: typeof gitEnv === "object" && gitEnv !== null ? (gitEnv as Record<string, string>) : {},
+    pushOptions: Array.isArray(pushOptions) ? pushOptions.filter((o): o is string => typeof o === "string") : [],
+    clean: clean === true,
+  };
+}

@@ -1,0 +1,214 @@
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "../lib/logger.ts";
+import type { Runner } from "../runner/types.ts";
+import type { App, Release, State, User } from "../state/index.ts";
+import { AppQueue } from "./app-queue.ts";
+import { checkout } from "./checkout.ts";
+import { replicaEnv } from "./env.ts";
+import { type Backend, type RouteTarget, rollout } from "./rollout.ts";
+import { type BuildSlug, DEFAULT_DEPLOY_SETTINGS, type DeploySettings, type PushRequest } from "./types.ts";
+
+export interface DeployerDeps {
+  state: State;
+  runner: Runner;
+  router: RouteTarget & { removeRoute(app: string): void };
+  build: BuildSlug;
+  /** Resolves once the stack images exist (built at first start when missing). */
+  stackReady: () => Promise<{ runImage: string }>;
+  paths: { repos: string; slugs: string; cache: string; tmp: string };
+  logger: Logger;
+  baseDomain?: string;
+  settings?: Partial<DeploySettings>;
+}
+
+const DEPLOY_BRANCHES = ["refs/heads/main", "refs/heads/master"];
+const ZERO = "0".repeat(40);
+
+export class DeployError extends Error {
+  override name = "DeployError";
+}
+
+/**
+ * The one place that knows the order: push → checkout → build → release →
+ * roll out → route, and what happens when a step fails (the push is rejected,
+ * the release is marked failed, what was serving keeps serving).
+ */
+export class Deployer {
+  readonly #queue = new AppQueue();
+  readonly #settings: DeploySettings;
+
+  constructor(private readonly deps: DeployerDeps) {
+    this.#settings = { ...DEFAULT_DEPLOY_SETTINGS, ...deps.settings };
+  }
+
+  /** Handles a push from the pre-receive hook; returns the hook's exit code (non-zero rejects the push). */
+  async push(req: PushRequest, out: (line: string) => void): Promise<number> {
+    const { state } = this.deps;
+    const app = state.apps.byName(req.app);
+    if (!app) {
+      out(`!     app ${req.app} not found`);
+      return 1;
+    }
+    const deploys = req.refs.filter((r) => DEPLOY_BRANCHES.includes(r.ref));
+    for (const r of req.refs.filter((r) => !DEPLOY_BRANCHES.includes(r.ref))) {
+      out(`${r.ref}: accepted, not deployed (only main or master deploys)`);
+    }
+    if (deploys.some((r) => r.new === ZERO)) {
+      out("!     deleting the deployed branch is not allowed");
+      return 1;
+    }
+    const target = deploys.find((r) => r.ref === "refs/heads/main") ?? deploys[0];
+    if (!target) return 0;
+    const user = req.userId === null ? null : state.users.byId(req.userId);
+    const clean = req.clean || req.pushOptions.includes("clean");
+    try {
+      await this.#queue.run(app.name, () => this.#buildAndDeploy(app, user, target.new, req, clean, out), () =>
+        out(`another deploy of ${app.name} is running: waiting for it to finish`),
+      );
+      return 0;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      out(`!     ${message}`);
+      out("!     push rejected; the running release was not changed");
+      this.deps.logger.warn("deploy.failed", { app: app.name, sha: target.new.slice(0, 7), error: message });
+      return 1;
+    }
+  }
+
+  async #buildAndDeploy(app: App, user: User | null, sha: string, req: PushRequest, clean: boolean, out: (line: string) => void): Promise<void> {
+    const { state, paths } = this.deps;
+    const started = performance.now();
+    out(`-----> Building ${app.name} from ${sha.slice(0, 7)}`);
+    mkdirSync(paths.tmp, { recursive: true, mode: 0o700 });
+    const work = mkdtempSync(join(paths.tmp, `build-${app.name}-`));
+    try {
+      const sourceDir = join(work, "src");
+      await checkout({ repoPath: req.repoPath, sha, dest: sourceDir, gitEnv: req.gitEnv, maxBytes: this.#settings.maxSourceBytes });
+      const cacheDir = join(paths.cache, app.name);
+      if (clean) {
+        rmSync(cacheDir, { recursive: true, force: true });
+        out("-----> Clean build: the build cache was wiped");
+      }
+      mkdirSync(cacheDir, { recursive: true });
+      const slugDir = join(paths.slugs, app.name);
+      mkdirSync(slugDir, { recursive: true });
+      const { runImage } = await this.deps.stackReady();
+      const config = state.config.get(app);
+      const built = await this.deps.build({ app: app.name, sourceDir, cacheDir, env: config, slugDir, onOutput: out, timeoutMs: this.#settings.buildTimeoutMs });
+      const release = state.transaction(() => {
+        const rel = state.releases.append({
+          appId: app.id,
+          appName: app.name,
+          summary: `Deploy ${sha.slice(0, 7)}`,
+          config,
+          slug: built.slug.sha256,
+          processTypes: built.processTypes,
+          buildpacks: built.buildpacks,
+          gitSha: sha,
+          status: "pending",
+          createdBy: user?.id ?? null,
+        });
+        state.activity.record(app.id, user?.id ?? null, "deploy", `Deployed ${sha.slice(0, 7)} (v${rel.version})`);
+        return rel;
+      });
+      out(`-----> Built in ${((performance.now() - started) / 1000).toFixed(1)} s; releasing v${release.version}`);
+      await this.#rollout(app, release, runImage, out);
+      out(`-----> ${app.name} v${release.version} is live${this.deps.baseDomain ? ` at http://${app.name}.${this.deps.baseDomain}` : ""}`);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
+
+  /** Rolls a recorded release out and marks it succeeded or failed. */
+  async #rollout(app: App, release: Release, runImage: string, out: (line: string) => void): Promise<void> {
+    const { state } = this.deps;
+    if (!release.slug) throw new DeployError(`v${release.version} has no build to run`);
+    const config = state.releases.config(app.id, app.name, release.version) ?? {};
+    const secrets = state.apps.secrets(app);
+    const host = this.deps.baseDomain ? `${app.name}.${this.deps.baseDomain}` : undefined;
+    const healthSeconds = Number(config.BEAMSTALK_HEALTH_TIMEOUT);
+    const begun = performance.now();
+    try {
+      await rollout(
+        this.deps,
+        {
+          app: app.name,
+          release: release.version,
+          image: runImage,
+          slugPath: join(this.deps.paths.slugs, app.name, `${release.slug}.tar.gz`),
+          processTypes: release.processTypes,
+          env: replicaEnv({ app: app.name, config, secretKeyBase: secrets.secretKeyBase, cookie: secrets.cookie, ...(host ? { host } : {}) }),
+          hostnames: this.hostnames(app.name),
+          health: {
+            ...(config.BEAMSTALK_HEALTH_PATH ? { path: config.BEAMSTALK_HEALTH_PATH } : {}),
+            timeoutMs: healthSeconds > 0 ? healthSeconds * 1000 : this.#settings.healthTimeoutMs,
+          },
+          drainMs: this.#settings.drainMs,
+        },
+        out,
+      );
+    } catch (err) {
+      state.releases.setStatus(app.id, release.version, "failed");
+      throw err;
+    }
+    state.releases.setStatus(app.id, release.version, "succeeded");
+    this.deps.logger.info("deploy.released", { app: app.name, version: release.version, rollout_ms: Math.round(performance.now() - begun) });
+  }
+
+  hostnames(app: string): string[] {
+    return this.deps.baseDomain ? [`${app}.${this.deps.baseDomain}`] : [];
+  }
+
+  /** Rolls out a config change: the serving code with the new config, as release `release`. */
+  redeploy(app: App, release: Release, out: (line: string) => void = () => {}): Promise<void> {
+    return this.#queue.run(app.name, async () => {
+      const { runImage } = await this.deps.stackReady();
+      await this.#rollout(app, release, runImage, out);
+    });
+  }
+
+  /** Deploys an older release's code and config as a new release, without building. */
+  rollback(app: App, user: User, version: number | undefined, out: (line: string) => void = () => {}): Promise<Release> {
+    return this.#queue.run(app.name, async () => {
+      const { state } = this.deps;
+      const current = state.releases.current(app.id);
+      const target = version !== undefined ? state.releases.get(app.id, version) : this.#previous(app, current);
+      if (!target) throw new DeployError(version !== undefined ? `${app.name} has no release v${version}` : `${app.name} has no earlier release to roll back to`);
+      if (!target.slug) throw new DeployError(`v${target.version} has no build to run (it only recorded config)`);
+      if (target.status === "failed") throw new DeployError(`v${target.version} failed to deploy; pick another release`);
+      const release = state.config.restore(app, target, user.id);
+      const { runImage } = await this.deps.stackReady();
+      await this.#rollout(app, release, runImage, out);
+      return state.releases.get(app.id, release.version)!;
+    });
+  }
+
+  #previous(app: App, current: Release | null): Release | null {
+    if (!current) return null;
+    return this.deps.state.releases.list(app.id, 1000).find((r) => r.version < current.version && r.status === "succeeded" && r.slug) ?? null;
+  }
+
+  /** After a daemon restart: route each app to the replicas of its serving release that still run. */
+  async restoreRoutes(): Promise<void> {
+    const { state, runner } = this.deps;
+    const replicas = await runner.list();
+    const byApp = new Map<string, Backend[]>();
+    for (const r of replicas) {
+      if (r.process !== "web" || r.state === "exited") continue;
+      const app = state.apps.byName(r.app);
+      if (!app || state.releases.current(app.id)?.version !== r.release) continue;
+      byApp.set(r.app, [...(byApp.get(r.app) ?? []), r.address]);
+    }
+    for (const [app, backends] of byApp) this.deps.router.setRoute(app, this.hostnames(app), backends);
+    this.deps.logger.info("deploy.routes_restored", { apps: byApp.size, replicas: [...byApp.values()].flat().length });
+  }
+
+  /** Stops everything an app runs (apps:destroy). */
+  async removeApp(name: string): Promise<void> {
+    await this.#queue.run(name, async () => {
+      this.deps.router.removeRoute(name);
+      await this.deps.runner.removeApp(name);
+    });
+  }
+}

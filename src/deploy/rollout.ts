@@ -1,0 +1,106 @@
+import type { Logger } from "../lib/logger.ts";
+import type { Secret } from "../lib/secret.ts";
+import type { Replica, Runner } from "../runner/types.ts";
+import { APP_PORT } from "./env.ts";
+import { waitHealthy } from "./health.ts";
+
+export interface Backend {
+  host: string;
+  port: number;
+}
+
+/** The part of the router a rollout uses. */
+export interface RouteTarget {
+  setRoute(app: string, hostnames: string[], backends: Backend[]): void;
+  drain(backends: Backend[], timeoutMs: number): Promise<{ drained: boolean; inFlight: number }>;
+}
+
+export interface RolloutPlan {
+  app: string;
+  release: number;
+  image: string;
+  slugPath: string;
+  processTypes: Record<string, string>;
+  /** Replicas per process type; web defaults to 1, others to 0 (as on Heroku). */
+  formation?: Record<string, { count: number; size: number }>;
+  env: Record<string, string | Secret>;
+  hostnames: string[];
+  health: { path?: string; timeoutMs: number };
+  drainMs: number;
+}
+
+export class RolloutError extends Error {
+  override name = "RolloutError";
+}
+
+export function defaultFormation(processTypes: Record<string, string>): Record<string, { count: number; size: number }> {
+  return Object.fromEntries(Object.keys(processTypes).map((type) => [type, { count: type === "web" ? 1 : 0, size: 1 }]));
+}
+
+/**
+ * Zero-downtime rollout: start the new replicas, wait until every web replica
+ * is healthy (bounded), switch the router, let the old replicas drain, stop
+ * them. If the new release never becomes healthy, its replicas are removed and
+ * the old ones keep serving, untouched.
+ */
+export async function rollout(
+  deps: { runner: Runner; router: RouteTarget; logger: Logger },
+  plan: RolloutPlan,
+  out: (line: string) => void,
+): Promise<Replica[]> {
+  const { runner, router } = deps;
+  const formation = plan.formation ?? defaultFormation(plan.processTypes);
+  await runner.ensureNetwork(plan.app);
+  const old = (await runner.list(plan.app)).filter((r) => r.release !== plan.release);
+  const started: Replica[] = [];
+  try {
+    for (const [type, { count, size }] of Object.entries(formation)) {
+      const command = plan.processTypes[type];
+      if (!command || count === 0) continue;
+      for (let index = 1; index <= count; index++) {
+        out(`starting ${type}.${index} of v${plan.release}`);
+        started.push(
+          await runner.start({
+            app: plan.app,
+            release: plan.release,
+            process: type,
+            index,
+            image: plan.image,
+            command,
+            slugPath: plan.slugPath,
+            env: plan.env,
+            port: APP_PORT,
+            size,
+          }),
+        );
+      }
+    }
+    const web = started.filter((r) => r.process === "web");
+    await Promise.all(
+      web.map(async (replica) => {
+        const problem = await waitHealthy({
+          host: replica.address.host,
+          port: replica.address.port,
+          ...(plan.health.path ? { path: plan.health.path } : {}),
+          timeoutMs: plan.health.timeoutMs,
+          alive: async () => (await runner.list(plan.app)).some((r) => r.id === replica.id && r.state !== "exited"),
+        });
+        if (problem) throw new RolloutError(`${replica.process}.${replica.index} did not become healthy: ${problem}`);
+        out(`${replica.process}.${replica.index} is healthy`);
+      }),
+    );
+    if (web.length > 0 || formation.web?.count === 0) {
+      router.setRoute(plan.app, plan.hostnames, web.map((r) => r.address));
+    }
+  } catch (err) {
+    await Promise.all(started.map((r) => runner.stop(r.id, 5).catch(() => {})));
+    throw err;
+  }
+  if (old.length > 0) {
+    out(`draining ${old.length} replica${old.length > 1 ? "s" : ""} of the previous release`);
+    const drained = await router.drain(old.map((r) => r.address), plan.drainMs);
+    if (!drained.drained) deps.logger.warn("deploy.drain_timeout", { app: plan.app, in_flight: drained.inFlight });
+    await Promise.all(old.map((r) => runner.stop(r.id, 30).catch((e) => deps.logger.warn("deploy.stop_failed", { id: r.id, error: String(e) }))));
+  }
+  return started;
+}

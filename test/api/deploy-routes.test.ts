@@ -1,0 +1,82 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { testApi } from "../support/api.ts";
+
+let t: ReturnType<typeof testApi>;
+afterEach(() => t?.close());
+
+/** An app whose v1 ran successfully, as the deploy pipeline would have left it. */
+async function deployedApp() {
+  t = testApi();
+  const key = await t.admin();
+  await t.call("POST", "/api/apps", { key, body: { name: "web" } });
+  const app = t.state.apps.byName("web")!;
+  t.state.releases.append({
+    appId: app.id,
+    appName: "web",
+    summary: "Deploy abc1234",
+    config: {},
+    slug: "a".repeat(64),
+    processTypes: { web: "bin/web start" },
+    gitSha: "b".repeat(40),
+    status: "succeeded",
+    createdBy: null,
+  });
+  return key;
+}
+
+describe("config changes of a running app", () => {
+  test("without a build nothing is deployed", async () => {
+    t = testApi();
+    const key = await t.admin();
+    await t.call("POST", "/api/apps", { key, body: { name: "web" } });
+    expect((await t.call("PATCH", "/api/apps/web/config", { key, body: { set: { A: "1" } } })).body.status).toBe("recorded");
+    expect(t.deployCalls).toEqual([]);
+  });
+
+  test("a change is rolled out as the new release; --no-restart only records it", async () => {
+    const key = await deployedApp();
+    const noRestart = await t.call("PATCH", "/api/apps/web/config", { key, body: { set: { A: "1" }, restart: false } });
+    expect(noRestart.body).toMatchObject({ version: 2, status: "recorded" });
+    expect(t.deployCalls).toEqual([]);
+
+    const res = await t.call("PATCH", "/api/apps/web/config", { key, body: { set: { B: "2" } } });
+    expect(t.deployCalls).toEqual(["redeploy web v3"]);
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe("deploy_failed");
+    expect(res.body.error.message).toBe("config saved as v3, but it did not start: no engine in API tests");
+    expect((await t.call("GET", "/api/apps/web/config", { key })).body).toEqual({ A: "1", B: "2" });
+    const app = t.state.apps.byName("web")!;
+    expect(t.state.releases.get(app.id, 3)).toMatchObject({ slug: "a".repeat(64), processTypes: { web: "bin/web start" } });
+  });
+});
+
+describe("rollback", () => {
+  test("validates the version and needs write access", async () => {
+    const key = await deployedApp();
+    for (const version of ["3", 0, -1, 1.5]) {
+      const res = await t.call("POST", "/api/apps/web/releases/rollback", { key, body: { version } });
+      expect(res.status).toBe(400);
+    }
+    const viewer = await t.user(key, "viewer@example.com");
+    await t.call("POST", "/api/apps/web/access", { key, body: { email: "viewer@example.com", role: "viewer" } });
+    expect((await t.call("POST", "/api/apps/web/releases/rollback", { key: viewer, body: {} })).status).toBe(403);
+    expect(t.deployCalls).toEqual([]);
+    const res = await t.call("POST", "/api/apps/web/releases/rollback", { key, body: { version: 1 } });
+    expect(t.deployCalls).toEqual(["rollback web 1"]);
+    expect(res.body.error).toMatchObject({ code: "deploy_failed", message: "no engine in API tests" });
+  });
+});
+
+describe("the push endpoint for the git hook", () => {
+  test("exists only on the local socket", async () => {
+    t = testApi();
+    const body = { app: "web", repoPath: "/x", refs: [] };
+    expect((await t.call("POST", "/internal/push", { body })).status).toBe(404);
+    expect((await t.call("POST", "/internal/push", { body, env: { transport: "tcp" } })).status).toBe(404);
+    const local = await t.api.request("/internal/push", { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } }, { transport: "unix" });
+    expect(local.status).toBe(200);
+    expect(await local.text()).toBe("!     internal error in the deploy pipeline; the server log has details\nbeamstalk:exit=1\n");
+    const bad = await t.api.request("/internal/push", { method: "POST", body: JSON.stringify({ ...body, app: "../x" }), headers: { "content-type": "application/json" } }, { transport: "unix" });
+    expect(bad.status).toBe(400);
+  });
+});
