@@ -4,6 +4,7 @@ import { toCitty } from "./cli/define.ts";
 import { reportError } from "./cli/exit.ts";
 import { COMMANDS } from "./cli/index.ts";
 import { serverCommand } from "./daemon/command.ts";
+import { stackBuildCommand } from "./daemon/stack-command.ts";
 import { systemdUnitCommand } from "./daemon/systemd.ts";
 import { BeamstalkError } from "./lib/errors.ts";
 import { VERSION } from "./version.ts";
@@ -11,6 +12,7 @@ import { VERSION } from "./version.ts";
 const subCommands: Record<string, CommandDef<any>> = {
   server: serverCommand,
   "systemd-unit": systemdUnitCommand,
+  "stack:build": stackBuildCommand,
   ...Object.fromEntries(COMMANDS.map((spec) => [spec.name, toCitty(spec)])),
 };
 
@@ -29,6 +31,11 @@ function find(name: string | undefined): CommandDef<any> | undefined {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // git runs `beamstalk hook pre-receive` inside receive-pack: keep it light and let its code be the exit code.
+  if (argv[0] === "hook" && argv[1] === "pre-receive" && argv.length === 2) {
+    const { runPreReceiveHook } = await import("./git/hook.ts");
+    return runPreReceiveHook();
+  }
   const name = argv.find((a) => !a.startsWith("-"));
   if (argv.length === 0 || argv[0] === "help") {
     await showUsage(find(argv[1]) ?? root, find(argv[1]) ? root : undefined);

@@ -1,10 +1,20 @@
 import { chmodSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { createApi } from "../api/index.ts";
+import { build } from "../builder/index.ts";
+import { Deployer } from "../deploy/pipeline.ts";
+import { createGitHttp } from "../git/http.ts";
+import { removeRepo } from "../git/repos.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
+import { createRouter } from "../router/index.ts";
+import { DockerRunner } from "../runner/index.ts";
+import { startSshServer } from "../ssh/server.ts";
+import { RUN_IMAGE, ensureStackImages } from "../stack/index.ts";
 import { openDatabase } from "../state/db.ts";
 import { createState } from "../state/index.ts";
 import { VERSION } from "../version.ts";
 import { dataPaths, ensureDataDir, loadMasterKey, removeAppFiles } from "./data-dir.ts";
+import { gitAccess } from "./git-access.ts";
 import type { ServerOptions } from "./options.ts";
 import { setupToken } from "./setup-token.ts";
 
@@ -12,13 +22,20 @@ export interface Daemon {
   /** The API's base URL on TCP, with the real port when port 0 was asked for. */
   url: string;
   httpPort: number;
+  sshPort: number;
   socketPath: string;
   stop(): Promise<void>;
 }
 
+/** The command git runs as pre-receive hook: this very binary (or, from source, bun with main.ts). */
+function hookCommand(): string[] {
+  return Bun.main.startsWith("/$bunfs/") ? [process.execPath, "hook", "pre-receive"] : [process.execPath, Bun.main, "hook", "pre-receive"];
+}
+
 /**
  * The one composition root: opens the data directory and database, builds the
- * repositories and the API, and starts the listeners. Nothing else wires parts.
+ * repositories, runner, builder, router and API, and starts the listeners.
+ * Nothing else wires parts together.
  */
 export async function boot(options: ServerOptions, logger: Logger = createLogger()): Promise<Daemon> {
   const paths = dataPaths(options.dataDir);
@@ -30,38 +47,90 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   const token = setupToken(paths.setupToken, state.users.count() > 0);
   if (state.users.count() === 0) logger.info("setup.waiting", { token_file: paths.setupToken, hint: "beamstalk signup claims the admin account" });
 
-  const api = createApi({
+  // Stack images are built in the background when missing; deploys wait for them.
+  const stack = ensureStackImages({ logger, workDir: paths.tmp, onOutput: (line) => logger.info("stack.build", { line }) }).then(
+    () => ({ runImage: RUN_IMAGE }),
+  );
+  stack.catch((err) => logger.error("stack.build_failed", { error: (err as Error).message }));
+
+  const runner = new DockerRunner({ bootDir: join(paths.root, "runner"), logger });
+  let api: ReturnType<typeof createApi>;
+  const router = createRouter({ logger, fallback: (req, server) => gitOrApi(req, server) });
+  const deployer = new Deployer({
+    state,
+    runner,
+    router,
+    build: (opts) => build({ ...opts, workDir: paths.tmp }),
+    stackReady: () => stack,
+    paths: { repos: paths.repos, slugs: paths.slugs, cache: paths.cache, tmp: paths.tmp },
+    logger,
+    ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
+  });
+
+  api = createApi({
     state,
     logger,
     version: VERSION,
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
     setupToken: token,
-    removeAppFiles: (name) => removeAppFiles(paths, name),
+    deploy: deployer,
+    removeAppFiles: async (name) => {
+      await deployer.removeApp(name);
+      removeRepo(paths.repos, name);
+      await removeAppFiles(paths, name);
+    },
   });
+
+  const access = gitAccess(state);
+  const git = createGitHttp({ reposDir: paths.repos, hookCommand: hookCommand(), logger, ...access, hookEnv: () => ({ BEAMSTALK_SOCKET: paths.socket }) });
+  async function gitOrApi(req: Request, server: Bun.Server<any>): Promise<Response> {
+    return (await git(req, server)) ?? api.fetch(req, { transport: "tcp" });
+  }
+
+  await deployer.restoreRoutes().catch((err) => logger.error("deploy.restore_failed", { error: (err as Error).message }));
 
   const http = Bun.serve({
     hostname: options.bind,
     port: options.httpPort,
-    idleTimeout: 60,
-    fetch: (req) => api.fetch(req, { transport: "tcp" }),
+    // Long polls, SSE, WebSockets and quiet builds are why teams run Elixir: no idle cut-off.
+    idleTimeout: 0,
+    fetch: router.fetch,
+    websocket: router.websocket,
   });
   rmSync(paths.socket, { force: true });
-  const local = Bun.serve({ unix: paths.socket, fetch: (req) => api.fetch(req, { transport: "unix" }) });
+  const local = Bun.serve({
+    unix: paths.socket,
+    fetch: (req, server) => {
+      server.timeout(req, 0); // a push waits on its build, which may be quiet for a long time
+      return api.fetch(req, { transport: "unix" });
+    },
+  });
   chmodSync(paths.socket, 0o660);
+  const ssh = await startSshServer({
+    dataDir: paths.root,
+    host: options.bind,
+    port: options.sshPort,
+    logger,
+    reposDir: paths.repos,
+    hookCommand: hookCommand(),
+    hookEnv: () => ({ BEAMSTALK_SOCKET: paths.socket }),
+    ...access,
+  });
 
   const host = options.bind === "0.0.0.0" || options.bind === "::" ? "127.0.0.1" : options.bind;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${http.port}`;
-  logger.info("daemon.listening", { version: VERSION, http: url, socket: paths.socket, pid: process.pid });
+  logger.info("daemon.listening", { version: VERSION, http: url, ssh: ssh.port, socket: paths.socket, pid: process.pid });
 
   let stopped = false;
   return {
     url,
     httpPort: http.port!,
+    sshPort: ssh.port,
     socketPath: paths.socket,
     async stop() {
       if (stopped) return;
       stopped = true;
-      await Promise.all([http.stop(), local.stop()]);
+      await Promise.all([http.stop(), local.stop(), ssh.stop()]);
       db.close();
       rmSync(paths.socket, { force: true });
       logger.info("daemon.stopped");

@@ -18,6 +18,7 @@ export function dataPaths(root: string) {
     logs: join(root, "logs"),
     certs: join(root, "certs"),
     backups: join(root, "backups"),
+    tmp: join(root, "tmp"),
   };
 }
 
@@ -25,7 +26,7 @@ export type DataPaths = ReturnType<typeof dataPaths>;
 
 export function ensureDataDir(paths: DataPaths): void {
   mkdirSync(paths.root, { recursive: true, mode: 0o700 });
-  for (const dir of [paths.repos, paths.slugs, paths.cache, paths.logs, paths.certs, paths.backups]) {
+  for (const dir of [paths.repos, paths.slugs, paths.cache, paths.logs, paths.certs, paths.backups, paths.tmp]) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 }

@@ -1,6 +1,7 @@
 import { lstatSync, mkdirSync, readdirSync, readlinkSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { start } from "../lib/exec.ts";
+import { fetchSubmodules } from "./submodules.ts";
 
 export class CheckoutError extends Error {
   override name = "CheckoutError";
@@ -13,6 +14,9 @@ export interface CheckoutOptions {
   /** Object directories of a push still in quarantine (from the pre-receive hook). */
   gitEnv?: Record<string, string | undefined>;
   maxBytes?: number;
+  /** Let .gitmodules name file:// URLs (tests only: on a server they would read the host's disk). */
+  allowFileSubmodules?: boolean;
+  out?: (line: string) => void;
 }
 
 /**
@@ -23,10 +27,29 @@ export interface CheckoutOptions {
  */
 export async function checkout(options: CheckoutOptions): Promise<void> {
   if (!/^[0-9a-f]{40}$/.test(options.sha)) throw new CheckoutError(`not a commit id: ${options.sha}`);
+  const unpack = (repo: string, sha: string, dest: string, env: Record<string, string | undefined>) =>
+    archiveInto({ repo, sha, dest, env: { ...cleanGitEnv(), ...env }, maxBytes: options.maxBytes ?? 1024 ** 3 });
+  await unpack(options.repoPath, options.sha, options.dest, options.gitEnv ?? {});
+  try {
+    await fetchSubmodules({
+      repo: options.repoPath,
+      sha: options.sha,
+      dest: options.dest,
+      ...(options.gitEnv ? { gitEnv: options.gitEnv } : {}),
+      ...(options.allowFileSubmodules ? { allowFileUrls: true } : {}),
+      ...(options.out ? { out: options.out } : {}),
+      unpack,
+    });
+  } catch (err) {
+    throw new CheckoutError((err as Error).message);
+  }
+  checkSymlinks(options.dest);
+}
+
+async function archiveInto(options: { repo: string; sha: string; dest: string; env: Record<string, string | undefined>; maxBytes: number }): Promise<void> {
   mkdirSync(options.dest, { recursive: true });
-  const env = { ...cleanGitEnv(), ...options.gitEnv };
-  const git = start(["git", "-C", options.repoPath, "archive", "--format=tar", options.sha], { env, cleanEnv: true });
-  const limit = options.maxBytes ?? 1024 ** 3;
+  const git = start(["git", "-C", options.repo, "archive", "--format=tar", options.sha], { env: options.env, cleanEnv: true });
+  const limit = options.maxBytes;
   let bytes = 0;
   const counted = (git.stdout as ReadableStream<Uint8Array>).pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
@@ -47,7 +70,6 @@ export async function checkout(options: CheckoutOptions): Promise<void> {
   if (bytes > limit) throw new CheckoutError(`the pushed tree is larger than ${Math.round(limit / 1048576)} MiB`);
   if (gitCode !== 0) throw new CheckoutError(`git archive failed: ${gitErr.trim()}`);
   if (tarCode !== 0) throw new CheckoutError(`unpacking the source failed: ${tarErr.trim()}`);
-  checkSymlinks(options.dest);
 }
 
 /** Refuses any symlink whose target resolves outside root. */

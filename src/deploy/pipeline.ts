@@ -84,7 +84,7 @@ export class Deployer {
     const work = mkdtempSync(join(paths.tmp, `build-${app.name}-`));
     try {
       const sourceDir = join(work, "src");
-      await checkout({ repoPath: req.repoPath, sha, dest: sourceDir, gitEnv: req.gitEnv, maxBytes: this.#settings.maxSourceBytes });
+      await checkout({ repoPath: req.repoPath, sha, dest: sourceDir, gitEnv: req.gitEnv, maxBytes: this.#settings.maxSourceBytes, out });
       const cacheDir = join(paths.cache, app.name);
       if (clean) {
         rmSync(cacheDir, { recursive: true, force: true });
@@ -95,6 +95,7 @@ export class Deployer {
       mkdirSync(slugDir, { recursive: true });
       const { runImage } = await this.deps.stackReady();
       const config = state.config.get(app);
+      const buildStarted = performance.now();
       const built = await this.deps.build({ app: app.name, sourceDir, cacheDir, env: config, slugDir, onOutput: out, timeoutMs: this.#settings.buildTimeoutMs });
       const release = state.transaction(() => {
         const rel = state.releases.append({
@@ -112,9 +113,12 @@ export class Deployer {
         state.activity.record(app.id, user?.id ?? null, "deploy", `Deployed ${sha.slice(0, 7)} (v${rel.version})`);
         return rel;
       });
-      out(`-----> Built in ${((performance.now() - started) / 1000).toFixed(1)} s; releasing v${release.version}`);
+      const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
+      out(`-----> Built in ${seconds(buildStarted)} s; releasing v${release.version}`);
+      const rolloutStarted = performance.now();
       await this.#rollout(app, release, runImage, out);
       out(`-----> ${app.name} v${release.version} is live${this.deps.baseDomain ? ` at http://${app.name}.${this.deps.baseDomain}` : ""}`);
+      out(`       (rollout ${seconds(rolloutStarted)} s, whole deploy ${seconds(started)} s)`);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }

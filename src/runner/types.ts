@@ -27,13 +27,16 @@ export interface Replica {
   /** Engine id (container id). */
   id: string;
   name: string;
+  /** Host name on the app's network (`web-1-k3x9.myapp`), the host part of RELEASE_NODE. */
+  hostname: string;
   app: string;
   release: number;
   process: string;
   index: number;
   /** Where the router reaches it from the host. */
   address: { host: string; port: number };
-  state: "starting" | "running" | "exited" | "unknown";
+  /** "restarting": it exited and the engine restarts it (crash loop; see RestartPolicy). */
+  state: "starting" | "running" | "restarting" | "exited" | "unknown";
   startedAt: string | null;
 }
 
@@ -48,4 +51,19 @@ export interface Runner {
   list(app?: string): Promise<Replica[]>;
   /** Stops every replica of the app and removes its network. */
   removeApp(app: string): Promise<void>;
+  /** A replica's output, one line at a time (boot lines and the process's stdout/stderr). */
+  logs(id: string, options?: LogOptions): AsyncIterable<LogLine>;
+}
+
+export interface LogOptions {
+  /** Keep streaming new lines until the replica stops or `signal` aborts. */
+  follow?: boolean;
+  /** Only the last n lines already written. */
+  tail?: number;
+  signal?: AbortSignal;
+}
+
+export interface LogLine {
+  stream: "stdout" | "stderr";
+  line: string;
 }

@@ -11,6 +11,7 @@ export function tempDir(prefix: string): string {
 
 export interface RunningDaemon {
   url: string;
+  sshPort: number;
   dataDir: string;
   socket: string;
   proc: Subprocess<"ignore", "pipe", "pipe">;
@@ -23,7 +24,7 @@ export interface RunningDaemon {
 export async function startDaemon(options: { dataDir?: string; args?: string[] } = {}): Promise<RunningDaemon> {
   const dataDir = options.dataDir ?? join(tempDir("data"), "data");
   const proc = Bun.spawn(
-    [BINARY, "server", "--data-dir", dataDir, "--bind", "127.0.0.1", "--http-port", "0", "--base-domain", "apps.test", ...(options.args ?? [])],
+    [BINARY, "server", "--data-dir", dataDir, "--bind", "127.0.0.1", "--http-port", "0", "--ssh-port", "0", "--https-port", "0", "--base-domain", "apps.test", ...(options.args ?? [])],
     { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
   );
   let log = "";
@@ -44,6 +45,7 @@ export async function startDaemon(options: { dataDir?: string; args?: string[] }
   }
   return {
     url,
+    sshPort: Number(/daemon\.listening .*ssh=(\d+)/.exec(log)?.[1]),
     dataDir,
     socket: join(dataDir, "beamstalk.sock"),
     proc,

@@ -1,0 +1,122 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { exec } from "../lib/exec.ts";
+import { isAppName } from "../lib/validate.ts";
+import { BUILD_IMAGE } from "../stack/images.ts";
+import { writeDriver } from "./builtin.ts";
+import { fetchBuildpacks, planBuildpacks } from "./buildpacks.ts";
+import { CONTAINER_PATHS, removeContainer, runBuildContainer, type BuildContainerSpec } from "./container.ts";
+import { redactor, writeEnvDir } from "./env-dir.ts";
+import { mergeProcessTypes, parseProcfile, parseReleaseYaml } from "./process-types.ts";
+import { storeSlug } from "./slug.ts";
+import { BuildError, type BuildFailure, type BuildOptions, type BuildResult } from "./types.ts";
+
+export const DEFAULT_MAX_SLUG_BYTES = 1024 ** 3;
+export const DEFAULT_BUILD_TIMEOUT_MS = 30 * 60_000;
+export const DEFAULT_BUILD_MEMORY_BYTES = 2 * 1024 ** 3;
+const TAIL_LINES = 30;
+
+/** driver.sh's exit codes. */
+const DRIVER_FAILURES: Record<number, BuildFailure> = { 10: "detect", 11: "detect", 12: "compile", 13: "release", 14: "slug" };
+
+/**
+ * Builds a slug from a source tree with Heroku-style buildpacks, inside one
+ * throw-away container from the build image. Throws BuildError when no slug
+ * comes out; nothing is left behind but the cache (and the slug on success).
+ */
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  if (!isAppName(options.app)) throw new BuildError("setup", `invalid app name ${JSON.stringify(options.app)}`);
+  const redact = redactor(options.env);
+  const tail: string[] = [];
+  const say = (line: string) => {
+    const safe = redact(line);
+    tail.push(safe);
+    if (tail.length > TAIL_LINES) tail.shift();
+    options.onOutput?.(safe);
+  };
+  const image = options.image ?? BUILD_IMAGE;
+  const maxSlugBytes = options.maxSlugBytes ?? DEFAULT_MAX_SLUG_BYTES;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS;
+  mkdirSync(options.slugDir, { recursive: true });
+  mkdirSync(options.cacheDir, { recursive: true });
+  const work = mkdtempSync(join(options.workDir ?? tmpdir(), `beamstalk-build-${options.app}-`));
+  const outDir = mkdtempSync(join(options.slugDir, ".building-")); // same filesystem as the slugs
+  const container = `beamstalk-build-${options.app}-${crypto.randomUUID().slice(0, 8)}`;
+  const started = Date.now();
+  try {
+    if (options.signal?.aborted) throw new BuildError("cancelled", "build cancelled before it started");
+    if ((await exec(["docker", "image", "inspect", "--format", "{{.Id}}", "--", image])).code !== 0) {
+      throw new BuildError("setup", `build image ${image} is missing`, ["build it with ensureStackImages() (src/stack)"]);
+    }
+    say(`-----> Building ${options.app}`);
+    const appDir = join(work, "app");
+    mkdirSync(appDir);
+    const copy = await exec(["cp", "-a", "--", `${options.sourceDir}/.`, appDir]);
+    if (copy.code !== 0) throw new BuildError("setup", `could not copy the source: ${copy.stderr.trim()}`);
+
+    const plan = planBuildpacks(options);
+    const dirs = await fetchBuildpacks(plan.sources, work, say);
+    const meta = join(work, "meta");
+    mkdirSync(meta);
+    writeDriver(meta);
+    writeFileSync(join(meta, "mode"), plan.mode + "\n");
+    writeFileSync(join(meta, "buildpacks"), plan.sources.map((s) => s.name.replace(/[\r\n]/g, " ") + "\n").join(""));
+    const envDir = join(work, "env");
+    writeEnvDir(envDir, options.env);
+
+    const spec: BuildContainerSpec = {
+      name: container,
+      image,
+      app: options.app,
+      memoryBytes: options.memoryBytes ?? DEFAULT_BUILD_MEMORY_BYTES,
+      maxSlugBytes,
+      mounts: [
+        { source: appDir, target: CONTAINER_PATHS.build, readOnly: false },
+        { source: options.cacheDir, target: CONTAINER_PATHS.cache, readOnly: false },
+        { source: envDir, target: CONTAINER_PATHS.env, readOnly: true },
+        { source: meta, target: CONTAINER_PATHS.meta, readOnly: true },
+        ...dirs.map((dir, i) => ({ source: dir, target: `${CONTAINER_PATHS.buildpacks}/${i}`, readOnly: true })),
+        { source: outDir, target: CONTAINER_PATHS.out, readOnly: false },
+      ],
+    };
+    const run = await runBuildContainer(spec, { timeoutMs, signal: options.signal, onLine: say });
+    if (run.stopped === "timeout") {
+      throw new BuildError("timeout", `build timed out after ${Math.round(timeoutMs / 1000)} s; the build container was stopped`, [...tail]);
+    }
+    if (run.stopped === "cancelled") throw new BuildError("cancelled", "build cancelled; the build container was stopped", [...tail]);
+    if (run.code !== 0) throw driverFailure(run.code, outDir, maxSlugBytes, [...tail]);
+
+    const applied = readLines(join(outDir, "applied")).map(Number);
+    const defaults = applied.map((i) => {
+      const file = join(outDir, `release-${i}.yml`);
+      return existsSync(file) ? parseReleaseYaml(readFileSync(file, "utf8")) : {};
+    });
+    const procfile = join(appDir, "Procfile");
+    const processTypes = mergeProcessTypes(defaults, existsSync(procfile) ? parseProcfile(readFileSync(procfile, "utf8")) : null);
+    const slug = await storeSlug(join(outDir, "slug.tar.gz"), options.slugDir);
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    say(`-----> Process types: ${Object.keys(processTypes).join(", ") || "(none)"}`);
+    say(`-----> Slug ${slug.sha256.slice(0, 12)}: ${(slug.bytes / 1024 ** 2).toFixed(1)} MiB, built in ${seconds} s`);
+    return { slug, processTypes, buildpacks: applied.map((i) => plan.sources[i]?.name ?? String(i)) };
+  } finally {
+    await removeContainer(container);
+    rmSync(work, { recursive: true, force: true });
+    rmSync(outDir, { recursive: true, force: true });
+  }
+}
+
+function driverFailure(code: number, outDir: string, maxSlugBytes: number, tail: string[]): BuildError {
+  const errorFile = join(outDir, "error");
+  const message = existsSync(errorFile) ? readFileSync(errorFile, "utf8").trim() : `build failed (exit ${code})`;
+  if (code === 14 && message.startsWith("Slug is larger")) {
+    return new BuildError("slug_too_large", `slug is over the cap of ${maxSlugBytes} bytes`, tail);
+  }
+  if (code === 137) return new BuildError("compile", "build container was killed (out of memory?)", tail);
+  return new BuildError(DRIVER_FAILURES[code] ?? "compile", message, tail);
+}
+
+function readLines(path: string): string[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, "utf8").split("\n").filter((line) => line !== "");
+}

@@ -1,0 +1,31 @@
+import { apiKeyFrom } from "../api/auth.ts";
+import type { State } from "../state/index.ts";
+
+type Need = "read" | "write";
+
+/** How the git servers (HTTP and SSH) ask who a caller is and what they may do: the API's rules. */
+export function gitAccess(state: State) {
+  return {
+    async authenticate(req: Request) {
+      const key = apiKeyFrom(req.headers.get("authorization") ?? undefined);
+      if (!key) return null;
+      const found = state.apiKeys.lookup(key);
+      const user = found.status === "valid" ? state.users.byId(found.userId) : null;
+      return user ? { id: user.id, email: user.email } : null;
+    },
+    userForFingerprint(fingerprint: string) {
+      const id = state.sshKeys.ownerOf(fingerprint);
+      const user = id === null ? null : state.users.byId(id);
+      return user ? { id: user.id, email: user.email } : null;
+    },
+    appExists: (name: string) => state.apps.exists(name),
+    authorize(who: { id: number }, name: string, need: Need): "ok" | "not_found" | "forbidden" {
+      const user = state.users.byId(who.id);
+      const app = state.apps.byName(name);
+      const role = user && app ? state.apps.roleOf(app, user) : null;
+      if (!role) return "not_found";
+      if (need === "write" && role === "viewer") return "forbidden";
+      return "ok";
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/** Where an app's replica listens, as the router reaches it from the host. */
+export interface Backend {
+  host: string;
+  port: number;
+}
+
+/**
+ * What the router keeps per backend: its base URL, built once, and how many
+ * proxied HTTP requests to it are in flight. One object per host:port, shared
+ * by every route that names it, so counts survive a route switch.
+ */
+export interface BackendState {
+  readonly key: string;
+  readonly origin: string;
+  readonly wsOrigin: string;
+  inFlight: number;
+  /** How many routes list it; at 0 with nothing in flight it is forgotten. */
+  routes: number;
+}
+
+export function backendKey(backend: Backend): string {
+  return backend.host.includes(":") ? `[${backend.host}]:${backend.port}` : `${backend.host}:${backend.port}`;
+}
+
+/** The in-flight bookkeeping behind drain(). */
+export class BackendRegistry {
+  private readonly states = new Map<string, BackendState>();
+  private readonly waiters = new Set<() => void>();
+
+  acquire(backend: Backend): BackendState {
+    const key = backendKey(backend);
+    let state = this.states.get(key);
+    if (!state) {
+      state = { key, origin: `http://${key}`, wsOrigin: `ws://${key}`, inFlight: 0, routes: 0 };
+      this.states.set(key, state);
+    }
+    state.routes++;
+    return state;
+  }
+
+  release(state: BackendState): void {
+    state.routes--;
+    this.forgetIfUnused(state);
+  }
+
+  started(state: BackendState): void {
+    state.inFlight++;
+  }
+
+  finished(state: BackendState): void {
+    state.inFlight--;
+    if (state.inFlight === 0) {
+      this.forgetIfUnused(state);
+      if (this.waiters.size > 0) for (const wake of [...this.waiters]) wake();
+    }
+  }
+
+  inFlight(backends: Backend[]): number {
+    let total = 0;
+    for (const backend of backends) total += this.states.get(backendKey(backend))?.inFlight ?? 0;
+    return total;
+  }
+
+  drain(backends: Backend[], timeoutMs: number): Promise<{ drained: boolean; inFlight: number }> {
+    const now = this.inFlight(backends);
+    if (now === 0) return Promise.resolve({ drained: true, inFlight: 0 });
+    return new Promise((resolve) => {
+      const done = (drained: boolean, inFlight: number) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve({ drained, inFlight });
+      };
+      const check = () => {
+        if (this.inFlight(backends) === 0) done(true, 0);
+      };
+      const timer = setTimeout(() => done(false, this.inFlight(backends)), Math.max(0, timeoutMs));
+      this.waiters.add(check);
+    });
+  }
+
+  private forgetIfUnused(state: BackendState): void {
+    if (state.routes <= 0 && state.inFlight <= 0 && this.states.get(state.key) === state) this.states.delete(state.key);
+  }
+}

@@ -1,0 +1,60 @@
+import type { Server, WebSocketHandler } from "bun";
+import type { Logger } from "../lib/logger.ts";
+import { type Backend, BackendRegistry } from "./backends.ts";
+import { proxyHttp, type ProxyContext } from "./http-proxy.ts";
+import { RouteTable } from "./route-table.ts";
+import { proxyWebSocket, websocketHandler, type WebSocketSession } from "./websocket-proxy.ts";
+
+export type { Backend } from "./backends.ts";
+export type { WebSocketSession } from "./websocket-proxy.ts";
+
+export interface RouterOptions {
+  logger: Logger;
+  /** Requests whose Host is no app's go here (the API and git). */
+  fallback: (req: Request, server: Server<WebSocketSession>) => Response | Promise<Response>;
+  /** "http" or "https": what X-Forwarded-Proto says for this listener. */
+  proto?: "http" | "https";
+}
+
+export interface Router {
+  /** Replace an app's host names and backends atomically (an empty backend list = 503 page). */
+  setRoute(app: string, hostnames: string[], backends: Backend[]): void;
+  removeRoute(app: string): void;
+  /** What Host → app resolves to (for tests and the API). */
+  routeFor(hostname: string): { app: string; backends: Backend[] } | null;
+  /** Resolves when no proxied HTTP request to these backends is in flight, or after timeoutMs; tells which. */
+  drain(backends: Backend[], timeoutMs: number): Promise<{ drained: boolean; inFlight: number }>;
+  /** Plug these into Bun.serve({ fetch, websocket, idleTimeout: 0 }). */
+  fetch(req: Request, server: Server<WebSocketSession>): Response | Promise<Response> | undefined | Promise<Response | undefined>;
+  websocket: WebSocketHandler<WebSocketSession>;
+}
+
+/**
+ * The data path: Host → app → one of its backends, round robin. HTTP is
+ * proxied with fetch (keep-alive, streaming both ways); WebSockets are opened
+ * upstream and piped. Unknown hosts go to the fallback.
+ */
+export function createRouter(options: RouterOptions): Router {
+  const registry = new BackendRegistry();
+  const table = new RouteTable(registry);
+  const ctx: ProxyContext = { registry, logger: options.logger, proto: options.proto ?? "http" };
+  const fallback = options.fallback;
+
+  return {
+    setRoute: (app, hostnames, backends) => table.set(app, hostnames, backends),
+    removeRoute: (app) => table.remove(app),
+    routeFor(hostname) {
+      const route = table.lookup(hostname);
+      return route ? { app: route.app, backends: route.backends.map((b) => ({ ...b })) } : null;
+    },
+    drain: (backends, timeoutMs) => registry.drain(backends, timeoutMs),
+    fetch(req, server) {
+      const route = table.lookup(req.headers.get("host"));
+      if (route === undefined) return fallback(req, server);
+      const upgrade = req.headers.get("upgrade");
+      if (upgrade !== null && upgrade.toLowerCase() === "websocket") return proxyWebSocket(req, server, route, ctx);
+      return proxyHttp(req, server, route, ctx);
+    },
+    websocket: websocketHandler,
+  };
+}

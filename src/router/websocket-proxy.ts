@@ -1,0 +1,195 @@
+import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
+import type { BackendState } from "./backends.ts";
+import { forwardRequestHeaders } from "./headers.ts";
+import { describe, isRefused, type ProxyContext } from "./http-proxy.ts";
+import { errorPage } from "./pages.ts";
+import { nextBackend, type Route } from "./route-table.ts";
+
+/** Bytes queued towards the upstream before the client is paused, and the level that resumes it. */
+const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 256 * 1024;
+const POLL_MS = 5;
+
+/** ws.data of a proxied WebSocket. `kind` lets a shared handler tell it apart. */
+export interface WebSocketSession {
+  kind: "router";
+  app: string;
+  backend: string;
+  upstream: WebSocket;
+  client: ServerWebSocket<WebSocketSession> | null;
+  /** Upstream messages read before the client's open event. */
+  pending: (string | Buffer)[];
+  /** Set when the upstream closed or failed: the code and reason the client gets. */
+  upstreamClosed: { code: number; reason: string } | null;
+  clientClosed: boolean;
+  /** Polls the upstream's bufferedAmount while the client is paused (the client WebSocket has no drain event). */
+  poll: Timer | null;
+}
+
+/**
+ * Opens the upstream WebSocket first (trying the next backend once if the
+ * connection is refused), then upgrades the client with the subprotocol the
+ * upstream chose. Returns undefined once upgraded, or an error page.
+ */
+export async function proxyWebSocket(req: Request, server: Server<WebSocketSession>, route: Route, ctx: ProxyContext): Promise<Response | undefined> {
+  let backend = nextBackend(route);
+  if (!backend) return errorPage(503);
+  server.timeout(req, 0);
+  const headers = new Headers(req.headers);
+  forwardRequestHeaders(headers, { clientIp: server.requestIP(req)?.address, proto: ctx.proto });
+  const offered = headers.get("sec-websocket-protocol");
+  for (const name of ["sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol"]) headers.delete(name);
+  const protocols = offered ? offered.split(",").map((p) => p.trim()).filter((p) => p !== "") : [];
+  const url = req.url;
+  const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+  const path = pathStart < 0 ? "/" : url.slice(pathStart);
+
+  let upstream: WebSocket | undefined;
+  for (let attempt = 0; !upstream; attempt++) {
+    try {
+      upstream = await openUpstream(backend.wsOrigin + path, protocols, headers);
+    } catch (error) {
+      if (req.signal.aborted) return new Response(null, { status: 499 });
+      const next = attempt === 0 && isRefused(error) ? nextBackend(route) : undefined;
+      if (next && next !== backend) {
+        ctx.logger.warn("router.upstream_refused", { app: route.app, backend: backend.key, retry: next.key, websocket: true });
+        backend = next;
+        continue;
+      }
+      ctx.logger.warn("router.upstream_failed", { app: route.app, backend: backend.key, websocket: true, error: describe(error) });
+      return errorPage(502);
+    }
+  }
+  const session = attach(upstream, route.app, backend, ctx);
+  const upgraded = server.upgrade(req, {
+    data: session,
+    ...(upstream.protocol ? { headers: { "Sec-WebSocket-Protocol": upstream.protocol } } : {}),
+  });
+  if (!upgraded) {
+    session.clientClosed = true;
+    upstream.close(1000);
+    return new Response("Expected a WebSocket upgrade", { status: 400 });
+  }
+  return undefined;
+}
+
+function openUpstream(url: string, protocols: string[], headers: Headers): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { protocols, headers });
+    ws.binaryType = "nodebuffer";
+    ws.onopen = () => {
+      ws.onopen = ws.onerror = ws.onclose = null;
+      ws.pause();
+      resolve(ws);
+    };
+    ws.onerror = (event) => {
+      ws.onopen = ws.onerror = ws.onclose = null;
+      const { error, message } = event as ErrorEvent;
+      reject(error ?? new Error(message || "websocket error"));
+    };
+    ws.onclose = (event) => {
+      ws.onopen = ws.onerror = ws.onclose = null;
+      reject(new Error(`closed before open (${event.code})`));
+    };
+  });
+}
+
+function attach(upstream: WebSocket, app: string, backend: BackendState, ctx: ProxyContext): WebSocketSession {
+  const session: WebSocketSession = {
+    kind: "router",
+    app,
+    backend: backend.key,
+    upstream,
+    client: null,
+    pending: [],
+    upstreamClosed: null,
+    clientClosed: false,
+    poll: null,
+  };
+  upstream.onmessage = (event) => {
+    const data = event.data as string | Buffer;
+    const client = session.client;
+    if (client === null) {
+      session.pending.push(data);
+      return;
+    }
+    if (client.send(data) === -1) upstream.pause();
+  };
+  upstream.onerror = (event) => {
+    if (session.upstreamClosed) return;
+    ctx.logger.warn("router.websocket_failed", { app, backend: backend.key, error: (event as ErrorEvent).message || "error" });
+    closeClient(session, 1011, "upstream error");
+  };
+  upstream.onclose = (event) => {
+    if (session.upstreamClosed) return;
+    closeClient(session, sendableCode(event.code), event.reason);
+  };
+  return session;
+}
+
+function closeClient(session: WebSocketSession, code: number, reason: string): void {
+  session.upstreamClosed = { code, reason };
+  stopPolling(session);
+  if (session.client && !session.clientClosed) session.client.close(code, reason);
+}
+
+/** 1005, 1006 and 1015 describe a close; they cannot be sent in one. */
+export function sendableCode(code: number): number {
+  return code === 1005 || code === 1006 || code === 1015 || code < 1000 || code > 4999 ? 1000 : code;
+}
+
+function stopPolling(session: WebSocketSession): void {
+  if (session.poll) {
+    clearInterval(session.poll);
+    session.poll = null;
+  }
+}
+
+export const websocketHandler: WebSocketHandler<WebSocketSession> = {
+  open(ws) {
+    const session = ws.data;
+    session.client = ws;
+    if (session.upstreamClosed) {
+      const { code, reason } = session.upstreamClosed;
+      for (const data of session.pending) ws.send(data);
+      session.pending = [];
+      ws.close(code, reason);
+      return;
+    }
+    let blocked = false;
+    for (const data of session.pending) if (ws.send(data) === -1) blocked = true;
+    session.pending = [];
+    if (!blocked) session.upstream.resume();
+  },
+  message(ws, message) {
+    const session = ws.data;
+    const upstream = session.upstream;
+    if (upstream.readyState !== WebSocket.OPEN) return;
+    upstream.send(message);
+    if (upstream.bufferedAmount > HIGH_WATER && session.poll === null) {
+      ws.pause();
+      session.poll = setInterval(() => {
+        if (upstream.readyState !== WebSocket.OPEN || upstream.bufferedAmount < LOW_WATER) {
+          stopPolling(session);
+          if (!session.clientClosed) ws.resume();
+        }
+      }, POLL_MS);
+    }
+  },
+  drain(ws) {
+    const upstream = ws.data.upstream;
+    if (upstream.readyState === WebSocket.OPEN) upstream.resume();
+  },
+  close(ws, code, reason) {
+    const session = ws.data;
+    session.clientClosed = true;
+    stopPolling(session);
+    const upstream = session.upstream;
+    if (session.upstreamClosed || upstream.readyState >= WebSocket.CLOSING) return;
+    try {
+      upstream.close(sendableCode(code), reason);
+    } catch {
+      upstream.close(1000);
+    }
+  },
+};

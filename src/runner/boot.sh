@@ -1,0 +1,95 @@
+#!/bin/bash
+# Beamstalk replica boot (PID 1's child under tini; mounted read-only at /beamstalk/boot).
+#
+#   stage 1 (root):   unpack the slug into /app once per container, refusing absolute
+#                     paths, '..' and symlinks that point outside /app; then drop to the
+#                     app user and run stage 2.
+#   stage 2 (app):    HOME=/app, source /app/.profile.d/*.sh, cd /app, exec the process
+#                     command with bash -c, as Heroku runs Procfile commands.
+#
+# Input is the container's environment, set by the runner: BEAMSTALK_COMMAND (the
+# Procfile command), optional BEAMSTALK_SLUG (default /beamstalk/slug.tar.gz). Every
+# line this script writes starts with "beamstalk-boot: "; the runner waits for the
+# "starting process" line and reports the "error:" line. It never prints the environment.
+set -euo pipefail
+
+APP_DIR=/app
+APP_UID=1000
+SLUG=${BEAMSTALK_SLUG:-/beamstalk/slug.tar.gz}
+UNPACKED_MARK=/var/lib/beamstalk/unpacked
+
+say() { echo "beamstalk-boot: $*" >&2; }
+fail() {
+  echo "beamstalk-boot: error: $*" >&2
+  exit 78
+}
+
+# True when a link at $1 (a path relative to the slug root) pointing to $2 stays inside /app.
+link_stays_inside() {
+  local rel=$1 target=$2 resolved
+  if [[ $target == /* ]]; then
+    resolved=$(realpath -m -s -- "$target")
+  else
+    resolved=$(realpath -m -s -- "$APP_DIR/$(dirname -- "$rel")/$target")
+  fi
+  [[ $resolved == "$APP_DIR" || $resolved == "$APP_DIR"/* ]]
+}
+
+unpack() {
+  [[ -e $SLUG ]] || fail "slug not found at $SLUG (was the release's slug removed?)"
+  [[ -f $SLUG && -r $SLUG ]] || fail "slug at $SLUG is not a readable file"
+  gzip -t -- "$SLUG" 2>/dev/null || fail "slug at $SLUG is not a valid gzip archive"
+
+  local names
+  names=$(tar -tzf "$SLUG" 2>/dev/null) || fail "slug at $SLUG is not a valid tar archive"
+  if grep -qE '^/' <<<"$names"; then fail "slug holds an absolute path: $(grep -m1 -E '^/' <<<"$names")"; fi
+  if grep -qE '(^|/)\.\.(/|$)' <<<"$names"; then fail "slug holds a '..' path: $(grep -m1 -E '(^|/)\.\.(/|$)' <<<"$names")"; fi
+
+  local tmp
+  tmp=$(mktemp -d /app.unpack.XXXXXX)
+  local out
+  out=$(tar -xzf "$SLUG" -C "$tmp" --no-same-owner --delay-directory-restore 2>&1) || fail "unpacking $SLUG failed: ${out//$'\n'/; }"
+
+  local link rel
+  while IFS= read -r -d '' link; do
+    rel=${link#"$tmp"/}
+    link_stays_inside "$rel" "$(readlink -- "$link")" || fail "slug holds a symlink leaving $APP_DIR: $rel -> $(readlink -- "$link")"
+  done < <(find "$tmp" -type l -print0)
+
+  rm -rf "$APP_DIR"
+  mv -- "$tmp" "$APP_DIR"
+  chmod 0755 "$APP_DIR"
+  chown -R "$APP_UID:$APP_UID" "$APP_DIR"
+  mkdir -p "$(dirname "$UNPACKED_MARK")"
+  : >"$UNPACKED_MARK"
+  say "unpacked slug into $APP_DIR ($(wc -l <<<"$names") entries)"
+}
+
+stage_root() {
+  [[ -n ${BEAMSTALK_COMMAND:-} ]] || fail "BEAMSTALK_COMMAND is empty: no process command to run"
+  # A restarted container keeps its /app: a hot upgrade lives there (DESIGN §2).
+  if [[ -e $UNPACKED_MARK ]]; then say "slug already unpacked (container restart)"; else unpack; fi
+  grep -q "^app:" /etc/passwd || echo "app:x:$APP_UID:$APP_UID:app:$APP_DIR:/bin/bash" >>/etc/passwd
+  grep -q "^app:" /etc/group || echo "app:x:$APP_UID:" >>/etc/group
+  if [[ -z ${MY_POD_IP:-} ]]; then
+    local ip names
+    while read -r ip names; do
+      if [[ " $names " == *" $HOSTNAME "* ]]; then export MY_POD_IP=$ip; break; fi
+    done </etc/hosts
+  fi
+  export HOME=$APP_DIR USER=app
+  exec setpriv --reuid="$APP_UID" --regid="$APP_UID" --clear-groups -- /bin/bash "$0" --as-app
+}
+
+stage_app() {
+  cd "$APP_DIR"
+  set +eu
+  local f
+  for f in "$APP_DIR"/.profile.d/*.sh; do
+    if [[ -r $f ]]; then . "$f"; fi
+  done
+  say "starting process"
+  exec /bin/bash -c "$BEAMSTALK_COMMAND"
+}
+
+if [[ ${1:-} == --as-app ]]; then stage_app; else stage_root; fi

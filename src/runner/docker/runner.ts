@@ -1,0 +1,298 @@
+import { randomInt } from "node:crypto";
+import { openSync, readSync, closeSync, statSync } from "node:fs";
+import type { Readable } from "node:stream";
+import Docker from "dockerode";
+import { BeamstalkError } from "../../lib/errors.ts";
+import type { Logger } from "../../lib/logger.ts";
+import { Secret } from "../../lib/secret.ts";
+import { checkAppName } from "../../lib/validate.ts";
+import { writeBootScript } from "../boot-script.ts";
+import type { LogLine, LogOptions, Replica, ReplicaSpec, Runner } from "../types.ts";
+import { logLines } from "./log-lines.ts";
+import { LABEL, checkSpec, containerSpec, labelFilters, networkName, networkSpec } from "./spec.ts";
+
+export interface DockerRunnerOptions {
+  /** Directory the boot script is written to, e.g. `<dataDir>/runner`. */
+  bootDir: string;
+  logger: Logger;
+  /** Defaults to the local engine at /var/run/docker.sock. */
+  docker?: Docker;
+  /** Extra labels put on, and required of, every object this runner touches. */
+  labels?: Record<string, string>;
+  /** How long start() waits for the boot script to unpack the slug and exec the process. */
+  bootTimeoutMs?: number;
+  /** Grace the engine gives on its own stops (daemon shutdown); stop() takes its own. */
+  stopTimeoutSeconds?: number;
+}
+
+/** Thrown by start() when a replica cannot boot; `output` holds the boot script's lines only. */
+export class ReplicaBootError extends Error {
+  readonly output: string[];
+  constructor(message: string, output: string[]) {
+    super(message);
+    this.name = "ReplicaBootError";
+    this.output = output;
+  }
+}
+
+const READY_LINE = "beamstalk-boot: starting process";
+const BOOT_PREFIX = "beamstalk-boot: ";
+const ERROR_PREFIX = "beamstalk-boot: error: ";
+const NO_TIME = "0001-01-01T00:00:00Z";
+
+/**
+ * Runs replicas as containers on one Docker engine. It keeps no state of its own:
+ * everything is found again by labels, and nothing here stops containers when the
+ * daemon shuts down.
+ */
+export class DockerRunner implements Runner {
+  readonly #docker: Docker;
+  readonly #logger: Logger;
+  readonly #labels: Record<string, string>;
+  readonly #bootScriptPath: string;
+  readonly #bootTimeoutMs: number;
+  readonly #stopTimeoutSeconds: number;
+
+  constructor(options: DockerRunnerOptions) {
+    this.#docker = options.docker ?? new Docker({ socketPath: "/var/run/docker.sock" });
+    this.#logger = options.logger;
+    this.#labels = options.labels ?? {};
+    this.#bootScriptPath = writeBootScript(options.bootDir);
+    this.#bootTimeoutMs = options.bootTimeoutMs ?? 60_000;
+    this.#stopTimeoutSeconds = options.stopTimeoutSeconds ?? 30;
+  }
+
+  async ensureNetwork(app: string): Promise<void> {
+    const name = networkName(checkAppName(app));
+    const existing = await this.#inspectNetwork(name);
+    if (existing) {
+      if (existing.Labels?.[LABEL.managed] !== "true") {
+        throw new BeamstalkError("conflict", `docker network ${name} exists but Beamstalk did not create it`, `remove it: docker network rm ${name}`);
+      }
+      return;
+    }
+    try {
+      await this.#docker.createNetwork(networkSpec(app, this.#labels));
+      this.#logger.info("runner.network.created", { app, network: name });
+    } catch (err) {
+      if (statusOf(err) !== 409 || !(await this.#inspectNetwork(name))) throw engineError(err, `creating network ${name}`);
+    }
+  }
+
+  async start(spec: ReplicaSpec): Promise<Replica> {
+    checkSpec(spec);
+    checkSlug(spec.slugPath);
+    await this.ensureNetwork(spec.app);
+    const options = containerSpec(spec, { bootScriptPath: this.#bootScriptPath, suffix: randomSuffix(), labels: this.#labels, stopTimeoutSeconds: this.#stopTimeoutSeconds });
+    const what = { app: spec.app, release: spec.release, process: spec.process, index: spec.index, name: options.name };
+    this.#logger.info("runner.replica.starting", what);
+    const began = performance.now();
+    const container = await this.#docker.createContainer(options).catch((err) => {
+      const failure = redactError(engineError(err, `creating ${options.name}`), spec.env);
+      this.#logger.error("runner.replica.failed", { ...what, error: failure.message });
+      throw failure;
+    });
+    try {
+      await container.start();
+      const boot = await this.#waitForBoot(container);
+      if (!boot.ok) throw new ReplicaBootError(`replica ${spec.process}.${spec.index} of ${spec.app} v${spec.release} failed to boot: ${boot.reason}`, boot.output);
+      const replica = toReplica(await container.inspect());
+      this.#logger.info("runner.replica.started", { ...what, id: replica.id.slice(0, 12), ip: replica.address.host, ms: Math.round(performance.now() - began) });
+      return replica;
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => {});
+      const failure = err instanceof ReplicaBootError ? err : redactError(engineError(err, `starting ${options.name}`), spec.env);
+      this.#logger.error("runner.replica.failed", { ...what, error: failure.message });
+      throw failure;
+    }
+  }
+
+  async stop(id: string, graceSeconds = 30): Promise<void> {
+    const container = this.#docker.getContainer(id);
+    const info = await container.inspect().catch((err) => {
+      if (statusOf(err) === 404) return null;
+      throw engineError(err, `inspecting ${id}`);
+    });
+    if (!info) return;
+    if (!this.#owns(info.Config.Labels)) throw new BeamstalkError("forbidden", `container ${id} is not a Beamstalk replica`);
+    const began = performance.now();
+    await container.stop({ t: Math.max(0, Math.round(graceSeconds)) }).catch((err) => {
+      if (statusOf(err) !== 304 && statusOf(err) !== 404) throw engineError(err, `stopping ${info.Name}`);
+    });
+    await container.remove({ force: true }).catch((err) => {
+      if (statusOf(err) !== 404 && statusOf(err) !== 409) throw engineError(err, `removing ${info.Name}`);
+    });
+    this.#logger.info("runner.replica.stopped", { app: info.Config.Labels[LABEL.app], name: info.Name.replace(/^\//, ""), ms: Math.round(performance.now() - began) });
+  }
+
+  async list(app?: string): Promise<Replica[]> {
+    if (app !== undefined) checkAppName(app);
+    const summaries = await this.#docker.listContainers({ all: true, filters: { label: labelFilters(app, this.#labels) } }).catch((err) => {
+      throw engineError(err, "listing containers");
+    });
+    const infos = await Promise.all(summaries.map((s) => this.#docker.getContainer(s.Id).inspect().catch(() => null)));
+    return infos.filter((info) => info !== null).map(toReplica).sort(byIdentity);
+  }
+
+  async removeApp(app: string): Promise<void> {
+    checkAppName(app);
+    const replicas = await this.list(app);
+    await Promise.all(replicas.map((r) => this.stop(r.id, 10)));
+    const networks = await this.#docker.listNetworks({ filters: { label: labelFilters(app, this.#labels) } });
+    for (const network of networks) {
+      await this.#docker.getNetwork(network.Id).remove().catch((err) => {
+        if (statusOf(err) !== 404) throw engineError(err, `removing network ${network.Name}`);
+      });
+    }
+    this.#logger.info("runner.app.removed", { app, replicas: replicas.length, networks: networks.length });
+  }
+
+  async *logs(id: string, options: LogOptions = {}): AsyncGenerator<LogLine> {
+    const container = this.#docker.getContainer(id);
+    const info = await container.inspect();
+    if (!this.#owns(info.Config.Labels)) throw new BeamstalkError("forbidden", `container ${id} is not a Beamstalk replica`);
+    const base = { stdout: true, stderr: true, ...(options.tail !== undefined ? { tail: options.tail } : {}) };
+    if (!options.follow) {
+      yield* logLines([await container.logs({ ...base, follow: false })]);
+      return;
+    }
+    const stream = (await container.logs({ ...base, follow: true })) as Readable;
+    const abort = () => stream.destroy();
+    options.signal?.addEventListener("abort", abort, { once: true });
+    try {
+      yield* logLines(stream);
+    } catch (err) {
+      if (!options.signal?.aborted) throw err;
+    } finally {
+      options.signal?.removeEventListener("abort", abort);
+      stream.destroy();
+    }
+  }
+
+  /** Waits until the boot script execs the process, or fails (error line, exit, timeout). */
+  async #waitForBoot(container: Docker.Container): Promise<{ ok: true } | { ok: false; reason: string; output: string[] }> {
+    const output: string[] = [];
+    const stream = (await container.logs({ follow: true, stdout: true, stderr: true })) as Readable;
+    let verdict: { ok: true } | { ok: false; reason: string } | null = null;
+    const reading = (async () => {
+      for await (const { line } of logLines(stream)) {
+        if (!line.startsWith(BOOT_PREFIX)) continue; // app output may carry anything; keep only ours
+        output.push(line);
+        if (line === READY_LINE) return void (verdict ??= { ok: true });
+        if (line.startsWith(ERROR_PREFIX)) return void (verdict ??= { ok: false, reason: line.slice(ERROR_PREFIX.length) });
+      }
+    })().catch(() => {});
+    const deadline = Date.now() + this.#bootTimeoutMs;
+    try {
+      while (!verdict) {
+        await Bun.sleep(50);
+        if (verdict) break;
+        const { State } = await container.inspect();
+        if (State.Status === "exited" || State.Status === "dead" || State.Restarting || State.Status === "restarting") {
+          await Promise.race([reading, Bun.sleep(500)]);
+          verdict ??= { ok: false, reason: `the container exited with code ${State.ExitCode} before the process started` };
+        } else if (Date.now() > deadline) {
+          verdict = { ok: false, reason: `the boot script did not start the process within ${this.#bootTimeoutMs} ms` };
+        }
+      }
+    } finally {
+      stream.destroy();
+    }
+    const result = verdict as { ok: true } | { ok: false; reason: string };
+    return result.ok ? result : { ...result, output };
+  }
+
+  async #inspectNetwork(name: string): Promise<Docker.NetworkInspectInfo | null> {
+    try {
+      return (await this.#docker.getNetwork(name).inspect()) as Docker.NetworkInspectInfo;
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw engineError(err, `inspecting network ${name}`);
+    }
+  }
+
+  #owns(labels: Record<string, string> | undefined): boolean {
+    if (labels?.[LABEL.managed] !== "true") return false;
+    return Object.entries(this.#labels).every(([key, value]) => labels[key] === value);
+  }
+}
+
+export function toReplica(info: Docker.ContainerInspectInfo): Replica {
+  const labels = info.Config.Labels ?? {};
+  const app = labels[LABEL.app] ?? "";
+  const ip = info.NetworkSettings.Networks[networkName(app)]?.IPAddress ?? "";
+  return {
+    id: info.Id,
+    name: info.Name.replace(/^\//, ""),
+    hostname: labels[LABEL.host] ?? info.Config.Hostname,
+    app,
+    release: Number(labels[LABEL.release]),
+    process: labels[LABEL.process] ?? "",
+    index: Number(labels[LABEL.index]),
+    address: { host: ip, port: Number(labels[LABEL.port]) },
+    state: stateOf(info.State),
+    startedAt: info.State.StartedAt && info.State.StartedAt !== NO_TIME ? info.State.StartedAt : null,
+  };
+}
+
+function stateOf(state: Docker.ContainerInspectInfo["State"]): Replica["state"] {
+  if (state.Restarting) return "restarting";
+  switch (state.Status) {
+    case "created":
+      return "starting";
+    case "running":
+      return "running";
+    case "exited":
+    case "dead":
+      return "exited";
+    default:
+      return "unknown";
+  }
+}
+
+function byIdentity(a: Replica, b: Replica): number {
+  return a.app.localeCompare(b.app) || a.release - b.release || a.process.localeCompare(b.process) || a.index - b.index;
+}
+
+/** A missing or non-gzip slug fails before any container exists, with a clear message. */
+function checkSlug(path: string): void {
+  let fd: number | undefined;
+  try {
+    if (!statSync(path).isFile()) throw new Error("not a file");
+    fd = openSync(path, "r");
+    const magic = Buffer.alloc(2);
+    if (readSync(fd, magic, 0, 2, 0) !== 2 || magic[0] !== 0x1f || magic[1] !== 0x8b) throw new Error("not a gzip archive");
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : (err as Error).message;
+    throw new ReplicaBootError(`slug ${path} ${why}`, []);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** The engine's messages may quote the create body: take any Secret value out of them. */
+function redactError(err: Error, env: ReplicaSpec["env"]): Error {
+  for (const value of Object.values(env)) {
+    if (value instanceof Secret && value.reveal().length > 0) err.message = err.message.replaceAll(value.reveal(), "[REDACTED]");
+  }
+  return err;
+}
+
+function randomSuffix(): string {
+  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  return Array.from({ length: 6 }, () => alphabet[randomInt(alphabet.length)]).join("");
+}
+
+function statusOf(err: unknown): number | undefined {
+  return typeof err === "object" && err !== null && "statusCode" in err ? Number((err as { statusCode: unknown }).statusCode) : undefined;
+}
+
+function engineError(err: unknown, doing: string): Error {
+  if (err instanceof BeamstalkError) return err;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === "ENOENT" || code === "ECONNREFUSED" || code === "EACCES") {
+    return new BeamstalkError("unreachable", `the Docker engine is not reachable (${code}) while ${doing}`, "is dockerd running, and may this user use /var/run/docker.sock?");
+  }
+  const detail = (err as { json?: { message?: string } })?.json?.message ?? (err as Error)?.message ?? String(err);
+  return new BeamstalkError("internal", `docker: ${doing}: ${detail}`);
+}

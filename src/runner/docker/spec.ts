@@ -1,0 +1,167 @@
+import type Docker from "dockerode";
+import { badRequest } from "../../lib/errors.ts";
+import { Secret } from "../../lib/secret.ts";
+import { CONFIG_KEY, checkAppName } from "../../lib/validate.ts";
+import type { ReplicaSpec } from "../types.ts";
+
+/**
+ * Replica and network specs as plain data (DESIGN §5.1): what DockerRunner hands
+ * to dockerode, asserted exactly by spec.test.ts. Secret values are revealed
+ * here, into the Env of the create body, and nowhere else.
+ */
+
+export const SLUG_MOUNT = "/beamstalk/slug.tar.gz";
+export const BOOT_MOUNT = "/beamstalk/boot";
+export const LABEL = {
+  managed: "beamstalk.managed",
+  app: "beamstalk.app",
+  release: "beamstalk.release",
+  process: "beamstalk.process",
+  index: "beamstalk.index",
+  port: "beamstalk.port",
+  host: "beamstalk.host",
+} as const;
+
+const GIB = 1024 ** 3;
+const PROCESS = /^[A-Za-z0-9][A-Za-z0-9_-]{0,29}$/;
+const SUFFIX = /^[a-z0-9]{4,12}$/;
+
+export interface ContainerSpecOptions {
+  /** Host path of the boot script (see writeBootScript). */
+  bootScriptPath: string;
+  /** Short random [a-z0-9] suffix that makes the container name and host name unique. */
+  suffix: string;
+  /** Extra labels on every object (an installation or test id); ours win on a clash. */
+  labels?: Record<string, string>;
+  /** Seconds between SIGTERM and SIGKILL when the engine itself stops the container. */
+  stopTimeoutSeconds?: number;
+}
+
+export function networkName(app: string): string {
+  return `beamstalk-${app}`;
+}
+
+/** The DNS name every replica of the app answers to on its network (dns_cluster, libcluster). */
+export function internalName(app: string): string {
+  return `${app}.internal`;
+}
+
+/** `web-1-k3x9.myapp`: dotted (Erlang `-name` needs it) and unique per container. */
+export function replicaHost(spec: Pick<ReplicaSpec, "app" | "process" | "index">, suffix: string): string {
+  return `${spec.process.toLowerCase().replaceAll("_", "-")}-${spec.index}-${suffix}.${spec.app}`;
+}
+
+export function containerName(spec: Pick<ReplicaSpec, "app" | "process" | "index" | "release">, suffix: string): string {
+  return `beamstalk-${spec.app}-${spec.process}-${spec.index}-v${spec.release}-${suffix}`;
+}
+
+export function appLabels(app: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...extra, [LABEL.managed]: "true", [LABEL.app]: app };
+}
+
+/** Label filters for listing our objects (of one app, or all). */
+export function labelFilters(app: string | undefined, extra: Record<string, string> = {}): string[] {
+  const labels = { ...extra, [LABEL.managed]: "true", ...(app ? { [LABEL.app]: app } : {}) };
+  return Object.entries(labels).map(([key, value]) => `${key}=${value}`);
+}
+
+export function networkSpec(app: string, extra: Record<string, string> = {}): Docker.NetworkCreateOptions {
+  return {
+    Name: networkName(checkAppName(app)),
+    Driver: "bridge",
+    CheckDuplicate: true,
+    Internal: false,
+    Attachable: false,
+    Labels: appLabels(app, extra),
+    Options: { "com.docker.network.bridge.enable_icc": "true" },
+  };
+}
+
+/**
+ * The environment the runner owns: it depends on the replica, so it overrides a
+ * config var of the same name. The rest of DESIGN §3 comes in spec.env.
+ */
+export function replicaEnv(spec: ReplicaSpec, host: string): Record<string, string> {
+  return {
+    PORT: String(spec.port),
+    DYNO: `${spec.process}.${spec.index}`,
+    BEAMSTALK_APP: spec.app,
+    BEAMSTALK_RELEASE: String(spec.release),
+    BEAMSTALK_PROCESS: spec.process,
+    BEAMSTALK_INDEX: String(spec.index),
+    BEAMSTALK_COMMAND: spec.command,
+    RELEASE_DISTRIBUTION: "name",
+    RELEASE_NODE: `${spec.app}@${host}`,
+    MY_NODE_NAME: `${spec.app}@${host}`,
+    DNS_CLUSTER_QUERY: internalName(spec.app),
+  };
+}
+
+export function checkSpec(spec: ReplicaSpec): void {
+  checkAppName(spec.app);
+  if (!PROCESS.test(spec.process)) throw badRequest(`invalid process type ${JSON.stringify(spec.process).slice(0, 40)}`, "process types are letters, digits, '_' or '-', up to 30");
+  for (const [name, value, min] of [["release", spec.release, 1], ["index", spec.index, 1], ["port", spec.port, 1]] as const) {
+    if (!Number.isSafeInteger(value) || value < min) throw badRequest(`invalid ${name} ${value}`);
+  }
+  if (spec.port > 65535) throw badRequest(`invalid port ${spec.port}`);
+  if (!(spec.size > 0 && spec.size <= 64)) throw badRequest(`invalid size ${spec.size}`, "size is between 0 and 64 (1 size = 1 GiB, 0.2 CPU)");
+  if (spec.command.trim() === "") throw badRequest("empty process command");
+  if (!spec.image || !spec.slugPath.startsWith("/")) throw badRequest("a replica needs an image and an absolute slug path");
+  for (const key of Object.keys(spec.env)) if (!CONFIG_KEY.test(key)) throw badRequest(`invalid env name ${JSON.stringify(key).slice(0, 40)}`);
+}
+
+/** The exact dockerode create options for one replica. */
+export function containerSpec(spec: ReplicaSpec, options: ContainerSpecOptions): Docker.ContainerCreateOptions {
+  checkSpec(spec);
+  if (!SUFFIX.test(options.suffix)) throw new Error(`containerSpec: bad suffix ${options.suffix}`);
+  const host = replicaHost(spec, options.suffix);
+  const network = networkName(spec.app);
+  const env = { ...revealAll(spec.env), ...replicaEnv(spec, host) };
+  const memory = Math.round(spec.size * GIB);
+  return {
+    name: containerName(spec, options.suffix),
+    Image: spec.image,
+    Hostname: host,
+    Entrypoint: ["/bin/bash", BOOT_MOUNT],
+    Cmd: [],
+    Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+    Labels: {
+      ...appLabels(spec.app, options.labels),
+      [LABEL.release]: String(spec.release),
+      [LABEL.process]: spec.process,
+      [LABEL.index]: String(spec.index),
+      [LABEL.port]: String(spec.port),
+      [LABEL.host]: host,
+    },
+    StopSignal: "SIGTERM",
+    StopTimeout: options.stopTimeoutSeconds ?? 30,
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    Tty: false,
+    OpenStdin: false,
+    HostConfig: {
+      NetworkMode: network,
+      Mounts: [
+        { Type: "bind", Source: spec.slugPath, Target: SLUG_MOUNT, ReadOnly: true },
+        { Type: "bind", Source: options.bootScriptPath, Target: BOOT_MOUNT, ReadOnly: true },
+      ],
+      PortBindings: {},
+      PublishAllPorts: false,
+      Memory: memory,
+      MemorySwap: memory,
+      NanoCpus: Math.round(spec.size * 0.2 * 1e9),
+      RestartPolicy: { Name: "unless-stopped", MaximumRetryCount: 0 },
+      Init: true,
+      SecurityOpt: ["no-new-privileges:true"],
+      LogConfig: { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } },
+    },
+    NetworkingConfig: {
+      EndpointsConfig: { [network]: { Aliases: [internalName(spec.app), host] } },
+    },
+  };
+}
+
+function revealAll(env: Record<string, string | Secret>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).map(([key, value]) => [key, value instanceof Secret ? value.reveal() : value]));
+}

@@ -1,0 +1,104 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { exec, start } from "../lib/exec.ts";
+import type { Logger } from "../lib/logger.ts";
+import { STACK_IMAGES, type StackKind } from "./images.ts";
+import { forEachLine } from "../lib/lines.ts";
+import { DEFAULT_MIRROR, debootstrapArgv, extraPackageSteps, importArgv, tarArgv } from "./spec.ts";
+
+export interface StackBuildOptions {
+  logger: Logger;
+  /** Every line of debootstrap/docker output, live. */
+  onOutput?: (line: string) => void;
+  /** Image tag to produce; defaults to the stack image's name (tests build elsewhere). */
+  tag?: string;
+  mirror?: string;
+  /** Where the root filesystem is assembled (removed afterwards); default the OS temp dir. */
+  workDir?: string;
+}
+
+export interface StackBuildResult {
+  tag: string;
+  imageId: string;
+  bytes: number;
+  seconds: number;
+}
+
+/** debootstrap → slimmed tar → docker import. Throws with the last output lines on failure. */
+export async function buildStackImage(kind: StackKind, options: StackBuildOptions): Promise<StackBuildResult> {
+  const tag = options.tag ?? STACK_IMAGES[kind];
+  const output = options.onOutput ?? (() => {});
+  const tail: string[] = [];
+  const onLine = (line: string) => {
+    tail.push(line);
+    if (tail.length > 20) tail.shift();
+    output(line);
+  };
+  const started = Date.now();
+  const root = mkdtempSync(join(options.workDir ?? tmpdir(), `beamstalk-stack-${kind}-`));
+  options.logger.info("stack.build.start", { kind, tag });
+  try {
+    onLine(`-----> debootstrap ${kind} image (${tag})`);
+    await run(debootstrapArgv(root, options.mirror ?? DEFAULT_MIRROR), onLine, tail, "debootstrap");
+    for (const argv of extraPackageSteps(kind, root)) {
+      onLine(`-----> ${argv.slice(4).join(" ")}`);
+      await run(argv, onLine, tail, "apt-get in the stack root");
+    }
+    onLine(`-----> importing ${tag}`);
+    await importRoot(kind, root, tag, onLine, tail);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  const inspect = await exec(["docker", "image", "inspect", "--format", "{{.Id}} {{.Size}}", "--", tag]);
+  if (inspect.code !== 0) throw new Error(`stack image ${tag} missing after import: ${inspect.stderr.trim()}`);
+  const [imageId = "", size = "0"] = inspect.stdout.trim().split(" ");
+  const result = { tag, imageId, bytes: Number(size), seconds: (Date.now() - started) / 1000 };
+  options.logger.info("stack.build.done", { kind, tag, bytes: result.bytes, seconds: result.seconds });
+  onLine(`-----> built ${tag} (${(result.bytes / 1e6).toFixed(0)} MB) in ${result.seconds.toFixed(1)} s`);
+  return result;
+}
+
+export interface EnsureStackOptions extends Omit<StackBuildOptions, "tag"> {
+  /** Which images to check; default both. */
+  kinds?: StackKind[];
+  /** Tags to use instead of the standard names (tests). */
+  images?: Partial<Record<StackKind, string>>;
+}
+
+/** Builds whichever stack image is missing, and says so. Returns what it built. */
+export async function ensureStackImages(options: EnsureStackOptions): Promise<StackBuildResult[]> {
+  const built: StackBuildResult[] = [];
+  for (const kind of options.kinds ?? (["run", "build"] as StackKind[])) {
+    const tag = options.images?.[kind] ?? STACK_IMAGES[kind];
+    if (await imageExists(tag)) continue;
+    options.logger.warn("stack.image.missing", { tag, action: "building" });
+    options.onOutput?.(`-----> Stack image ${tag} is missing; building it (takes a few minutes)`);
+    built.push(await buildStackImage(kind, { ...options, tag }));
+  }
+  return built;
+}
+
+export async function imageExists(tag: string): Promise<boolean> {
+  return (await exec(["docker", "image", "inspect", "--format", "{{.Id}}", "--", tag])).code === 0;
+}
+
+async function run(argv: string[], onLine: (line: string) => void, tail: string[], what: string): Promise<void> {
+  const proc = start(argv, { stdout: "pipe", stderr: "pipe" });
+  await Promise.all([forEachLine(proc.stdout, onLine), forEachLine(proc.stderr, onLine)]);
+  const code = await proc.exited;
+  if (code !== 0) throw new Error(`${what} failed (exit ${code}):\n${tail.join("\n")}`);
+}
+
+async function importRoot(kind: StackKind, root: string, tag: string, onLine: (line: string) => void, tail: string[]) {
+  const tar = start(tarArgv(root), { stdout: "pipe", stderr: "pipe" });
+  const docker = start(importArgv(kind, tag), { stdin: tar.stdout, stdout: "pipe", stderr: "pipe" });
+  await Promise.all([
+    forEachLine(tar.stderr, onLine),
+    forEachLine(docker.stdout, onLine),
+    forEachLine(docker.stderr, onLine),
+  ]);
+  const [tarCode, dockerCode] = await Promise.all([tar.exited, docker.exited]);
+  if (tarCode !== 0) throw new Error(`tar of the stack root failed (exit ${tarCode}):\n${tail.join("\n")}`);
+  if (dockerCode !== 0) throw new Error(`docker import failed (exit ${dockerCode}):\n${tail.join("\n")}`);
+}

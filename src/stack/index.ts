@@ -1,0 +1,9 @@
+export { BUILD_IMAGE, RUN_IMAGE, STACK, STACK_IMAGES, type StackKind } from "./images.ts";
+export {
+  buildStackImage,
+  ensureStackImages,
+  imageExists,
+  type EnsureStackOptions,
+  type StackBuildOptions,
+  type StackBuildResult,
+} from "./build.ts";

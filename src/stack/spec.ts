@@ -1,0 +1,74 @@
+import { EXTRA_PACKAGES, RUN_PACKAGES, STACK, type StackKind } from "./images.ts";
+
+/**
+ * The commands a stack image build runs, as data: debootstrap into a
+ * directory, tar it (slimmed), pipe the tar into `docker import`.
+ */
+export const DEFAULT_MIRROR = "http://deb.debian.org/debian";
+
+/** Paths left out of the image: apt lists and caches, docs, man pages, locales. */
+export const TAR_EXCLUDES = [
+  "./var/lib/apt/lists/*",
+  "./var/cache/apt/*",
+  "./var/cache/debconf/*-old",
+  "./var/log/*",
+  "./usr/share/doc/*",
+  "./usr/share/man/*",
+  "./usr/share/info/*",
+  "./usr/share/locale/*",
+  "./usr/share/lintian/*",
+  "./debootstrap",
+];
+
+export const IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** debootstrap takes no `--`; the directory must be absolute and the mirror a URL. */
+export function debootstrapArgv(dir: string, mirror = DEFAULT_MIRROR): string[] {
+  if (!dir.startsWith("/")) throw new Error(`debootstrap target must be an absolute path: ${dir}`);
+  if (!/^(https?|file):\/\/[^\s]+$/.test(mirror)) throw new Error(`not a mirror URL: ${mirror}`);
+  return [
+    "debootstrap",
+    "--variant=minbase",
+    `--include=${RUN_PACKAGES.join(",")}`,
+    STACK,
+    dir,
+    mirror,
+  ];
+}
+
+/** Commands run after debootstrap to add the kind's extra packages (none for run). */
+export function extraPackageSteps(kind: StackKind, dir: string): string[][] {
+  const packages = EXTRA_PACKAGES[kind];
+  if (packages.length === 0) return [];
+  const aptGet = ["chroot", dir, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y"];
+  return [
+    [...aptGet, "update"],
+    [...aptGet, "--no-install-recommends", "install", "--", ...packages],
+    [...aptGet, "clean"],
+  ];
+}
+
+export function tarArgv(dir: string): string[] {
+  return [
+    "tar",
+    "--numeric-owner",
+    "--xattrs",
+    ...TAR_EXCLUDES.map((pattern) => `--exclude=${pattern}`),
+    "-C",
+    dir,
+    "-c",
+    ".",
+  ];
+}
+
+export function importArgv(kind: StackKind, tag: string): string[] {
+  const changes = [
+    `ENV PATH=${IMAGE_PATH}`,
+    "ENV LANG=C.UTF-8",
+    "ENV LC_ALL=C.UTF-8",
+    'CMD ["/bin/bash"]',
+    `LABEL beamstalk.stack=${STACK}`,
+    `LABEL beamstalk.stack.kind=${kind}`,
+  ];
+  return ["docker", "import", ...changes.flatMap((change) => ["--change", change]), "-", tag];
+}

@@ -1,0 +1,190 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
+
+/**
+ * The whole path, for real: the compiled binary as server, `git push` over
+ * smart HTTP and SSH, a buildpack build in a container, replicas on Docker,
+ * requests through the router.
+ */
+const FIXTURE = resolve(import.meta.dir, "../fixtures/apps/hello");
+const APP = `hello-${Math.random().toString(36).slice(2, 8)}`;
+let daemon: RunningDaemon;
+let owner: CliUser;
+let repo: string;
+let keyFile: string;
+
+/** git as a user runs it, asynchronously (the request loops keep running meanwhile). */
+async function git(args: string[], env: Record<string, string> = {}) {
+  const proc = Bun.spawn(["git", "-c", "user.email=dev@example.com", "-c", "user.name=dev", ...args], {
+    cwd: repo,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, GIT_TERMINAL_PROMPT: "0", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, out, err };
+}
+
+const LONG = 6 * 60_000;
+
+const sshEnv = () => ({
+  GIT_SSH_COMMAND: `ssh -i ${keyFile} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`,
+});
+
+async function get(path: string, host = `${APP}.apps.test`) {
+  const res = await fetch(daemon.url + path, { headers: { host } });
+  return { status: res.status, body: await res.text() };
+}
+
+/** A steady, bounded request loop through the router while `work` runs; returns what failed. */
+async function underLoad<T>(work: () => Promise<T>): Promise<{ result: T; ok: number; failures: string[] }> {
+  let done = false;
+  let ok = 0;
+  const failures: string[] = [];
+  const deadline = Date.now() + 8 * 60_000;
+  const worker = async () => {
+    while (!done && Date.now() < deadline) {
+      try {
+        const res = await get("/");
+        if (res.status === 200 && res.body.startsWith("hello v")) ok++;
+        else failures.push(`${res.status} ${res.body.slice(0, 80)}`);
+      } catch (err) {
+        failures.push(String(err));
+      }
+      await Bun.sleep(20);
+    }
+  };
+  const workers = [worker(), worker(), worker()];
+  const result = await work().finally(() => (done = true));
+  await Promise.all(workers);
+  return { result, ok, failures };
+}
+
+function setVersion(marker: string) {
+  const file = join(repo, "lib/hello/version.ex");
+  writeFileSync(file, readFileSync(file, "utf8").replace(/"hello v[^"]*"/, `"${marker}"`));
+}
+
+beforeAll(async () => {
+  daemon = await startDaemon();
+  owner = new CliUser(daemon.url);
+  await owner.ok(["signup", "--email", "owner@example.com", "--socket", daemon.socket], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
+  repo = join(tempDir("app"), APP);
+  cpSync(FIXTURE, repo, { recursive: true });
+  await git(["init", "-q", "-b", "main"]);
+  await git(["add", "-A"]);
+  await git(["commit", "-qm", "v1"]);
+  await owner.ok(["apps:create", APP], { cwd: repo });
+  keyFile = join(owner.home, "id_ed25519");
+  Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e", "-f", keyFile]);
+  await owner.ok(["account:ssh_keys:add", `${keyFile}.pub`]);
+});
+
+afterAll(async () => {
+  if (owner) await owner.run(["apps:destroy", "-a", APP, "--confirm", APP]);
+  await daemon?.stop();
+  const left = Bun.spawnSync(["docker", "ps", "-aq", "--filter", `label=beamstalk.app=${APP}`]).stdout.toString().trim();
+  if (left) Bun.spawnSync(["docker", "rm", "-f", ...left.split("\n")]);
+  owner?.cleanup();
+});
+
+describe("git push to a running app", () => {
+  test("push over smart HTTP builds with the Elixir buildpack, streams the build, and serves v1", async () => {
+    const push = await git(["push", "beamstalk", "main"]);
+    expect({ code: push.code, err: push.err }).toMatchObject({ code: 0 });
+    expect(push.err).toContain(`remote: -----> Building ${APP} from`);
+    expect(push.err).toMatch(/remote: .*mix release|remote: .*Release created/i);
+    expect(push.err).toContain(`remote: -----> ${APP} v1 is live at http://${APP}.apps.test`);
+    expect(await get("/")).toEqual({ status: 200, body: "hello v1\n" });
+    expect((await get("/", "nobody.apps.test")).status).not.toBe(200);
+    const releases = JSON.parse(await owner.ok(["releases", "-a", APP, "--json"]));
+    expect(releases[0]).toMatchObject({ version: 1, status: "succeeded", process_types: { web: expect.any(String) } });
+  }, LONG);
+
+  test("config:set rolls out with zero failed requests and the app sees the value", async () => {
+    const { ok, failures } = await underLoad(() => owner.ok(["config:set", "-a", APP, "GREETING=hi there"]));
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThan(10);
+    expect(await get("/env/GREETING")).toEqual({ status: 200, body: "hi there" });
+    expect(await get("/env/APP_NAME")).toEqual({ status: 200, body: APP });
+  }, LONG);
+
+  test("push v2 over SSH during steady traffic: zero failed requests, then v2 serves", async () => {
+    setVersion("hello v2");
+    await git(["commit", "-qam", "v2"]);
+    await git(["remote", "set-url", "beamstalk", `ssh://git@127.0.0.1:${daemon.sshPort}/${APP}.git`]);
+    const { result: push, ok, failures } = await underLoad(async () => git(["push", "beamstalk", "main"], sshEnv()));
+    expect({ code: push.code, err: push.err }).toMatchObject({ code: 0 });
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThan(10);
+    expect(await get("/")).toEqual({ status: 200, body: "hello v2\n" });
+    expect(await get("/env/GREETING")).toEqual({ status: 200, body: "hi there" });
+  }, LONG);
+
+  test("releases:rollback deploys the previous release's code without building", async () => {
+    const before = Date.now();
+    await owner.ok(["releases:rollback", "-a", APP]);
+    expect(await get("/")).toEqual({ status: 200, body: "hello v1\n" });
+    expect(Date.now() - before).toBeLessThan(60_000);
+    const releases = JSON.parse(await owner.ok(["releases", "-a", APP, "--json"]));
+    expect(releases[0]).toMatchObject({ summary: "Rollback to v2", status: "succeeded" });
+  }, LONG);
+
+  test("a push that fails to build is rejected, and the running release keeps serving", async () => {
+    writeFileSync(join(repo, "lib/hello/version.ex"), "defmodule Hello.Version do\n  def marker, do: \n");
+    await git(["commit", "-qam", "broken"]);
+    const push = await git(["push", "beamstalk", "main"], sshEnv());
+    expect(push.code).not.toBe(0);
+    expect(push.err).toContain("push rejected; the running release was not changed");
+    expect(push.err).toMatch(/remote: .*(SyntaxError|TokenMissingError|CompileError)/);
+    expect(await get("/")).toEqual({ status: 200, body: "hello v1\n" });
+    expect((await git(["reset", "-q", "--hard", "HEAD~1"])).code).toBe(0);
+  }, LONG);
+
+  test("pushes to other branches are accepted and not deployed", async () => {
+    await git(["checkout", "-q", "-b", "feature"]);
+    setVersion("hello feature");
+    await git(["commit", "-qam", "feature"]);
+    const push = await git(["push", "beamstalk", "feature"], sshEnv());
+    expect(push.code).toBe(0);
+    expect(push.err).toContain("refs/heads/feature: accepted, not deployed (only main or master deploys)");
+    expect(await get("/")).toEqual({ status: 200, body: "hello v1\n" });
+    await git(["checkout", "-q", "main"]);
+  }, LONG);
+
+  test("another user cannot push to the app, and an unknown app is not created", async () => {
+    const invite = JSON.parse(await owner.ok(["invites:create", "eve@example.com", "--json"]));
+    const eve = new CliUser(daemon.url);
+    await eve.ok(["signup", "--email", "eve@example.com", "--invite", invite.code], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
+    const eveKey = /password (\S+)/.exec(readFileSync(join(eve.home, ".netrc"), "utf8"))![1]!;
+    const auth = ["-c", `http.extraheader=Authorization: Basic ${btoa(`git:${eveKey}`)}`];
+    const theirs = await git([...auth, "push", `${daemon.url}/${APP}.git`, "main"]);
+    expect(theirs.code).not.toBe(0);
+    expect(theirs.err).toMatch(/not found/i);
+    const unknown = await git([...auth, "push", `${daemon.url}/nope-app.git`, "main"]);
+    expect(unknown.code).not.toBe(0);
+    expect(existsSync(join(daemon.dataDir, "repos", "nope-app.git"))).toBe(false);
+    expect(await get("/")).toEqual({ status: 200, body: "hello v1\n" });
+    eve.cleanup();
+  }, LONG);
+
+  test("a restarted daemon routes to the replicas that kept running", async () => {
+    const before = Bun.spawnSync(["docker", "ps", "-q", "--filter", `label=beamstalk.app=${APP}`]).stdout.toString().trim();
+    expect(await daemon.stop("SIGTERM")).toBe(0);
+    daemon = await startDaemon({ dataDir: daemon.dataDir });
+    const after = Bun.spawnSync(["docker", "ps", "-q", "--filter", `label=beamstalk.app=${APP}`]).stdout.toString().trim();
+    expect(after).toBe(before);
+    expect(await get("/")).toEqual({ status: 200, body: "hello v1\n" });
+  }, LONG);
+
+  test("apps:destroy stops the app's replicas", async () => {
+    const cli = new CliUser(daemon.url);
+    await cli.ok(["login", "--email", "owner@example.com"], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
+    await cli.ok(["apps:destroy", "-a", APP, "--confirm", APP]);
+    expect(Bun.spawnSync(["docker", "ps", "-aq", "--filter", `label=beamstalk.app=${APP}`]).stdout.toString().trim()).toBe("");
+    expect((await get("/")).status).not.toBe(200);
+    cli.cleanup();
+  }, LONG);
+});
