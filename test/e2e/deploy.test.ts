@@ -154,6 +154,29 @@ describe("git push to a running app", () => {
     await git(["checkout", "-q", "main"]);
   }, LONG);
 
+  test("odd ref names are accepted and not deployed; nothing runs them", async () => {
+    for (const ref of ["refs/heads/$(id)", "refs/heads/a;id", "refs/tags/--upload-pack=x", "refs/heads/-h"]) {
+      const push = await git(["push", "beamstalk", `HEAD:${ref}`], sshEnv());
+      expect({ ref, code: push.code }).toEqual({ ref, code: 0 });
+      expect(push.err).toContain(`${ref}: accepted, not deployed`);
+    }
+    expect(await get("/")).toEqual({ status: 200, body: "hello v1\n" });
+  }, LONG);
+
+  test("pushes to one app run one at a time: the second is told it waits; -o clean wipes the cache", async () => {
+    setVersion("hello v3");
+    await git(["commit", "-qam", "v3"]);
+    const first = git(["push", "-o", "clean", "beamstalk", "main"], sshEnv());
+    await Bun.sleep(1500);
+    const second = git(["push", `${daemon.url}/${APP}.git`, "HEAD:master"]);
+    const [a, b] = await Promise.all([first, second]);
+    expect({ a: a.code, b: b.code }).toEqual({ a: 0, b: 0 });
+    expect(a.err).toContain("remote: -----> Clean build: the build cache was wiped");
+    expect(b.err).toContain(`remote: another deploy of ${APP} is running: waiting for it to finish`);
+    expect(a.err).not.toContain("waiting for it to finish");
+    expect(await get("/")).toEqual({ status: 200, body: "hello v3\n" });
+  }, LONG);
+
   test("another user cannot push to the app, and an unknown app is not created", async () => {
     const invite = JSON.parse(await owner.ok(["invites:create", "eve@example.com", "--json"]));
     const eve = new CliUser(daemon.url);
@@ -166,7 +189,7 @@ describe("git push to a running app", () => {
     const unknown = await git([...auth, "push", `${daemon.url}/nope-app.git`, "main"]);
     expect(unknown.code).not.toBe(0);
     expect(existsSync(join(daemon.dataDir, "repos", "nope-app.git"))).toBe(false);
-    expect(await get("/")).toEqual({ status: 200, body: "hello v1\n" });
+    expect(await get("/")).toEqual({ status: 200, body: "hello v3\n" });
     eve.cleanup();
   }, LONG);
 
@@ -176,7 +199,7 @@ describe("git push to a running app", () => {
     daemon = await startDaemon({ dataDir: daemon.dataDir });
     const after = Bun.spawnSync(["docker", "ps", "-q", "--filter", `label=beamstalk.app=${APP}`]).stdout.toString().trim();
     expect(after).toBe(before);
-    expect(await get("/")).toEqual({ status: 200, body: "hello v1\n" });
+    expect(await get("/")).toEqual({ status: 200, body: "hello v3\n" });
   }, LONG);
 
   test("apps:destroy stops the app's replicas", async () => {
