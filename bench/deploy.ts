@@ -1,10 +1,11 @@
 /**
  * Deploy benchmark: `bun bench/deploy.ts` (needs Docker and the stack images).
  * Boots the compiled daemon, pushes the hello fixture twice (cold cache, then a
- * one-line change with a warm cache) and prints, per push: the wall time of
- * `git push`, the build time the pipeline reports, and the platform overhead =
- * push wall time − build time (transfer, checkout, release, rollout, routing).
- * Anchor: the goal is an overhead ≤ 2 s.
+ * one-line change with a warm cache) and prints, per push: the time from the
+ * start of `git push` until the router serves the new version (polled every
+ * 20 ms), the buildpack time the pipeline reports, and the platform overhead =
+ * time to serving − buildpack time (transfer, checkout, release, replica boot,
+ * health check, switch). Anchor: the goal is an overhead ≤ 2 s.
  */
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -39,16 +40,24 @@ try {
       await run([...git, "commit", "-qam", marker]);
     }
     const started = performance.now();
-    const output = await run([...git, "push", "beamstalk", "main"]);
-    const wall = (performance.now() - started) / 1000;
+    let servingAt = 0;
+    const pushing = run([...git, "push", "beamstalk", "main"]);
+    while (!servingAt) {
+      const res = await fetch(daemon.url, { headers: { host: `${app}.apps.test` } }).catch(() => null);
+      if ((await res?.text())?.startsWith(marker)) servingAt = performance.now();
+      else await Bun.sleep(20);
+    }
+    const output = await pushing;
+    if (process.env.BENCH_VERBOSE) console.error(output.split("\n").filter((l) => /started in|healthy|Built in|rollout|draining|Compress|Building/.test(l)).join("\n"));
+    const wall = (servingAt - started) / 1000;
     const build = Number(/Built in ([\d.]+) s/.exec(output)?.[1]);
     const rollout = Number(/rollout ([\d.]+) s/.exec(output)?.[1]);
     const body = await (await fetch(daemon.url, { headers: { host: `${app}.apps.test` } })).text();
     if (!body.startsWith(marker)) throw new Error(`expected ${marker}, got ${body}`);
     rows.push([label, wall.toFixed(2), build.toFixed(2), rollout.toFixed(2), (wall - build).toFixed(2)]);
   }
-  console.log("push                        wall s  build s  rollout s  overhead s (goal ≤ 2)");
-  for (const r of rows) console.log(`${r[0]!.padEnd(28)}${r[1]!.padStart(6)}  ${r[2]!.padStart(7)}  ${r[3]!.padStart(9)}  ${r[4]!.padStart(10)}`);
+  console.log("push                        to serving s  build s  rollout s  overhead s (goal ≤ 2)");
+  for (const r of rows) console.log(`${r[0]!.padEnd(28)}${r[1]!.padStart(12)}  ${r[2]!.padStart(7)}  ${r[3]!.padStart(9)}  ${r[4]!.padStart(10)}`);
 } finally {
   await user.run(["apps:destroy", "-a", app, "--confirm", app]);
   await daemon.stop();

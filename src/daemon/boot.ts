@@ -1,4 +1,5 @@
 import { chmodSync, rmSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createApi } from "../api/index.ts";
 import { build } from "../builder/index.ts";
@@ -53,7 +54,8 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   );
   stack.catch((err) => logger.error("stack.build_failed", { error: (err as Error).message }));
 
-  const runner = new DockerRunner({ bootDir: join(paths.root, "runner"), logger });
+  // Replicas boot with the host's CPUs and are settled to their size's limit once healthy.
+  const runner = new DockerRunner({ bootDir: join(paths.root, "runner"), logger, bootCpus: availableParallelism() });
   let api: ReturnType<typeof createApi>;
   const router = createRouter({ logger, fallback: (req, server) => gitOrApi(req, server) });
   const deployer = new Deployer({

@@ -116,16 +116,20 @@ export class Deployer {
       const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
       out(`-----> Built in ${seconds(buildStarted)} s; releasing v${release.version}`);
       const rolloutStarted = performance.now();
-      await this.#rollout(app, release, runImage, out);
+      const retired = await this.#rollout(app, release, runImage, out);
       out(`-----> ${app.name} v${release.version} is live${this.deps.baseDomain ? ` at http://${app.name}.${this.deps.baseDomain}` : ""}`);
       out(`       (rollout ${seconds(rolloutStarted)} s, whole deploy ${seconds(started)} s)`);
+      await retired;
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
   }
 
-  /** Rolls a recorded release out and marks it succeeded or failed. */
-  async #rollout(app: App, release: Release, runImage: string, out: (line: string) => void): Promise<void> {
+  /**
+   * Rolls a recorded release out and marks it succeeded or failed. Resolves once
+   * the new release serves, with a promise for the old replicas' retirement.
+   */
+  async #rollout(app: App, release: Release, runImage: string, out: (line: string) => void): Promise<Promise<void>> {
     const { state } = this.deps;
     if (!release.slug) throw new DeployError(`v${release.version} has no build to run`);
     const config = state.releases.config(app.id, app.name, release.version) ?? {};
@@ -133,8 +137,9 @@ export class Deployer {
     const host = this.deps.baseDomain ? `${app.name}.${this.deps.baseDomain}` : undefined;
     const healthSeconds = Number(config.BEAMSTALK_HEALTH_TIMEOUT);
     const begun = performance.now();
+    let retired: Promise<void>;
     try {
-      await rollout(
+      ({ retired } = await rollout(
         this.deps,
         {
           app: app.name,
@@ -151,13 +156,14 @@ export class Deployer {
           drainMs: this.#settings.drainMs,
         },
         out,
-      );
+      ));
     } catch (err) {
       state.releases.setStatus(app.id, release.version, "failed");
       throw err;
     }
     state.releases.setStatus(app.id, release.version, "succeeded");
     this.deps.logger.info("deploy.released", { app: app.name, version: release.version, rollout_ms: Math.round(performance.now() - begun) });
+    return retired;
   }
 
   hostnames(app: string): string[] {
@@ -168,7 +174,7 @@ export class Deployer {
   redeploy(app: App, release: Release, out: (line: string) => void = () => {}): Promise<void> {
     return this.#queue.run(app.name, async () => {
       const { runImage } = await this.deps.stackReady();
-      await this.#rollout(app, release, runImage, out);
+      await (await this.#rollout(app, release, runImage, out));
     });
   }
 
@@ -183,7 +189,7 @@ export class Deployer {
       if (target.status === "failed") throw new DeployError(`v${target.version} failed to deploy; pick another release`);
       const release = state.config.restore(app, target, user.id);
       const { runImage } = await this.deps.stackReady();
-      await this.#rollout(app, release, runImage, out);
+      await (await this.#rollout(app, release, runImage, out));
       return state.releases.get(app.id, release.version)!;
     });
   }
@@ -199,6 +205,8 @@ export class Deployer {
     const replicas = await runner.list();
     const byApp = new Map<string, Backend[]>();
     for (const r of replicas) {
+      // A daemon that stopped mid-rollout may have left a replica with its boot burst.
+      await runner.settle(r.id).catch((err) => this.deps.logger.warn("deploy.settle_failed", { id: r.id, error: (err as Error).message }));
       if (r.process !== "web" || r.state === "exited") continue;
       const app = state.apps.byName(r.app);
       if (!app || state.releases.current(app.id)?.version !== r.release) continue;

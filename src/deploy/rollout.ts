@@ -47,34 +47,40 @@ export async function rollout(
   deps: { runner: Runner; router: RouteTarget; logger: Logger },
   plan: RolloutPlan,
   out: (line: string) => void,
-): Promise<Replica[]> {
+): Promise<{ replicas: Replica[]; retired: Promise<void> }> {
   const { runner, router } = deps;
+  const t0 = performance.now();
+  const at = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
   const formation = plan.formation ?? defaultFormation(plan.processTypes);
   await runner.ensureNetwork(plan.app);
   const old = (await runner.list(plan.app)).filter((r) => r.release !== plan.release);
   const started: Replica[] = [];
   try {
-    for (const [type, { count, size }] of Object.entries(formation)) {
+    const wanted = Object.entries(formation).flatMap(([type, { count, size }]) => {
       const command = plan.processTypes[type];
-      if (!command || count === 0) continue;
-      for (let index = 1; index <= count; index++) {
-        out(`starting ${type}.${index} of v${plan.release}`);
-        started.push(
-          await runner.start({
-            app: plan.app,
-            release: plan.release,
-            process: type,
-            index,
-            image: plan.image,
-            command,
-            slugPath: plan.slugPath,
-            env: plan.env,
-            port: APP_PORT,
-            size,
-          }),
-        );
-      }
-    }
+      return command ? Array.from({ length: count }, (_, i) => ({ type, index: i + 1, command, size })) : [];
+    });
+    out(`starting ${wanted.map((w) => `${w.type}.${w.index}`).join(", ") || "no replicas"} of v${plan.release}`);
+    const results = await Promise.allSettled(
+      wanted.map((w) =>
+        runner.start({
+          app: plan.app,
+          release: plan.release,
+          process: w.type,
+          index: w.index,
+          image: plan.image,
+          command: w.command,
+          slugPath: plan.slugPath,
+          env: plan.env,
+          port: APP_PORT,
+          size: w.size,
+        }),
+      ),
+    );
+    for (const r of results) if (r.status === "fulfilled") started.push(r.value);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw new RolloutError(`a replica did not start: ${(failed.reason as Error).message}`);
+    out(`started in ${at()}`);
     const web = started.filter((r) => r.process === "web");
     await Promise.all(
       web.map(async (replica) => {
@@ -86,9 +92,11 @@ export async function rollout(
           alive: async () => (await runner.list(plan.app)).some((r) => r.id === replica.id && r.state !== "exited"),
         });
         if (problem) throw new RolloutError(`${replica.process}.${replica.index} did not become healthy: ${problem}`);
-        out(`${replica.process}.${replica.index} is healthy`);
+        out(`${replica.process}.${replica.index} is healthy (${at()})`);
       }),
     );
+    // Replicas boot with a burst of CPU; from here on they run within their size.
+    await Promise.all(started.map((r) => runner.settle(r.id)));
     if (web.length > 0 || formation.web?.count === 0) {
       router.setRoute(plan.app, plan.hostnames, web.map((r) => r.address));
     }
@@ -96,11 +104,14 @@ export async function rollout(
     await Promise.all(started.map((r) => runner.stop(r.id, 5).catch(() => {})));
     throw err;
   }
-  if (old.length > 0) {
-    out(`draining ${old.length} replica${old.length > 1 ? "s" : ""} of the previous release`);
-    const drained = await router.drain(old.map((r) => r.address), plan.drainMs);
-    if (!drained.drained) deps.logger.warn("deploy.drain_timeout", { app: plan.app, in_flight: drained.inFlight });
-    await Promise.all(old.map((r) => runner.stop(r.id, 30).catch((e) => deps.logger.warn("deploy.stop_failed", { id: r.id, error: String(e) }))));
-  }
-  return started;
+  return { replicas: started, retired: retire(deps, plan, old, out) };
+}
+
+/** The new release serves; the old replicas finish their in-flight requests, then stop. */
+async function retire(deps: { runner: Runner; router: RouteTarget; logger: Logger }, plan: RolloutPlan, old: Replica[], out: (line: string) => void): Promise<void> {
+  if (old.length === 0) return;
+  out(`draining ${old.length} replica${old.length > 1 ? "s" : ""} of the previous release`);
+  const drained = await deps.router.drain(old.map((r) => r.address), plan.drainMs);
+  if (!drained.drained) deps.logger.warn("deploy.drain_timeout", { app: plan.app, in_flight: drained.inFlight });
+  await Promise.all(old.map((r) => deps.runner.stop(r.id, 30).catch((e) => deps.logger.warn("deploy.stop_failed", { id: r.id, error: String(e) }))));
 }

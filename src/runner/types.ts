@@ -45,6 +45,12 @@ export interface Runner {
   ensureNetwork(app: string): Promise<void>;
   /** Starts one replica and returns once the engine reports it running (not yet healthy). */
   start(spec: ReplicaSpec): Promise<Replica>;
+  /**
+   * Applies the replica's CPU limit from its size. A runner may let a replica
+   * boot with more CPU (BEAM boot under a 0.2 CPU cap takes seconds); the deploy
+   * pipeline settles each replica once it is healthy. Idempotent.
+   */
+  settle(id: string): Promise<void>;
   /** Stops a replica: SIGTERM, then SIGKILL after graceSeconds; removes it. */
   stop(id: string, graceSeconds?: number): Promise<void>;
   /** Replicas the engine has, found by labels (so a restarted daemon finds them). */

@@ -154,10 +154,15 @@ export function runnerContract(name: string, make: MakeRunner, fixtures: RunnerF
       await runner.stop(a2.id, 1); // stopping a stopped replica is fine
     }, T);
 
-    test("memory and CPU limits follow the size", async () => {
+    test("memory and CPU limits follow the size once settled (a runner may let a replica boot with more CPU)", async () => {
+      await runner.settle(a1.id);
       expect(await fixtures.limits(a1.id)).toEqual({ memoryBytes: 256 * 1024 ** 2, nanoCpus: 50_000_000 });
       const big = await runner.start(spec({ index: 5, size: 2 }));
+      expect((await fixtures.limits(big.id)).nanoCpus).toBeGreaterThanOrEqual(400_000_000);
+      await runner.settle(big.id);
+      await runner.settle(big.id);
       expect(await fixtures.limits(big.id)).toEqual({ memoryBytes: 2 * 1024 ** 3, nanoCpus: 400_000_000 });
+      expect(await get(big, "/env/PORT")).toBe("4000");
       await runner.stop(big.id, 5);
     }, T);
 

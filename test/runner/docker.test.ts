@@ -19,7 +19,8 @@ const docker = new Docker({ socketPath: "/var/run/docker.sock" });
 const logger = createMemoryLogger();
 const bootDir = mkdtempSync(join(tmpdir(), "beamstalk-runner-"));
 
-const makeRunner = () => new DockerRunner({ bootDir: join(bootDir, "runner"), logger, labels: TEST_LABEL, bootTimeoutMs: 30_000 });
+// As the daemon runs it: replicas boot with a burst of CPU and are settled to their size's limit.
+const makeRunner = () => new DockerRunner({ bootDir: join(bootDir, "runner"), logger, labels: TEST_LABEL, bootTimeoutMs: 30_000, bootCpus: 1 });
 
 async function leftovers(app?: string): Promise<string[]> {
   const label = [`beamstalk.test=${RUN}`, ...(app ? [`beamstalk.app=${app}`] : [])];

@@ -23,6 +23,8 @@ export interface DockerRunnerOptions {
   bootTimeoutMs?: number;
   /** Grace the engine gives on its own stops (daemon shutdown); stop() takes its own. */
   stopTimeoutSeconds?: number;
+  /** CPUs a replica may use while booting, until settle() applies its size's limit. */
+  bootCpus?: number;
 }
 
 /** Thrown by start() when a replica cannot boot; `output` holds the boot script's lines only. */
@@ -52,12 +54,14 @@ export class DockerRunner implements Runner {
   readonly #bootScriptPath: string;
   readonly #bootTimeoutMs: number;
   readonly #stopTimeoutSeconds: number;
+  readonly #bootCpus: number | undefined;
 
   constructor(options: DockerRunnerOptions) {
     this.#docker = options.docker ?? new Docker({ socketPath: "/var/run/docker.sock" });
     this.#logger = options.logger;
     this.#labels = options.labels ?? {};
     this.#bootScriptPath = writeBootScript(options.bootDir);
+    this.#bootCpus = options.bootCpus;
     this.#bootTimeoutMs = options.bootTimeoutMs ?? 60_000;
     this.#stopTimeoutSeconds = options.stopTimeoutSeconds ?? 30;
   }
@@ -83,7 +87,7 @@ export class DockerRunner implements Runner {
     checkSpec(spec);
     checkSlug(spec.slugPath);
     await this.ensureNetwork(spec.app);
-    const options = containerSpec(spec, { bootScriptPath: this.#bootScriptPath, suffix: randomSuffix(), labels: this.#labels, stopTimeoutSeconds: this.#stopTimeoutSeconds });
+    const options = containerSpec(spec, { bootScriptPath: this.#bootScriptPath, suffix: randomSuffix(), labels: this.#labels, stopTimeoutSeconds: this.#stopTimeoutSeconds, ...(this.#bootCpus ? { bootCpus: this.#bootCpus } : {}) });
     const what = { app: spec.app, release: spec.release, process: spec.process, index: spec.index, name: options.name };
     this.#logger.info("runner.replica.starting", what);
     const began = performance.now();
@@ -105,6 +109,19 @@ export class DockerRunner implements Runner {
       this.#logger.error("runner.replica.failed", { ...what, error: failure.message });
       throw failure;
     }
+  }
+
+  async settle(id: string): Promise<void> {
+    const container = this.#docker.getContainer(id);
+    const info = await container.inspect().catch((err) => {
+      throw engineError(err, `inspecting ${id}`);
+    });
+    if (!this.#owns(info.Config.Labels)) throw new BeamstalkError("forbidden", `container ${id} is not a Beamstalk replica`);
+    const nanoCpus = Math.round(Number(info.Config.Labels[LABEL.cpus]) * 1e9);
+    if (!(nanoCpus > 0) || info.HostConfig.NanoCpus === nanoCpus) return;
+    await container.update({ NanoCpus: nanoCpus }).catch((err) => {
+      throw engineError(err, `limiting ${info.Name}`);
+    });
   }
 
   async stop(id: string, graceSeconds = 30): Promise<void> {

@@ -47,6 +47,7 @@ describe("containerSpec", () => {
         "beamstalk.index": "2",
         "beamstalk.port": "4000",
         "beamstalk.host": "web-2-k3x9ab.hello",
+        "beamstalk.cpus": "0.2",
       },
       StopSignal: "SIGTERM",
       StopTimeout: 30,
@@ -75,6 +76,13 @@ describe("containerSpec", () => {
         EndpointsConfig: { "beamstalk-hello": { Aliases: ["hello.internal", "web-2-k3x9ab.hello"] } },
       },
     });
+  });
+
+  test("a boot burst raises the CPU limit at create; the size's limit is kept in a label for settle()", () => {
+    const body = containerSpec({ ...spec, size: 0.5 }, { bootScriptPath: "/b", suffix: "aaaa", bootCpus: 2 });
+    expect(body.HostConfig?.NanoCpus).toBe(2_000_000_000);
+    expect(body.Labels?.["beamstalk.cpus"]).toBe("0.1");
+    expect(containerSpec({ ...spec, size: 16 }, { bootScriptPath: "/b", suffix: "aaaa", bootCpus: 2 }).HostConfig?.NanoCpus).toBe(3_200_000_000);
   });
 
   test("sizes scale memory and CPU; extra labels never override ours", () => {

@@ -20,6 +20,8 @@ export const LABEL = {
   index: "beamstalk.index",
   port: "beamstalk.port",
   host: "beamstalk.host",
+  /** The CPU limit the replica's size gives; `settle` applies it after a boot burst. */
+  cpus: "beamstalk.cpus",
 } as const;
 
 const GIB = 1024 ** 3;
@@ -35,6 +37,13 @@ export interface ContainerSpecOptions {
   labels?: Record<string, string>;
   /** Seconds between SIGTERM and SIGKILL when the engine itself stops the container. */
   stopTimeoutSeconds?: number;
+  /** CPUs a replica may use while it boots, until settled to its size's limit (default: the size's limit). */
+  bootCpus?: number;
+}
+
+/** 1 size = 0.2 CPU. */
+export function cpusFor(size: number): number {
+  return Math.round(size * 0.2 * 1000) / 1000;
 }
 
 export function networkName(app: string): string {
@@ -132,6 +141,7 @@ export function containerSpec(spec: ReplicaSpec, options: ContainerSpecOptions):
       [LABEL.index]: String(spec.index),
       [LABEL.port]: String(spec.port),
       [LABEL.host]: host,
+      [LABEL.cpus]: String(cpusFor(spec.size)),
     },
     StopSignal: "SIGTERM",
     StopTimeout: options.stopTimeoutSeconds ?? 30,
@@ -150,7 +160,7 @@ export function containerSpec(spec: ReplicaSpec, options: ContainerSpecOptions):
       PublishAllPorts: false,
       Memory: memory,
       MemorySwap: memory,
-      NanoCpus: Math.round(spec.size * 0.2 * 1e9),
+      NanoCpus: Math.round(Math.max(cpusFor(spec.size), options.bootCpus ?? 0) * 1e9),
       RestartPolicy: { Name: "unless-stopped", MaximumRetryCount: 0 },
       Init: true,
       SecurityOpt: ["no-new-privileges:true"],
