@@ -88,4 +88,39 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE releases ADD COLUMN buildpacks TEXT NOT NULL DEFAULT '[]';
   CREATE INDEX releases_app_status ON releases(app_id, status, version);
   `,
+  // 3: operating running apps: formation (replicas and size per process type), maintenance
+  // mode, log drains, metered usage, platform settings (prices)
+  `
+  CREATE TABLE formation (
+    app_id  INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    process TEXT NOT NULL,
+    count   INTEGER NOT NULL CHECK (count >= 0),
+    size    REAL NOT NULL CHECK (size >= 0.5 AND size <= 16),
+    PRIMARY KEY (app_id, process)
+  );
+  ALTER TABLE apps ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE drains (
+    id         INTEGER PRIMARY KEY,
+    app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    url        BLOB NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE usage_periods (
+    id         INTEGER PRIMARY KEY,
+    app_id     INTEGER REFERENCES apps(id) ON DELETE SET NULL,
+    app_name   TEXT NOT NULL,
+    owner_id   INTEGER NOT NULL REFERENCES users(id),
+    process    TEXT NOT NULL,
+    replicas   INTEGER NOT NULL,
+    size       REAL NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at   TEXT
+  );
+  CREATE INDEX usage_owner ON usage_periods(owner_id, started_at);
+  CREATE INDEX usage_open ON usage_periods(app_id, process) WHERE ended_at IS NULL;
+  CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
 ];
