@@ -147,6 +147,7 @@ export class Deployer {
           image: runImage,
           slugPath: join(this.deps.paths.slugs, app.name, `${release.slug}.tar.gz`),
           processTypes: release.processTypes,
+          formation: state.formation.for(app.id, Object.keys(release.processTypes)),
           env: replicaEnv({ app: app.name, config, secretKeyBase: secrets.secretKeyBase, cookie: secrets.cookie, ...(host ? { host } : {}) }),
           hostnames: this.hostnames(app.name),
           health: {

@@ -6,6 +6,7 @@ import { Apps } from "./apps.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { Config } from "./config.ts";
 import { Cipher } from "./crypto.ts";
+import { Formation } from "./formation.ts";
 import { Invites } from "./invites.ts";
 import { Releases } from "./releases.ts";
 import { SshKeys } from "./ssh-keys.ts";
@@ -23,6 +24,7 @@ export interface State {
   releases: Releases;
   activity: Activity;
   sshKeys: SshKeys;
+  formation: Formation;
   /** Runs fn in one transaction. */
   transaction<T>(fn: () => T): T;
 }
@@ -42,6 +44,7 @@ export function createState(db: Database, masterKey: Uint8Array, clock: Clock = 
     releases,
     activity,
     sshKeys: new SshKeys(db, clock),
+    formation: new Formation(db),
     transaction: (fn) => db.transaction(fn)(),
   };
 }
