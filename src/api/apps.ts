@@ -50,7 +50,7 @@ export function appRoutes(deps: ApiDeps) {
       throw badRequest(`destroying ${app.name} needs confirmation`, `run again with --confirm ${app.name}`);
     }
     state.apps.destroy(app);
-    await deps.removeAppFiles(app.name);
+    await deps.removeApp(app);
     deps.logger.info("app.destroy", { app: app.name, user: c.var.user.email });
     return c.body(null, 204);
   });

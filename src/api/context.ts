@@ -1,7 +1,14 @@
 import type { Context } from "hono";
 import { BeamstalkError, forbidden, notFound } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import type { DrainStatus, LogEntry } from "../logs/types.ts";
+import type { ProcessList } from "../deploy/pipeline.ts";
+import type { DomainDeps } from "./domains.ts";
+import type { PostgresActions } from "./postgres.ts";
+import type { ScaleChange } from "../deploy/scale.ts";
+import type { JobOptions, JobResult, JobSpec } from "../deploy/jobs.ts";
 import type { PushRequest } from "../deploy/types.ts";
+import type { ProcessFormation } from "../state/formation.ts";
 import type { App, Release, Role, State, User } from "../state/index.ts";
 
 /** What the API needs from the rest of the daemon; tests pass in their own. */
@@ -13,8 +20,33 @@ export interface ApiDeps {
   baseDomain?: string;
   setupToken: SetupToken;
   deploy: DeployActions;
-  /** Removes everything an app keeps in the data directory (repos, slugs, cache, logs, backups). */
-  removeAppFiles(name: string): Promise<void>;
+  /** What the API tells the router directly (the daemon passes the router). */
+  routes: RouteControl;
+  /** Stops what the app runs and removes everything it keeps in the data directory (repos, slugs, cache, logs, backups). */
+  removeApp(app: App): Promise<void>;
+  /** One-off jobs, `beamstalk run` (src/deploy/jobs.ts's Jobs); the run route answers 503 without it. */
+  jobs?: JobActions;
+  /** App logs, build logs and drains (src/logs's Logs); the log routes answer 503 without it. */
+  logs: LogActions;
+  /** Managed PostgreSQL; absent in API tests that run no engine (the routes then answer 503). */
+  postgres?: PostgresActions;
+  /** Custom domains and certificates; absent in API tests that do not need them. */
+  domains?: DomainDeps;
+  /** The SSH server's port (git, console, rpc), told by /api/health so the CLI can reach it. */
+  sshPort?: () => number | undefined;
+}
+
+/** What the API asks of the logs (src/logs/index.ts's Logs). */
+export interface LogActions {
+  /** The last `num` lines; with follow, then every new one until the signal aborts. */
+  entries(app: string, options: { num: number; follow: boolean; signal: AbortSignal }): AsyncIterable<LogEntry> | Iterable<LogEntry>;
+  buildLog(app: string, version: number): string | null;
+  drains: {
+    list(app: string): DrainStatus[];
+    /** Throws bad_request for a URL that is not a drain URL. */
+    add(app: string, url: unknown): DrainStatus;
+    remove(app: string, id: number): Promise<boolean>;
+  };
 }
 
 /** What the API asks of the deploy pipeline (src/deploy/pipeline.ts's Deployer). */
@@ -22,6 +54,21 @@ export interface DeployActions {
   push(req: PushRequest, out: (line: string) => void): Promise<number>;
   redeploy(app: App, release: Release, out?: (line: string) => void): Promise<void>;
   rollback(app: App, user: User, version: number | undefined, out?: (line: string) => void): Promise<Release>;
+  processes(app: App): Promise<ProcessList>;
+  scale(app: App, user: User, changes: Record<string, ScaleChange>): Promise<Record<string, ProcessFormation>>;
+  restart(app: App, user: User): Promise<void>;
+}
+
+/** The router's maintenance switch (src/router/index.ts's Router). */
+export interface RouteControl {
+  setMaintenance(app: string, on: boolean): void;
+}
+
+/** What the API asks of one-off jobs (src/deploy/jobs.ts's Jobs). */
+export interface JobActions {
+  /** The job for the app's serving release; throws a BeamstalkError when there is none. */
+  prepare(app: App, request: { argv: string[]; size: number }): Promise<JobSpec>;
+  run(spec: JobSpec, options: JobOptions): Promise<JobResult>;
 }
 
 /** The one-time token that claims a fresh install's admin account. */

@@ -6,11 +6,19 @@ import { accessRoutes } from "./access.ts";
 import { accountRoutes, sessionRoutes } from "./accounts.ts";
 import { appRoutes } from "./apps.ts";
 import { configRoutes } from "./config.ts";
+import { runRoutes } from "./run.ts";
 import { internalRoutes } from "./internal.ts";
+import { logRoutes } from "./logs.ts";
+import { certRoutes } from "./certs.ts";
+import { domainRoutes } from "./domains.ts";
+import { postgresRoutes } from "./postgres.ts";
+import { psRoutes } from "./ps.ts";
+import { maintenanceRoutes } from "./maintenance.ts";
 import type { ApiDeps, Env } from "./context.ts";
 import { sshKeyRoutes } from "./ssh-keys.ts";
+import { usageRoutes } from "./usage.ts";
 
-export type { ApiDeps, Bindings, DeployActions, SetupToken } from "./context.ts";
+export type { ApiDeps, Bindings, DeployActions, RouteControl, SetupToken } from "./context.ts";
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -31,13 +39,23 @@ export function createApi(deps: ApiDeps): Hono<Env> {
     }),
   );
 
-  api.get("/api/health", (c) => c.json({ ok: true, version: deps.version }));
+  api.get("/api/health", (c) => c.json({ ok: true, version: deps.version, ...(deps.sshPort?.() ? { ssh_port: deps.sshPort() } : {}) }));
   api.route("/api", sessionRoutes(deps));
   api.route("/api/account/ssh_keys", sshKeyRoutes(deps));
   api.route("/api/apps/:app/access", accessRoutes(deps));
   api.route("/api/apps/:app/config", configRoutes(deps));
+  api.route("/api/apps/:app/run", runRoutes(deps));
+  api.route("/api/apps/:app/ps", psRoutes(deps));
+  api.route("/api/apps/:app/maintenance", maintenanceRoutes(deps));
+  api.route("/api/apps/:app/pg", postgresRoutes(deps, deps.postgres));
+  if (deps.domains) {
+    api.route("/api/apps/:app/domains", domainRoutes(deps, deps.domains));
+    api.route("/api/apps/:app/certs", certRoutes(deps, deps.domains));
+  }
+  api.route("/api/apps/:app", logRoutes(deps));
   api.route("/api/apps", appRoutes(deps));
   api.route("/api", accountRoutes(deps));
+  api.route("/api", usageRoutes(deps));
   api.route("/internal", internalRoutes(deps));
 
   api.notFound((c) => c.json(new BeamstalkError("not_found", `no such route: ${c.req.method} ${c.req.path}`).toBody(), 404));

@@ -33,24 +33,37 @@ export class ApiClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { accept: "application/json" };
+    const res = await this.open(method, path, { body, accept: "application/json" });
+    const text = await res.text();
+    return (text ? JSON.parse(text) : null) as T;
+  }
+
+  /**
+   * Sends a request and hands back the response once its status is known, body
+   * unread, for commands that stream (`logs`, `run`). No idle timeout: a job or
+   * a followed log may be quiet for a long time. Errors as for request().
+   */
+  async open(method: string, path: string, options: { body?: unknown; accept?: string; signal?: AbortSignal } = {}): Promise<Response> {
+    const headers: Record<string, string> = { accept: options.accept ?? "*/*" };
     if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey.reveal()}`;
-    if (body !== undefined) headers["content-type"] = "application/json";
+    if (options.body !== undefined) headers["content-type"] = "application/json";
     let res: Response;
     try {
       res = await fetch(this.options.url + path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        timeout: false,
+        ...(options.signal ? { signal: options.signal } : {}),
         ...(this.options.socket ? { unix: this.options.socket } : {}),
-      });
-    } catch {
+      } as RequestInit);
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
       const where = this.options.socket ?? this.options.url;
       throw new BeamstalkError("unreachable", `cannot reach the Beamstalk server at ${where}`, "is the server running? `beamstalk server`; check --url or BEAMSTALK_URL");
     }
-    const text = await res.text();
-    if (!res.ok) throw errorFrom(res.status, text);
-    return (text ? JSON.parse(text) : null) as T;
+    if (!res.ok) throw errorFrom(res.status, await res.text());
+    return res;
   }
 }
 

@@ -3,8 +3,18 @@ import { account, apiKeyReset, invitesCreate, login, logout, passwordChange, sig
 import { apps, appsActivity, appsCreate, appsDestroy, appsInfo, gitRemote } from "./apps.ts";
 import { config, configCopy, configSet, configUnset } from "./config.ts";
 import type { CommandSpec } from "./define.ts";
+import { drains, drainsAdd, drainsRemove } from "./drains.ts";
+import { logs } from "./logs.ts";
+import { maintenance, maintenanceOff, maintenanceOn } from "./maintenance.ts";
+import { certsAdd, domains, domainsAdd, domainsRemove } from "./domains.ts";
+import { pg, pgBackups, pgBackupsCapture, pgBackupsRestore, pgCreate, pgDestroy, pgPsql, pgScale } from "./postgres.ts";
+import { ps, psRestart, psScale } from "./ps.ts";
+import { psEval, psMigrate, psRemoteConsole, psRpc, psSsh } from "./ps-remote.ts";
+import { releasesInfo } from "./release-info.ts";
 import { releases, releasesRollback } from "./releases.ts";
+import { run } from "./run.ts";
 import { sshKeys, sshKeysAdd, sshKeysRemove } from "./ssh-keys.ts";
+import { accountInvoices, accountUsage, usagePriceSet } from "./usage.ts";
 
 /** Every CLI command, in the order `beamstalk --help` lists them. The README's reference is checked against this. */
 export const COMMANDS: CommandSpec<any>[] = [
@@ -14,4 +24,12 @@ export const COMMANDS: CommandSpec<any>[] = [
   access, accessAdd, accessRemove,
   config, configSet, configUnset, configCopy,
   releases, releasesRollback,
+  releasesInfo, logs, drains, drainsAdd, drainsRemove,
+  ps, psScale, psRestart,
+  psSsh, psRemoteConsole, psRpc, psEval, psMigrate,
+  run,
+  maintenance, maintenanceOn, maintenanceOff,
+  accountUsage, accountInvoices, usagePriceSet,
+  pg, pgCreate, pgScale, pgDestroy, pgBackups, pgBackupsCapture, pgBackupsRestore, pgPsql,
+  domains, domainsAdd, domainsRemove, certsAdd,
 ];

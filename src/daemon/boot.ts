@@ -3,13 +3,19 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createApi } from "../api/index.ts";
 import { build } from "../builder/index.ts";
+import { Jobs } from "../deploy/jobs.ts";
 import { Deployer } from "../deploy/pipeline.ts";
+import { RouteKeeper } from "../deploy/route-keeper.ts";
+import { Supervisor } from "../deploy/supervisor.ts";
 import { createGitHttp } from "../git/http.ts";
 import { removeRepo } from "../git/repos.ts";
 import { createLogger, type Logger } from "../lib/logger.ts";
+import { Logs } from "../logs/index.ts";
+import { BackupScheduler, Postgres, ensurePostgresImage } from "../postgres/index.ts";
 import { createRouter } from "../router/index.ts";
-import { DockerRunner } from "../runner/index.ts";
+import { DockerRunner, networkName } from "../runner/index.ts";
 import { startSshServer } from "../ssh/server.ts";
+import { TlsManager } from "../tls/index.ts";
 import { RUN_IMAGE, ensureStackImages } from "../stack/index.ts";
 import { openDatabase } from "../state/db.ts";
 import { createState } from "../state/index.ts";
@@ -58,10 +64,48 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   const runner = new DockerRunner({ bootDir: join(paths.root, "runner"), logger, bootCpus: availableParallelism() });
   let api: ReturnType<typeof createApi>;
   const router = createRouter({ logger, fallback: (req, server) => gitOrApi(req, server) });
+  for (const app of state.maintenance.appsOn()) router.setMaintenance(app, true);
+  const routes = new RouteKeeper(router);
+  const supervisor = new Supervisor({ state, runner, routes, logger });
+  const logs = new Logs({ dir: paths.logs, records: state.drains, logger, runner });
+  const postgres = new Postgres({
+    databases: state.databases,
+    backups: state.backups,
+    activity: state.activity,
+    dataDir: paths.root,
+    logger,
+    network: { ensure: (app) => runner.ensureNetwork(app), name: networkName },
+    imageReady: async () => void (await ensurePostgresImage({ logger, workDir: paths.tmp, onOutput: (line) => logger.info("postgres.image.build", { line }) })),
+    // DATABASE_URL is config: a new release, rolled out like any config change.
+    setConfig: async (app, change, userId) => {
+      const release = state.config.change(app, change, userId);
+      if (release.status === "pending") await deployer.redeploy(app, release);
+    },
+  });
+  const hostnames = (app: string) => state.domains.hostnamesFor(app, options.baseDomain);
+  const tls =
+    options.httpsPort === 0
+      ? null
+      : new TlsManager({
+          certificates: state.certificates,
+          logger,
+          listen: { hostname: options.bind, port: options.httpsPort },
+          fetch: router.fetch,
+          websocket: router.websocket,
+          acme: {
+            directoryUrl: options.acmeDirectory,
+            ...(options.acmeEmail ? { email: options.acmeEmail } : {}),
+            accountKeyFile: join(paths.certs, "account.key"),
+          },
+          wanted: () => [...(options.controllerHost ? [options.controllerHost] : []), ...state.domains.allHostnames(options.baseDomain)],
+        });
+  const backupSchedule = new BackupScheduler({ at: "03:00", logger, run: async () => void (await postgres.dailyBackups()) });
   const deployer = new Deployer({
     state,
     runner,
-    router,
+    router: routes,
+    revivals: (id) => supervisor.revivals(id),
+    logs: { startBuild: (app) => logs.startBuild(app) },
     build: (opts) => build({ ...opts, workDir: paths.tmp }),
     stackReady: () => stack,
     paths: { repos: paths.repos, slugs: paths.slugs, cache: paths.cache, tmp: paths.tmp },
@@ -69,17 +113,34 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
   });
 
+  let sshPort: number | undefined;
   api = createApi({
+    sshPort: () => sshPort,
     state,
     logger,
     version: VERSION,
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
     setupToken: token,
     deploy: deployer,
-    removeAppFiles: async (name) => {
-      await deployer.removeApp(name);
-      removeRepo(paths.repos, name);
-      await removeAppFiles(paths, name);
+    jobs: new Jobs({ state, runner, stackReady: () => stack, slugsDir: paths.slugs, logger, ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}) }),
+    logs,
+    postgres,
+    domains: {
+      domains: state.domains,
+      ...(tls ? { tls } : {}),
+      changed: (app) => {
+        routes.setRoute(app.name, hostnames(app.name), routes.backends(app.name));
+        tls?.refresh();
+      },
+    },
+    routes: { setMaintenance: (app, on) => router.setMaintenance(app, on) },
+    removeApp: async (app) => {
+      await postgres.removeApp(app); // before the runner removes the app's network
+      await deployer.removeApp(app);
+      await logs.removeApp(app.name);
+      removeRepo(paths.repos, app.name);
+      await removeAppFiles(paths, app.name);
+      tls?.refresh();
     },
   });
 
@@ -90,13 +151,19 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   }
 
   await deployer.restoreRoutes().catch((err) => logger.error("deploy.restore_failed", { error: (err as Error).message }));
+  supervisor.start();
+  postgres.start(); // a database container that is not running is started again
+  backupSchedule.start();
+  await tls?.start();
+  await logs.start().catch((err) => logger.error("logs.start_failed", { error: (err as Error).message }));
 
   const http = Bun.serve({
     hostname: options.bind,
     port: options.httpPort,
     // Long polls, SSE, WebSockets and quiet builds are why teams run Elixir: no idle cut-off.
     idleTimeout: 0,
-    fetch: router.fetch,
+    // ACME challenges first, then a redirect to HTTPS for names that have a certificate, then the router.
+    fetch: (req, server) => tls?.httpFront(req) ?? router.fetch(req, server),
     websocket: router.websocket,
   });
   rmSync(paths.socket, { force: true });
@@ -117,7 +184,15 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     hookCommand: hookCommand(),
     hookEnv: () => ({ BEAMSTALK_SOCKET: paths.socket }),
     ...access,
+    ops: {
+      runner,
+      recordActivity: (app, user, action, detail) => {
+        const found = state.apps.byName(app);
+        if (found) state.activity.record(found.id, user.id, action, detail);
+      },
+    },
   });
+  sshPort = ssh.port;
 
   const host = options.bind === "0.0.0.0" || options.bind === "::" ? "127.0.0.1" : options.bind;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${http.port}`;
@@ -132,7 +207,12 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     async stop() {
       if (stopped) return;
       stopped = true;
+      supervisor.stop();
+      postgres.stop();
+      await backupSchedule.stop();
+      await tls?.stop();
       await Promise.all([http.stop(), local.stop(), ssh.stop()]);
+      await logs.stop();
       db.close();
       rmSync(paths.socket, { force: true });
       logger.info("daemon.stopped");

@@ -20,6 +20,9 @@ export const serverCommand = defineCommand({
       httpsPort: flag("httpsPort"),
       sshPort: flag("sshPort"),
       baseDomain: flag("baseDomain"),
+      controllerHost: flag("controllerHost"),
+      acmeDirectory: flag("acmeDirectory"),
+      acmeEmail: flag("acmeEmail"),
     });
     const logger = createLogger();
     const daemon = await boot(options, logger);

@@ -3,7 +3,14 @@ import { resolveServerOptions } from "./options.ts";
 
 describe("resolveServerOptions", () => {
   test("defaults", () => {
-    expect(resolveServerOptions({}, {})).toEqual({ dataDir: "/var/lib/beamstalk", bind: "0.0.0.0", httpPort: 80, httpsPort: 443, sshPort: 2222 });
+    expect(resolveServerOptions({}, {})).toEqual({
+      dataDir: "/var/lib/beamstalk",
+      bind: "0.0.0.0",
+      httpPort: 80,
+      httpsPort: 443,
+      sshPort: 2222,
+      acmeDirectory: "https://acme-v02.api.letsencrypt.org/directory",
+    });
   });
 
   test("flags win over BEAMSTALK_* variables, which win over defaults", () => {
@@ -16,6 +23,12 @@ describe("resolveServerOptions", () => {
 
   test.each([["httpPort", "abc"], ["httpsPort", "70000"], ["sshPort", "-1"], ["httpPort", "1e3"]])("refuses %s=%p", (flag, value) => {
     expect(() => resolveServerOptions({ [flag]: value }, {})).toThrow(/port number/);
+  });
+
+  test("ACME settings and the controller's host name", () => {
+    const opts = resolveServerOptions({ acmeDirectory: "https://127.0.0.1:14000/dir", controllerHost: "PaaS.Example.com" }, { BEAMSTALK_ACME_EMAIL: "ops@example.com" });
+    expect(opts).toMatchObject({ acmeDirectory: "https://127.0.0.1:14000/dir", controllerHost: "paas.example.com", acmeEmail: "ops@example.com" });
+    expect(() => resolveServerOptions({ controllerHost: "not a host" }, {})).toThrow();
   });
 
   test("refuses a base domain that is not a domain name", () => {

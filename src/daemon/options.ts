@@ -1,3 +1,4 @@
+import { checkDomain } from "../lib/domain-name.ts";
 import { badRequest } from "../lib/errors.ts";
 
 export interface ServerOptions {
@@ -7,6 +8,9 @@ export interface ServerOptions {
   httpsPort: number;
   sshPort: number;
   baseDomain?: string;
+  controllerHost?: string;
+  acmeDirectory: string;
+  acmeEmail?: string;
 }
 
 export const SERVER_FLAGS = {
@@ -16,6 +20,9 @@ export const SERVER_FLAGS = {
   httpsPort: { flag: "https-port", env: "BEAMSTALK_HTTPS_PORT", default: "443", description: "HTTPS port for apps with certificates (0 disables)" },
   sshPort: { flag: "ssh-port", env: "BEAMSTALK_SSH_PORT", default: "2222", description: "SSH port for git and consoles" },
   baseDomain: { flag: "base-domain", env: "BEAMSTALK_BASE_DOMAIN", default: "", description: "apps are served at <app>.<base-domain>" },
+  controllerHost: { flag: "controller-host", env: "BEAMSTALK_CONTROLLER_HOST", default: "", description: "the controller's own host name (API and git), served over HTTPS too" },
+  acmeDirectory: { flag: "acme-directory", env: "BEAMSTALK_ACME_DIRECTORY", default: "https://acme-v02.api.letsencrypt.org/directory", description: "ACME directory for automatic certificates" },
+  acmeEmail: { flag: "acme-email", env: "BEAMSTALK_ACME_EMAIL", default: "", description: "contact address of the ACME account" },
 } as const;
 
 type FlagName = keyof typeof SERVER_FLAGS;
@@ -36,6 +43,9 @@ export function resolveServerOptions(
   if (baseDomain && !/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(baseDomain)) {
     throw badRequest(`--base-domain ${JSON.stringify(baseDomain)} is not a domain name`);
   }
+  const controllerHost = pick("controllerHost").toLowerCase();
+  if (controllerHost) checkDomain(controllerHost);
+  const acmeEmail = pick("acmeEmail");
   const dataDir = pick("dataDir");
   if (!dataDir) throw badRequest("--data-dir must not be empty");
   return {
@@ -45,5 +55,8 @@ export function resolveServerOptions(
     httpsPort: port("httpsPort"),
     sshPort: port("sshPort"),
     ...(baseDomain ? { baseDomain } : {}),
+    acmeDirectory: pick("acmeDirectory"),
+    ...(controllerHost ? { controllerHost } : {}),
+    ...(acmeEmail ? { acmeEmail } : {}),
   };
 }

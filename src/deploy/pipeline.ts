@@ -6,7 +6,9 @@ import type { App, Release, State, User } from "../state/index.ts";
 import { AppQueue } from "./app-queue.ts";
 import { checkout } from "./checkout.ts";
 import { replicaEnv } from "./env.ts";
-import { type Backend, type RouteTarget, rollout } from "./rollout.ts";
+import type { ProcessFormation } from "../state/formation.ts";
+import { type Backend, type RolloutPlan, type RouteTarget, rollout } from "./rollout.ts";
+import { type ScaleChange, applyScale, checkScale } from "./scale.ts";
 import { type BuildSlug, DEFAULT_DEPLOY_SETTINGS, type DeploySettings, type PushRequest } from "./types.ts";
 
 export interface DeployerDeps {
@@ -20,6 +22,35 @@ export interface DeployerDeps {
   logger: Logger;
   baseDomain?: string;
   settings?: Partial<DeploySettings>;
+  /** Restarts the supervisor did, per replica id (the engine counts its own). */
+  revivals?: (id: string) => number;
+  /** Keeps each build's output: the app log (source build) and, once it has a release, builds/v<N>.log. */
+  logs?: { startBuild(app: string): BuildLog };
+}
+
+export interface BuildLog {
+  line(text: string): void;
+  release(version: number): void;
+  close(): void;
+}
+
+export interface ProcessList {
+  release: number | null;
+  formation: Record<string, ProcessFormation>;
+  replicas: {
+    name: string;
+    process: string;
+    index: number;
+    release: number;
+    state: string;
+    size: number;
+    startedAt: string | null;
+    uptimeSeconds: number | null;
+    restarts: number;
+    memoryBytes: number | null;
+    memoryLimitBytes: number | null;
+    cpuPercent: number | null;
+  }[];
 }
 
 const DEPLOY_BRANCHES = ["refs/heads/main", "refs/heads/master"];
@@ -76,8 +107,13 @@ export class Deployer {
     }
   }
 
-  async #buildAndDeploy(app: App, user: User | null, sha: string, req: PushRequest, clean: boolean, out: (line: string) => void): Promise<void> {
+  async #buildAndDeploy(app: App, user: User | null, sha: string, req: PushRequest, clean: boolean, push: (line: string) => void): Promise<void> {
     const { state, paths } = this.deps;
+    const buildLog = this.deps.logs?.startBuild(app.name);
+    const out = (line: string) => {
+      push(line);
+      buildLog?.line(line);
+    };
     const started = performance.now();
     out(`-----> Building ${app.name} from ${sha.slice(0, 7)}`);
     mkdirSync(paths.tmp, { recursive: true, mode: 0o700 });
@@ -113,6 +149,7 @@ export class Deployer {
         state.activity.record(app.id, user?.id ?? null, "deploy", `Deployed ${sha.slice(0, 7)} (v${rel.version})`);
         return rel;
       });
+      buildLog?.release(release.version);
       const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
       out(`-----> Built in ${seconds(buildStarted)} s; releasing v${release.version}`);
       const rolloutStarted = performance.now();
@@ -121,6 +158,7 @@ export class Deployer {
       out(`       (rollout ${seconds(rolloutStarted)} s, whole deploy ${seconds(started)} s)`);
       await retired;
     } finally {
+      buildLog?.close();
       rmSync(work, { recursive: true, force: true });
     }
   }
@@ -131,44 +169,116 @@ export class Deployer {
    */
   async #rollout(app: App, release: Release, runImage: string, out: (line: string) => void): Promise<Promise<void>> {
     const { state } = this.deps;
+    const begun = performance.now();
+    let retired: Promise<void>;
+    try {
+      ({ retired } = await rollout(this.deps, this.plan(app, release, runImage), out, () => state.releases.setStatus(app.id, release.version, "succeeded")));
+    } catch (err) {
+      state.releases.setStatus(app.id, release.version, "failed");
+      throw err;
+    }
+    this.deps.logger.info("deploy.released", { app: app.name, version: release.version, rollout_ms: Math.round(performance.now() - begun) });
+    this.#meter(app, release);
+    return retired;
+  }
+
+  /** Usage follows what runs: one period per process type at its replicas × size (see state/usage.ts). */
+  #meter(app: App, release: Release): void {
+    const { state } = this.deps;
+    for (const [type, f] of Object.entries(state.formation.for(app.id, Object.keys(release.processTypes)))) {
+      state.usage.record(app, type, f.count, f.size);
+    }
+  }
+
+  /** Everything a rollout of this release needs to know, with the app's stored formation. */
+  plan(app: App, release: Release, runImage: string): RolloutPlan {
+    const { state } = this.deps;
     if (!release.slug) throw new DeployError(`v${release.version} has no build to run`);
     const config = state.releases.config(app.id, app.name, release.version) ?? {};
     const secrets = state.apps.secrets(app);
     const host = this.deps.baseDomain ? `${app.name}.${this.deps.baseDomain}` : undefined;
     const healthSeconds = Number(config.BEAMSTALK_HEALTH_TIMEOUT);
-    const begun = performance.now();
-    let retired: Promise<void>;
-    try {
-      ({ retired } = await rollout(
-        this.deps,
-        {
-          app: app.name,
-          release: release.version,
-          image: runImage,
-          slugPath: join(this.deps.paths.slugs, app.name, `${release.slug}.tar.gz`),
-          processTypes: release.processTypes,
-          formation: state.formation.for(app.id, Object.keys(release.processTypes)),
-          env: replicaEnv({ app: app.name, config, secretKeyBase: secrets.secretKeyBase, cookie: secrets.cookie, ...(host ? { host } : {}) }),
-          hostnames: this.hostnames(app.name),
-          health: {
-            ...(config.BEAMSTALK_HEALTH_PATH ? { path: config.BEAMSTALK_HEALTH_PATH } : {}),
-            timeoutMs: healthSeconds > 0 ? healthSeconds * 1000 : this.#settings.healthTimeoutMs,
-          },
-          drainMs: this.#settings.drainMs,
-        },
-        out,
-      ));
-    } catch (err) {
-      state.releases.setStatus(app.id, release.version, "failed");
-      throw err;
-    }
-    state.releases.setStatus(app.id, release.version, "succeeded");
-    this.deps.logger.info("deploy.released", { app: app.name, version: release.version, rollout_ms: Math.round(performance.now() - begun) });
-    return retired;
+    return {
+      app: app.name,
+      release: release.version,
+      image: runImage,
+      slugPath: join(this.deps.paths.slugs, app.name, `${release.slug}.tar.gz`),
+      processTypes: release.processTypes,
+      formation: state.formation.for(app.id, Object.keys(release.processTypes)),
+      env: replicaEnv({ app: app.name, config, secretKeyBase: secrets.secretKeyBase, cookie: secrets.cookie, ...(host ? { host } : {}) }),
+      hostnames: this.hostnames(app.name),
+      health: {
+        ...(config.BEAMSTALK_HEALTH_PATH ? { path: config.BEAMSTALK_HEALTH_PATH } : {}),
+        timeoutMs: healthSeconds > 0 ? healthSeconds * 1000 : this.#settings.healthTimeoutMs,
+      },
+      drainMs: this.#settings.drainMs,
+    };
   }
 
+  /** The serving release, or a clear error when the app has never deployed. */
+  serving(app: App): Release {
+    const current = this.deps.state.releases.current(app.id);
+    if (!current) throw new DeployError(`${app.name} has no running release yet: git push first`);
+    return current;
+  }
+
+  /** Rolling restart: new replicas of the serving release replace the old ones through the same health checks as a deploy. */
+  restart(app: App, user: User, out: (line: string) => void = () => {}): Promise<void> {
+    return this.#queue.run(app.name, async () => {
+      const { runImage } = await this.deps.stackReady();
+      const { retired } = await rollout(this.deps, this.plan(app, this.serving(app), runImage), out);
+      this.deps.state.activity.record(app.id, user.id, "restart", "Restarted all replicas");
+      await retired;
+    });
+  }
+
+  /** What `ps` shows: desired formation against the replicas the engine has, with their use of memory and CPU. */
+  async processes(app: App): Promise<ProcessList> {
+    const { state, runner } = this.deps;
+    const current = state.releases.current(app.id);
+    const formation = current ? state.formation.for(app.id, Object.keys(current.processTypes)) : {};
+    const replicas = await runner.list(app.name);
+    const now = Date.now();
+    return {
+      release: current?.version ?? null,
+      formation,
+      replicas: await Promise.all(
+        replicas.map(async (r) => {
+          const stats = r.state === "running" ? await runner.stats(r.id).catch(() => null) : null;
+          return {
+            name: `${r.process}.${r.index}`,
+            process: r.process,
+            index: r.index,
+            release: r.release,
+            state: r.state,
+            size: r.size,
+            startedAt: r.startedAt,
+            uptimeSeconds: r.state === "running" && r.startedAt ? Math.max(0, Math.round((now - Date.parse(r.startedAt)) / 1000)) : null,
+            restarts: r.restarts + (this.deps.revivals?.(r.id) ?? 0),
+            memoryBytes: stats?.memoryBytes ?? null,
+            memoryLimitBytes: stats?.memoryLimitBytes ?? null,
+            cpuPercent: stats?.cpuPercent ?? null,
+          };
+        }),
+      ),
+    };
+  }
+
+  /** Scales process types; see scale.ts for how each change is applied. */
+  scale(app: App, user: User, changes: Record<string, ScaleChange>, out: (line: string) => void = () => {}): Promise<Record<string, ProcessFormation>> {
+    return this.#queue.run(app.name, async () => {
+      const { runImage } = await this.deps.stackReady();
+      const release = this.serving(app);
+      const next = checkScale(release, this.deps.state.formation.for(app.id, Object.keys(release.processTypes)), changes);
+      await applyScale({ ...this.deps, state: this.deps.state }, app, user, this.plan(app, release, runImage), next, out);
+      this.#meter(app, release);
+      return next;
+    });
+  }
+
+  /** `<app>.<base-domain>` and the app's custom domains. */
   hostnames(app: string): string[] {
-    return this.deps.baseDomain ? [`${app}.${this.deps.baseDomain}`] : [];
+    return this.deps.state.domains.hostnamesFor(app, this.deps.baseDomain);
   }
 
   /** Rolls out a config change: the serving code with the new config, as release `release`. */
@@ -217,11 +327,12 @@ export class Deployer {
     this.deps.logger.info("deploy.routes_restored", { apps: byApp.size, replicas: [...byApp.values()].flat().length });
   }
 
-  /** Stops everything an app runs (apps:destroy). */
-  async removeApp(name: string): Promise<void> {
-    await this.#queue.run(name, async () => {
-      this.deps.router.removeRoute(name);
-      await this.deps.runner.removeApp(name);
+  /** Stops everything an app runs (apps:destroy); its usage ends now and stays on the owner's statements. */
+  async removeApp(app: App): Promise<void> {
+    await this.#queue.run(app.name, async () => {
+      this.deps.router.removeRoute(app.name);
+      await this.deps.runner.removeApp(app.name);
+      this.deps.state.usage.stopApp(app);
     });
   }
 }

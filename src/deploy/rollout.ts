@@ -47,13 +47,16 @@ export async function rollout(
   deps: { runner: Runner; router: RouteTarget; logger: Logger },
   plan: RolloutPlan,
   out: (line: string) => void,
+  /** Called right before the router switches: the release becomes the serving one. */
+  commit: () => void = () => {},
 ): Promise<{ replicas: Replica[]; retired: Promise<void> }> {
   const { runner, router } = deps;
   const t0 = performance.now();
   const at = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
   const formation = plan.formation ?? defaultFormation(plan.processTypes);
   await runner.ensureNetwork(plan.app);
-  const old = (await runner.list(plan.app)).filter((r) => r.release !== plan.release);
+  // Everything running before this rollout is replaced by it (a restart or resize rolls the same release).
+  const old = await runner.list(plan.app);
   const started: Replica[] = [];
   try {
     const wanted = Object.entries(formation).flatMap(([type, { count, size }]) => {
@@ -97,9 +100,8 @@ export async function rollout(
     );
     // Replicas boot with a burst of CPU; from here on they run within their size.
     await Promise.all(started.map((r) => runner.settle(r.id)));
-    if (web.length > 0 || formation.web?.count === 0) {
-      router.setRoute(plan.app, plan.hostnames, web.map((r) => r.address));
-    }
+    commit();
+    router.setRoute(plan.app, plan.hostnames, web.map((r) => r.address));
   } catch (err) {
     await Promise.all(started.map((r) => runner.stop(r.id, 5).catch(() => {})));
     throw err;

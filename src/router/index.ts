@@ -2,6 +2,7 @@ import type { Server, WebSocketHandler } from "bun";
 import type { Logger } from "../lib/logger.ts";
 import { type Backend, BackendRegistry } from "./backends.ts";
 import { proxyHttp, type ProxyContext } from "./http-proxy.ts";
+import { maintenancePage } from "./pages.ts";
 import { RouteTable } from "./route-table.ts";
 import { proxyWebSocket, websocketHandler, type WebSocketSession } from "./websocket-proxy.ts";
 
@@ -19,7 +20,10 @@ export interface RouterOptions {
 export interface Router {
   /** Replace an app's host names and backends atomically (an empty backend list = 503 page). */
   setRoute(app: string, hostnames: string[], backends: Backend[]): void;
+  /** Forgets the app (apps:destroy), its maintenance flag included. */
   removeRoute(app: string): void;
+  /** Maintenance mode: the app's hosts answer 503 with a maintenance page, HTTP and WebSocket; kept across setRoute. */
+  setMaintenance(app: string, on: boolean): void;
   /** What Host → app resolves to (for tests and the API). */
   routeFor(hostname: string): { app: string; backends: Backend[] } | null;
   /** Resolves when no proxied HTTP request to these backends is in flight, or after timeoutMs; tells which. */
@@ -37,12 +41,15 @@ export interface Router {
 export function createRouter(options: RouterOptions): Router {
   const registry = new BackendRegistry();
   const table = new RouteTable(registry);
-  const ctx: ProxyContext = { registry, logger: options.logger, proto: options.proto ?? "http" };
+  const plain: ProxyContext = { registry, logger: options.logger, proto: options.proto ?? "http" };
+  // One router serves both listeners: a request that came over TLS says so upstream (X-Forwarded-Proto).
+  const secure: ProxyContext = { ...plain, proto: "https" };
   const fallback = options.fallback;
 
   return {
     setRoute: (app, hostnames, backends) => table.set(app, hostnames, backends),
     removeRoute: (app) => table.remove(app),
+    setMaintenance: (app, on) => table.setMaintenance(app, on),
     routeFor(hostname) {
       const route = table.lookup(hostname);
       return route ? { app: route.app, backends: route.backends.map((b) => ({ ...b })) } : null;
@@ -51,7 +58,9 @@ export function createRouter(options: RouterOptions): Router {
     fetch(req, server) {
       const route = table.lookup(req.headers.get("host"));
       if (route === undefined) return fallback(req, server);
+      if (table.inMaintenance(route.app)) return maintenancePage();
       const upgrade = req.headers.get("upgrade");
+      const ctx = req.url.startsWith("https:") ? secure : plain;
       if (upgrade !== null && upgrade.toLowerCase() === "websocket") return proxyWebSocket(req, server, route, ctx);
       return proxyHttp(req, server, route, ctx);
     },

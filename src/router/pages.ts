@@ -21,3 +21,16 @@ export function errorPage(status: 502 | 503): Response {
     headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" },
   });
 }
+
+const MAINTENANCE_PAGE =
+  `<!doctype html>\n<html><head><meta charset="utf-8"><title>Down for maintenance</title></head>` +
+  `<body style="font-family:sans-serif;max-width:40em;margin:4em auto"><h1>Down for maintenance</h1>` +
+  `<p>This app is undergoing maintenance and will be back shortly.</p></body></html>\n`;
+
+/** What visitors of an app in maintenance mode get, for HTTP and WebSocket requests alike. */
+export function maintenancePage(): Response {
+  return new Response(MAINTENANCE_PAGE, {
+    status: 503,
+    headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "retry-after": "120" },
+  });
+}

@@ -18,6 +18,8 @@ export interface Route {
 export class RouteTable {
   private readonly byApp = new Map<string, Route>();
   private readonly byHost = new Map<string, Route>();
+  /** Apps in maintenance mode, by name: kept apart from the routes so setRoute leaves it alone (remove forgets it). */
+  private readonly maintenance = new Set<string>();
 
   constructor(private readonly registry: BackendRegistry) {}
 
@@ -37,10 +39,20 @@ export class RouteTable {
   }
 
   remove(app: string): void {
+    this.maintenance.delete(app);
     const old = this.byApp.get(app);
     if (!old) return;
     this.byApp.delete(app);
     this.retire(old);
+  }
+
+  setMaintenance(app: string, on: boolean): void {
+    if (on) this.maintenance.add(app);
+    else this.maintenance.delete(app);
+  }
+
+  inMaintenance(app: string): boolean {
+    return this.maintenance.has(app);
   }
 
   /** Looks up a Host header value as sent (any case, maybe with a port). */

@@ -5,9 +5,18 @@ import { describe, isRefused, type ProxyContext } from "./http-proxy.ts";
 import { errorPage } from "./pages.ts";
 import { nextBackend, type Route } from "./route-table.ts";
 
-/** Bytes queued towards the upstream before the client is paused, and the level that resumes it. */
+/**
+ * Flow control, both directions. A side is paused (its socket is not read, so
+ * its peer sees TCP backpressure) while more than HIGH_WATER bytes wait to be
+ * written to the other side; it is resumed once that falls back.
+ */
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
+/**
+ * The client WebSocket towards the upstream has `bufferedAmount` but no drain
+ * event, so while the client side is paused on it a timer re-checks it. It runs
+ * only while paused (at most one per session) and stops when the upstream catches up.
+ */
 const POLL_MS = 5;
 
 /** ws.data of a proxied WebSocket. `kind` lets a shared handler tell it apart. */
@@ -17,9 +26,15 @@ export interface WebSocketSession {
   backend: string;
   upstream: WebSocket;
   client: ServerWebSocket<WebSocketSession> | null;
-  /** Upstream messages read before the client's open event. */
+  /**
+   * Upstream messages not yet handed to the client: read before the client's
+   * open event, or while the client is backpressured (a paused WebSocket may
+   * still dispatch messages it had already read). Sent in order; never dropped.
+   */
   pending: (string | Buffer)[];
-  /** Set when the upstream closed or failed: the code and reason the client gets. */
+  /** Whether reading from the upstream is paused (it is until the client opens). */
+  upstreamPaused: boolean;
+  /** Set when the upstream closed or failed: the code and reason the client gets once `pending` is sent. */
   upstreamClosed: { code: number; reason: string } | null;
   clientClosed: boolean;
   /** Polls the upstream's bufferedAmount while the client is paused (the client WebSocket has no drain event). */
@@ -102,18 +117,16 @@ function attach(upstream: WebSocket, app: string, backend: BackendState, ctx: Pr
     upstream,
     client: null,
     pending: [],
+    upstreamPaused: true,
     upstreamClosed: null,
     clientClosed: false,
     poll: null,
   };
   upstream.onmessage = (event) => {
-    const data = event.data as string | Buffer;
-    const client = session.client;
-    if (client === null) {
-      session.pending.push(data);
-      return;
-    }
-    if (client.send(data) === -1) upstream.pause();
+    if (session.clientClosed) return;
+    session.pending.push(event.data as string | Buffer);
+    // While paused, the client's drain event sends it (in order, after what is queued).
+    if (!session.upstreamPaused) pumpToClient(session);
   };
   upstream.onerror = (event) => {
     if (session.upstreamClosed) return;
@@ -127,10 +140,47 @@ function attach(upstream: WebSocket, app: string, backend: BackendState, ctx: Pr
   return session;
 }
 
+/**
+ * Hands queued upstream messages to the client while its send buffer is at
+ * most HIGH_WATER, then pauses or resumes the upstream to match. Runs on each
+ * upstream message, on the client's open and on every client drain, so a
+ * paused upstream is always resumed by a later drain: a send buffer above
+ * HIGH_WATER is not empty, and the server calls `drain` as it empties.
+ * ServerWebSocket.send() returns 0 when it drops a message (past the server's
+ * backpressureLimit, or closed): such a message stays queued for the next drain.
+ */
+function pumpToClient(session: WebSocketSession): void {
+  const client = session.client;
+  if (client === null || session.clientClosed) return;
+  const pending = session.pending;
+  let sent = 0;
+  while (sent < pending.length && client.getBufferedAmount() <= HIGH_WATER) {
+    if (client.send(pending[sent]!) === 0) break;
+    sent++;
+  }
+  if (sent > 0) pending.splice(0, sent);
+  if (pending.length === 0 && session.upstreamClosed) {
+    const { code, reason } = session.upstreamClosed;
+    session.clientClosed = true;
+    client.close(code, reason);
+    return;
+  }
+  const full = pending.length > 0 || client.getBufferedAmount() > HIGH_WATER;
+  const upstream = session.upstream;
+  if (full && !session.upstreamPaused) {
+    session.upstreamPaused = true;
+    upstream.pause();
+  } else if (!full && session.upstreamPaused && upstream.readyState === WebSocket.OPEN) {
+    session.upstreamPaused = false;
+    upstream.resume();
+  }
+}
+
+/** The upstream closed or failed: the client gets `code` after every message already read from the upstream. */
 function closeClient(session: WebSocketSession, code: number, reason: string): void {
   session.upstreamClosed = { code, reason };
   stopPolling(session);
-  if (session.client && !session.clientClosed) session.client.close(code, reason);
+  pumpToClient(session);
 }
 
 /** 1005, 1006 and 1015 describe a close; they cannot be sent in one. */
@@ -147,42 +197,32 @@ function stopPolling(session: WebSocketSession): void {
 
 export const websocketHandler: WebSocketHandler<WebSocketSession> = {
   open(ws) {
-    const session = ws.data;
-    session.client = ws;
-    if (session.upstreamClosed) {
-      const { code, reason } = session.upstreamClosed;
-      for (const data of session.pending) ws.send(data);
-      session.pending = [];
-      ws.close(code, reason);
-      return;
-    }
-    let blocked = false;
-    for (const data of session.pending) if (ws.send(data) === -1) blocked = true;
-    session.pending = [];
-    if (!blocked) session.upstream.resume();
+    ws.data.client = ws;
+    pumpToClient(ws.data);
   },
   message(ws, message) {
     const session = ws.data;
     const upstream = session.upstream;
     if (upstream.readyState !== WebSocket.OPEN) return;
     upstream.send(message);
+    // A paused ServerWebSocket may still deliver messages it had read: they are
+    // sent above (the client WebSocket buffers without limit) and the poll runs on.
     if (upstream.bufferedAmount > HIGH_WATER && session.poll === null) {
       ws.pause();
       session.poll = setInterval(() => {
-        if (upstream.readyState !== WebSocket.OPEN || upstream.bufferedAmount < LOW_WATER) {
-          stopPolling(session);
-          if (!session.clientClosed) ws.resume();
-        }
+        if (upstream.readyState === WebSocket.OPEN && upstream.bufferedAmount > LOW_WATER) return;
+        stopPolling(session);
+        if (!session.clientClosed) ws.resume();
       }, POLL_MS);
     }
   },
   drain(ws) {
-    const upstream = ws.data.upstream;
-    if (upstream.readyState === WebSocket.OPEN) upstream.resume();
+    pumpToClient(ws.data);
   },
   close(ws, code, reason) {
     const session = ws.data;
     session.clientClosed = true;
+    session.pending = [];
     stopPolling(session);
     const upstream = session.upstream;
     if (session.upstreamClosed || upstream.readyState >= WebSocket.CLOSING) return;

@@ -7,6 +7,9 @@
 #   stage 2 (app):    HOME=/app, source /app/.profile.d/*.sh, cd /app, exec the process
 #                     command with bash -c, as Heroku runs Procfile commands.
 #
+# `boot --exec CMD ARGS...` (one-off jobs) execs that argv as given instead: no shell
+# interprets it, so quotes, spaces, `$(...)` and ';' arrive as literal arguments.
+#
 # Input is the container's environment, set by the runner: BEAMSTALK_COMMAND (the
 # Procfile command), optional BEAMSTALK_SLUG (default /beamstalk/slug.tar.gz). Every
 # line this script writes starts with "beamstalk-boot: "; the runner waits for the
@@ -66,7 +69,11 @@ unpack() {
 }
 
 stage_root() {
-  [[ -n ${BEAMSTALK_COMMAND:-} ]] || fail "BEAMSTALK_COMMAND is empty: no process command to run"
+  if [[ ${1:-} == --exec ]]; then
+    (($# > 1)) || fail "--exec needs a command to run"
+  else
+    [[ -n ${BEAMSTALK_COMMAND:-} ]] || fail "BEAMSTALK_COMMAND is empty: no process command to run"
+  fi
   # A restarted container keeps its /app: a hot upgrade lives there (DESIGN §2).
   if [[ -e $UNPACKED_MARK ]]; then say "slug already unpacked (container restart)"; else unpack; fi
   grep -q "^app:" /etc/passwd || echo "app:x:$APP_UID:$APP_UID:app:$APP_DIR:/bin/bash" >>/etc/passwd
@@ -78,10 +85,13 @@ stage_root() {
     done </etc/hosts
   fi
   export HOME=$APP_DIR USER=app
-  exec setpriv --reuid="$APP_UID" --regid="$APP_UID" --clear-groups -- /bin/bash "$0" --as-app
+  exec setpriv --reuid="$APP_UID" --regid="$APP_UID" --clear-groups -- /bin/bash "$0" --as-app "$@"
 }
 
 stage_app() {
+  # Kept aside: .profile.d scripts are sourced here and must neither see nor shift it.
+  local -a __beamstalk_argv=("$@")
+  set --
   cd "$APP_DIR"
   set +eu
   local f
@@ -89,7 +99,13 @@ stage_app() {
     if [[ -r $f ]]; then . "$f"; fi
   done
   say "starting process"
+  if [[ ${__beamstalk_argv[0]:-} == --exec ]]; then exec -- "${__beamstalk_argv[@]:1}"; fi
   exec /bin/bash -c "$BEAMSTALK_COMMAND"
 }
 
-if [[ ${1:-} == --as-app ]]; then stage_app; else stage_root; fi
+if [[ ${1:-} == --as-app ]]; then
+  shift
+  stage_app "$@"
+else
+  stage_root "$@"
+fi

@@ -1,3 +1,4 @@
+import type { Readable, Writable } from "node:stream";
 import type { Secret } from "../lib/secret.ts";
 
 /**
@@ -38,6 +39,24 @@ export interface Replica {
   /** "restarting": it exited and the engine restarts it (crash loop; see RestartPolicy). */
   state: "starting" | "running" | "restarting" | "exited" | "unknown";
   startedAt: string | null;
+  /** Times the engine itself restarted it after a crash. */
+  restarts: number;
+  /** Its size (1 = 1 GiB memory, 0.2 CPU). */
+  size: number;
+}
+
+/** What happened to a replica, as the engine reports it. */
+export interface ReplicaEvent {
+  id: string;
+  app: string;
+  action: "start" | "die" | "destroy";
+}
+
+export interface ReplicaStats {
+  memoryBytes: number;
+  memoryLimitBytes: number;
+  /** Of one CPU: 100 = one full core. */
+  cpuPercent: number;
 }
 
 export interface Runner {
@@ -57,8 +76,56 @@ export interface Runner {
   list(app?: string): Promise<Replica[]>;
   /** Stops every replica of the app and removes its network. */
   removeApp(app: string): Promise<void>;
+  /** Replica events until signal aborts (a supervisor restarts what dies and re-routes what starts). */
+  events(signal: AbortSignal): AsyncIterable<ReplicaEvent>;
+  /** Starts a stopped replica again (same container, same slug); resolves with its new state. */
+  revive(id: string): Promise<Replica>;
+  /** Memory and CPU use right now. */
+  stats(id: string): Promise<ReplicaStats>;
   /** A replica's output, one line at a time (boot lines and the process's stdout/stderr). */
   logs(id: string, options?: LogOptions): AsyncIterable<LogLine>;
+  /**
+   * Runs a one-off job to its end and removes it (also on timeout and abort).
+   * A job is no replica: list() never shows it, nothing routes to it.
+   */
+  runJob(spec: JobSpec, options: JobOptions): Promise<JobResult>;
+  /**
+   * Runs argv inside a running replica (as the app user in /app unless told),
+   * never through a shell on the host. Resolves once the process is attached;
+   * `exited` gives its exit code.
+   */
+  exec(id: string, argv: string[], options: ExecOptions): Promise<ExecSession>;
+}
+
+export interface TerminalSize {
+  rows: number;
+  cols: number;
+}
+
+export interface ExecOptions {
+  /** Give the process a terminal (stdout and stderr then arrive together on stdout). */
+  tty: boolean;
+  /** Added to the replica's own environment. */
+  env?: Record<string, string>;
+  /** Default: the app user (uid 1000). */
+  user?: string;
+  /** Default: /app. */
+  workingDir?: string;
+  /** The terminal's first size (tty only). */
+  size?: TerminalSize;
+}
+
+/** A process running inside a replica. */
+export interface ExecSession {
+  /** Ending it gives the process end-of-file. */
+  stdin: Writable;
+  stdout: Readable;
+  /** Empty with a tty. */
+  stderr: Readable;
+  resize(size: TerminalSize): Promise<void>;
+  /** Drops the connection (with a tty the process gets a hang-up). */
+  close(): void;
+  exited: Promise<number>;
 }
 
 export interface LogOptions {
@@ -72,4 +139,33 @@ export interface LogOptions {
 export interface LogLine {
   stream: "stdout" | "stderr";
   line: string;
+}
+
+/** A one-off job (`beamstalk run`): the release's slug and environment, an argv instead of a Procfile command. */
+export interface JobSpec {
+  app: string;
+  release: number;
+  image: string;
+  /** Exec'd as given, never through a shell: ["bin/hello", "eval", "IO.puts(1)"]. */
+  argv: string[];
+  slugPath: string;
+  env: Record<string, string | Secret>;
+  /** 1 size = 1 GiB memory and 0.2 CPU. */
+  size: number;
+}
+
+export interface JobOptions {
+  /** Killed (SIGTERM, then SIGKILL) once it runs this long. */
+  timeoutMs: number;
+  /** Aborting kills the job (the client went away). */
+  signal?: AbortSignal;
+  /** The job's output as it arrives, bytes as written (the boot script's lines left out). */
+  onOutput(chunk: Uint8Array, stream: "stdout" | "stderr"): void;
+}
+
+export interface JobResult {
+  /** The process's exit code; a killed job has the engine's (137 after SIGKILL). */
+  exitCode: number;
+  /** It ran past timeoutMs and was killed. */
+  timedOut: boolean;
 }

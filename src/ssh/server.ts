@@ -6,6 +6,7 @@ import type { GitAccessOptions, GitUser } from "../git/access.ts";
 import type { Logger } from "../lib/logger.ts";
 import { authenticate } from "./auth.ts";
 import { loadHostKey } from "./host-key.ts";
+import type { OpsOptions } from "./ops-channel.ts";
 import { handleSession } from "./session.ts";
 
 export interface SshServerOptions extends GitAccessOptions, Pick<RepoOptions, "maxPushBytes"> {
@@ -26,6 +27,8 @@ export interface SshServerOptions extends GitAccessOptions, Pick<RepoOptions, "m
   authTimeoutMs?: number;
   /** A git transfer moving no byte either way for this long is killed. Default 10 minutes. */
   idleTimeoutMs?: number;
+  /** Shell, console, rpc, eval and migrate in the caller's own replicas; refused when absent. */
+  ops?: OpsOptions;
 }
 
 export interface SshServer {
@@ -33,7 +36,7 @@ export interface SshServer {
   stop(): Promise<void>;
 }
 
-/** SSH for git: public-key auth only, git's two commands only, no shell. */
+/** SSH for git and for operating the caller's running apps: public-key auth only, no host shell, no forwarding. */
 export async function startSshServer(options: SshServerOptions): Promise<SshServer> {
   const hostKey = loadHostKey(options.dataDir, options.logger);
   const sessionOptions = { ...options, reposDir: resolve(options.reposDir) };

@@ -4,16 +4,22 @@ import { safeGitProtocol } from "../git/access.ts";
 import type { Logger } from "../lib/logger.ts";
 import { type GitChannelOptions, runGitChannel } from "./git-channel.ts";
 import { parseGitCommand } from "./git-command.ts";
+import { type OpsOptions, runOpsChannel, type Terminal } from "./ops-channel.ts";
+import { parseOpsCommand } from "./ops-command.ts";
 import { NO_SHELL, refuseChannel } from "./refuse.ts";
 
 export interface SessionOptions extends GitChannelOptions {
   logger: Logger;
+  /** Console, rpc, eval, ssh and migrate in the app's replicas; refused when absent. */
+  ops?: OpsOptions;
 }
 
+const OPS_HELP = "besides git, these run here: ssh APP [REPLICA], console APP [REPLICA], rpc APP EXPR, eval APP EXPR, migrate APP [--migration-app NAME]";
+
 /**
- * One SSH session channel. Today only git's exec commands do work; a shell,
- * any other command or a subsystem is refused with a message. Console and
- * exec into replicas will be further exec/shell handlers here.
+ * One SSH session channel. Exec requests do work: git's two commands, and the
+ * ops commands (ops-command.ts) that run inside the caller's own replicas. A
+ * shell, any other command or a subsystem is refused with a message.
  */
 export function handleSession(options: SessionOptions, session: Session, user: GitUser): void {
   const env: Record<string, string> = {};
@@ -25,18 +31,38 @@ export function handleSession(options: SessionOptions, session: Session, user: G
     else return reject?.();
     accept?.();
   });
-  session.on("pty", (accept) => accept?.());
-  session.on("window-change", (accept) => accept?.());
+  let terminal: Terminal | null = null;
+  session.on("pty", (accept, _reject, info) => {
+    const term = /^[A-Za-z0-9._+-]{1,64}$/.test(info.term ?? "") ? info.term : "xterm";
+    terminal = { term, size: { rows: info.rows || 24, cols: info.cols || 80 } };
+    accept?.();
+  });
+  session.on("window-change", (accept, _reject, info) => {
+    if (terminal) {
+      terminal.size = { rows: info.rows || terminal.size.rows, cols: info.cols || terminal.size.cols };
+      terminal.onResize?.(terminal.size);
+    }
+    accept?.();
+  });
   session.on("signal", (accept) => accept?.());
   session.on("x11", (_accept, reject) => reject?.());
   session.on("auth-agent", (_accept, reject) => reject?.());
 
   session.on("exec", (accept, _reject, info) => {
     const channel = accept();
+    const ops = parseOpsCommand(info.command);
+    if (ops && !ops.ok) return refuseChannel(channel, ops.message);
+    if (ops) {
+      runOpsChannel(options, channel, user, ops.command, terminal).catch((err) => {
+        options.logger.error("ssh.ops.failed", { user: user.id, app: ops.command.app, kind: ops.command.kind, error: err instanceof Error ? err.message : String(err) });
+        if (!channel.destroyed) refuseChannel(channel, `${ops.command.kind} failed; see the server log`);
+      });
+      return;
+    }
     const command = parseGitCommand(info.command);
     if (!command) {
       options.logger.warn("ssh.exec.refused", { user: user.id, command: info.command.slice(0, 200) });
-      return refuseChannel(channel, `only git push and git fetch run here. ${NO_SHELL}`);
+      return refuseChannel(channel, `only git push and git fetch run here; ${OPS_HELP}. ${NO_SHELL}`);
     }
     runGitChannel(options, channel, user, command, env).catch((err) => {
       options.logger.error("ssh.git.failed", { user: user.id, error: err instanceof Error ? err.message : String(err) });

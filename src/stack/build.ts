@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exec, start } from "../lib/exec.ts";
 import type { Logger } from "../lib/logger.ts";
-import { STACK_IMAGES, type StackKind } from "./images.ts";
+import { EXTRA_PACKAGES, STACK_IMAGES, type StackKind } from "./images.ts";
 import { forEachLine } from "../lib/lines.ts";
-import { DEFAULT_MIRROR, debootstrapArgv, extraPackageSteps, importArgv, tarArgv } from "./spec.ts";
+import { DEFAULT_MIRROR, aptGetSteps, debootstrapArgv, importArgv, tarArgv } from "./spec.ts";
 
 export interface StackBuildOptions {
   logger: Logger;
@@ -27,7 +27,27 @@ export interface StackBuildResult {
 
 /** debootstrap → slimmed tar → docker import. Throws with the last output lines on failure. */
 export async function buildStackImage(kind: StackKind, options: StackBuildOptions): Promise<StackBuildResult> {
-  const tag = options.tag ?? STACK_IMAGES[kind];
+  return buildImage({ kind, tag: options.tag ?? STACK_IMAGES[kind], packages: EXTRA_PACKAGES[kind] }, options);
+}
+
+/** What an image built from Debian packages holds, beyond the run stack's minbase + packages. */
+export interface ImageRecipe {
+  /** The image's beamstalk.stack.kind label, and part of the work directory's name. */
+  kind: string;
+  tag: string;
+  /** Installed with apt-get in a chroot after debootstrap. */
+  packages: readonly string[];
+  /** Called on the root filesystem before apt-get runs (e.g. config the packages' scripts read). */
+  prepare?: (root: string) => void;
+  /** Called on the root filesystem after apt-get, before it is imported. */
+  finish?: (root: string) => void;
+  /** Extra `docker import --change` lines (ENV, USER, EXPOSE…). */
+  changes?: readonly string[];
+}
+
+/** The generic build every Beamstalk image shares: debootstrap, apt-get the recipe's packages, slimmed tar, docker import. */
+export async function buildImage(recipe: ImageRecipe, options: Omit<StackBuildOptions, "tag">): Promise<StackBuildResult> {
+  const { kind, tag } = recipe;
   const output = options.onOutput ?? (() => {});
   const tail: string[] = [];
   const onLine = (line: string) => {
@@ -41,12 +61,14 @@ export async function buildStackImage(kind: StackKind, options: StackBuildOption
   try {
     onLine(`-----> debootstrap ${kind} image (${tag})`);
     await run(debootstrapArgv(root, options.mirror ?? DEFAULT_MIRROR), onLine, tail, "debootstrap");
-    for (const argv of extraPackageSteps(kind, root)) {
+    recipe.prepare?.(root);
+    for (const argv of aptGetSteps(recipe.packages, root)) {
       onLine(`-----> ${argv.slice(4).join(" ")}`);
       await run(argv, onLine, tail, "apt-get in the stack root");
     }
+    recipe.finish?.(root);
     onLine(`-----> importing ${tag}`);
-    await importRoot(kind, root, tag, onLine, tail);
+    await importRoot(importArgv(kind, tag, recipe.changes), root, onLine, tail);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -90,9 +112,9 @@ async function run(argv: string[], onLine: (line: string) => void, tail: string[
   if (code !== 0) throw new Error(`${what} failed (exit ${code}):\n${tail.join("\n")}`);
 }
 
-async function importRoot(kind: StackKind, root: string, tag: string, onLine: (line: string) => void, tail: string[]) {
+async function importRoot(importCommand: string[], root: string, onLine: (line: string) => void, tail: string[]) {
   const tar = start(tarArgv(root), { stdout: "pipe", stderr: "pipe" });
-  const docker = start(importArgv(kind, tag), { stdin: tar.stdout, stdout: "pipe", stderr: "pipe" });
+  const docker = start(importCommand, { stdin: tar.stdout, stdout: "pipe", stderr: "pipe" });
   await Promise.all([
     forEachLine(tar.stderr, onLine),
     forEachLine(docker.stdout, onLine),

@@ -1,9 +1,11 @@
 export { BUILD_IMAGE, RUN_IMAGE, STACK, STACK_IMAGES, type StackKind } from "./images.ts";
 export {
+  buildImage,
   buildStackImage,
   ensureStackImages,
   imageExists,
   type EnsureStackOptions,
+  type ImageRecipe,
   type StackBuildOptions,
   type StackBuildResult,
 } from "./build.ts";

@@ -38,7 +38,11 @@ export function debootstrapArgv(dir: string, mirror = DEFAULT_MIRROR): string[] 
 
 /** Commands run after debootstrap to add the kind's extra packages (none for run). */
 export function extraPackageSteps(kind: StackKind, dir: string): string[][] {
-  const packages = EXTRA_PACKAGES[kind];
+  return aptGetSteps(EXTRA_PACKAGES[kind], dir);
+}
+
+/** apt-get update, install the packages (no recommends), clean: in a chroot of dir. None for no packages. */
+export function aptGetSteps(packages: readonly string[], dir: string): string[][] {
   if (packages.length === 0) return [];
   const aptGet = ["chroot", dir, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y"];
   return [
@@ -61,7 +65,8 @@ export function tarArgv(dir: string): string[] {
   ];
 }
 
-export function importArgv(kind: StackKind, tag: string): string[] {
+/** `kind` is the image's beamstalk.stack.kind label ("run", "build", "postgres"); `extra` adds --change lines. */
+export function importArgv(kind: string, tag: string, extra: readonly string[] = []): string[] {
   const changes = [
     `ENV PATH=${IMAGE_PATH}`,
     "ENV LANG=C.UTF-8",
@@ -69,6 +74,7 @@ export function importArgv(kind: StackKind, tag: string): string[] {
     'CMD ["/bin/bash"]',
     `LABEL beamstalk.stack=${STACK}`,
     `LABEL beamstalk.stack.kind=${kind}`,
+    ...extra,
   ];
   return ["docker", "import", ...changes.flatMap((change) => ["--change", change]), "-", tag];
 }

@@ -6,10 +6,17 @@ import { Apps } from "./apps.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { Config } from "./config.ts";
 import { Cipher } from "./crypto.ts";
+import { Drains } from "./drains.ts";
 import { Formation } from "./formation.ts";
+import { Certificates } from "./certificates.ts";
+import { Domains } from "./domains.ts";
+import { Backups } from "./backups.ts";
+import { Databases } from "./databases.ts";
 import { Invites } from "./invites.ts";
+import { Maintenance } from "./maintenance.ts";
 import { Releases } from "./releases.ts";
 import { SshKeys } from "./ssh-keys.ts";
+import { Usage } from "./usage.ts";
 import { Users } from "./users.ts";
 
 /** Every repository, built over one database. The daemon builds this once, in boot.ts. */
@@ -25,6 +32,14 @@ export interface State {
   activity: Activity;
   sshKeys: SshKeys;
   formation: Formation;
+  domains: Domains;
+  certificates: Certificates;
+  databases: Databases;
+  backups: Backups;
+  maintenance: Maintenance;
+  usage: Usage;
+  /** Log drain URLs, encrypted. */
+  drains: Drains;
   /** Runs fn in one transaction. */
   transaction<T>(fn: () => T): T;
 }
@@ -45,6 +60,13 @@ export function createState(db: Database, masterKey: Uint8Array, clock: Clock = 
     activity,
     sshKeys: new SshKeys(db, clock),
     formation: new Formation(db),
+    domains: new Domains(db, clock, activity),
+    certificates: new Certificates(db, clock, cipher),
+    databases: new Databases(db, clock, cipher),
+    backups: new Backups(db, clock),
+    maintenance: new Maintenance(db, activity),
+    usage: new Usage(db, clock),
+    drains: new Drains(db, clock, cipher),
     transaction: (fn) => db.transaction(fn)(),
   };
 }

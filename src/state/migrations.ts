@@ -123,4 +123,58 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // custom domains, and TLS certificates by host name (custom domains, <app>.<base-domain>, the
+  // controller's host); a certificate's private key is encrypted like config values
+  `
+  CREATE TABLE domains (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX domains_app ON domains(app_id);
+  CREATE TABLE certificates (
+    domain          TEXT PRIMARY KEY,
+    source          TEXT NOT NULL CHECK (source IN ('acme', 'manual')),
+    cert            TEXT,
+    key             BLOB,
+    not_before      TEXT,
+    not_after       TEXT,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'issued', 'failed')),
+    last_error      TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    updated_at      TEXT NOT NULL
+  );
+  `,
+  // managed PostgreSQL: one server per app (password encrypted like config values), and its
+  // backups; backup rows are found by app id, never by name alone
+  `
+  CREATE TABLE databases (
+    app_id       INTEGER PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+    version      INTEGER NOT NULL,
+    size         REAL NOT NULL,
+    password     BLOB NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('creating', 'available', 'scaling', 'restoring', 'failed')),
+    error        TEXT,
+    container_id TEXT,
+    volume       TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+  );
+  CREATE TABLE backups (
+    id          INTEGER PRIMARY KEY,
+    app_id      INTEGER REFERENCES apps(id) ON DELETE CASCADE,
+    app_name    TEXT NOT NULL,
+    file        TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('daily', 'manual', 'final')),
+    status      TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+    size        INTEGER,
+    sha256      TEXT,
+    error       TEXT,
+    created_at  TEXT NOT NULL,
+    finished_at TEXT
+  );
+  CREATE INDEX backups_app ON backups(app_id, id);
+  `,
 ];

@@ -80,3 +80,23 @@ describe("the push endpoint for the git hook", () => {
     expect(bad.status).toBe(400);
   });
 });
+
+describe("processes: ps, scale, restart", () => {
+  test("roles and input are checked before the engine is asked", async () => {
+    const key = await deployedApp();
+    const viewer = await t.user(key, "viewer@example.com");
+    const stranger = await t.user(key, "stranger@example.com");
+    await t.call("POST", "/api/apps/web/access", { key, body: { email: "viewer@example.com", role: "viewer" } });
+    expect((await t.call("POST", "/api/apps/web/ps/scale", { key: viewer, body: { replicas: 2 } })).status).toBe(403);
+    expect((await t.call("POST", "/api/apps/web/ps/restart", { key: viewer })).status).toBe(403);
+    expect((await t.call("GET", "/api/apps/web/ps", { key: stranger })).status).toBe(404);
+    for (const body of [{}, { replicas: "2" }, { size: "big" }, { process: "../x", replicas: 1 }]) {
+      expect((await t.call("POST", "/api/apps/web/ps/scale", { key, body })).status).toBe(400);
+    }
+    expect(t.deployCalls).toEqual([]);
+    const res = await t.call("POST", "/api/apps/web/ps/scale", { key, body: { replicas: 3, size: 2 } });
+    expect(t.deployCalls).toEqual(['scale web {"web":{"count":3,"size":2}}']);
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe("deploy_failed");
+  });
+});

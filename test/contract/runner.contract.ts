@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Secret } from "../../src/lib/secret.ts";
 import type { Replica, ReplicaSpec, Runner } from "../../src/runner/types.ts";
+import { runnerJobContract } from "./runner-jobs.contract.ts";
 import { SLUG_COMMAND, get, makeSlug, testAppFiles } from "./test-slug.ts";
 
 /**
@@ -142,6 +143,29 @@ export function runnerContract(name: string, make: MakeRunner, fixtures: RunnerF
       expect(tail).toHaveLength(1);
     }, T);
 
+    test("exec runs argv in a replica as the app user: output, exit code, args intact (no shell on the way)", async () => {
+      const odd = ["a b", "it's", '"quoted"', "$(id)", "`id`", "; id", "*", "\\n", "ünï"];
+      const echo = await runner.exec(a1.id, ["printf", "%s\\n", ...odd], { tty: false });
+      const [out, err, code] = await Promise.all([text(echo.stdout), text(echo.stderr), echo.exited]);
+      expect(code).toBe(0);
+      expect(err).toBe("");
+      expect(out).toBe(odd.map((arg) => `${arg}\n`).join(""));
+
+      const who = await runner.exec(a1.id, ["bash", "-c", 'echo "$(id -u) $HOME $PWD $GREETING $EXTRA"; echo to-stderr >&2; cat; exit 7'], { tty: false, env: { EXTRA: "x y" } });
+      who.stdin.end("from stdin\n");
+      const [whoOut, whoErr, whoCode] = await Promise.all([text(who.stdout), text(who.stderr), who.exited]);
+      expect(whoOut).toBe("1000 /app /app hello there x y\nfrom stdin\n");
+      expect(whoErr).toBe("to-stderr\n");
+      expect(whoCode).toBe(7);
+
+      const tty = await runner.exec(a1.id, ["bash", "-c", "stty size; tty >/dev/null && echo on-a-tty"], { tty: true, size: { rows: 33, cols: 101 } });
+      const [ttyOut, ttyCode] = await Promise.all([text(tty.stdout), tty.exited]);
+      expect(ttyOut.replaceAll("\r", "")).toBe("33 101\non-a-tty\n");
+      expect(ttyCode).toBe(0);
+
+      await expect(runner.exec(a1.id, [], { tty: false })).rejects.toThrow(/argv/);
+    }, T);
+
     test("stop sends SIGTERM first: the request in flight finishes", async () => {
       const slow = get(a2, "/slow/2");
       await Bun.sleep(300);
@@ -213,6 +237,13 @@ export function runnerContract(name: string, make: MakeRunner, fixtures: RunnerF
       for (const line of fixtures.logLines()) expect(line).not.toContain(secretValue);
     }, T);
   });
+  runnerJobContract(name, make, fixtures);
+}
+
+async function text(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 function identity(r: Replica) {

@@ -37,7 +37,7 @@ describe("beamstalk server", () => {
     expect(d.log()).toMatch(/info state\.opened path=\S+state\.db journal_mode=wal synchronous=2 foreign_keys=1 user_version=\d+/);
     expect(d.log()).not.toContain(readFileSync(join(d.dataDir, "setup-token"), "utf8").trim());
     const health = await (await fetch(`${d.url}/api/health`)).json();
-    expect(health).toEqual({ ok: true, version: expect.any(String) });
+    expect(health).toEqual({ ok: true, version: expect.any(String), ssh_port: expect.any(Number) });
   });
 
   test("the setup token claims the admin over HTTP once and is then deleted", async () => {

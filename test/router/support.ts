@@ -13,8 +13,8 @@ export interface RunningRouter {
 
 const servers: { stop(force?: boolean): unknown }[] = [];
 
-/** A router behind a real Bun.serve, configured as the daemon runs it. */
-export function startRouter(): RunningRouter {
+/** A router behind a real Bun.serve, configured as the daemon runs it (a test may set the WebSocket backpressureLimit). */
+export function startRouter(options: { backpressureLimit?: number } = {}): RunningRouter {
   const logger = createMemoryLogger();
   const router = createRouter({
     logger,
@@ -25,7 +25,7 @@ export function startRouter(): RunningRouter {
     port: 0,
     idleTimeout: 0,
     fetch: router.fetch,
-    websocket: router.websocket,
+    websocket: options.backpressureLimit === undefined ? router.websocket : { ...router.websocket, backpressureLimit: options.backpressureLimit },
   });
   servers.push(server);
   return { router, server, logs: logger.lines, url: `http://127.0.0.1:${server.port}`, port: server.port! };

@@ -9,7 +9,12 @@ afterEach(() => {
   for (const s of upstreams.splice(0)) s.stop(true);
 });
 
-/** An upstream WebSocket server: echoes, or closes with the code a "close:<code>" message names. */
+/**
+ * An upstream WebSocket server: echoes, or closes with the code a "close:<code>" message names.
+ * It honours backpressure (stops reading while its echoes queue up) as a real
+ * upstream must: one that ignores send()'s -1 drops its own echoes past its 16 MiB
+ * backpressureLimit (send() returns 0) whenever the router stops reading it for a moment.
+ */
 function startWsUpstream(options: { protocol?: string; idleTimeout?: number } = {}) {
   const server = Bun.serve<{ headers: Record<string, string> }>({
     hostname: "127.0.0.1",
@@ -33,7 +38,10 @@ function startWsUpstream(options: { protocol?: string; idleTimeout?: number } = 
           else ws.close(code, "bye");
           return;
         }
-        ws.send(message);
+        if (ws.send(message) === -1) ws.pause();
+      },
+      drain(ws) {
+        ws.resume();
       },
     },
   });

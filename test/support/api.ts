@@ -3,27 +3,35 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { createApi, type Bindings } from "../../src/api/index.ts";
+import { Jobs } from "../../src/deploy/jobs.ts";
 import { createMemoryLogger } from "../../src/lib/logger.ts";
+import { Logs } from "../../src/logs/index.ts";
 import { openDatabase } from "../../src/state/db.ts";
 import { createState, type State } from "../../src/state/index.ts";
 import type { Clock } from "../../src/state/clock.ts";
+import type { Runner } from "../../src/runner/types.ts";
 
 export const SETUP_TOKEN = "bst_test-setup-token";
 
 /** An API over a real state.db in a temporary directory, called without sockets. */
-export function testApi(options: { clock?: Clock } = {}) {
+export function testApi(options: { clock?: Clock; runJob?: Runner["runJob"] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "beamstalk-api-"));
   const { db } = openDatabase(join(dir, "state.db"));
   const state: State = createState(db, randomBytes(32), options.clock);
   const logger = createMemoryLogger();
   const removed: string[] = [];
   const deployCalls: string[] = [];
+  /** What the API told the router, e.g. "maintenance web on". */
+  const routerCalls: string[] = [];
   /** API tests run no engine: the deploy pipeline has its own tests, with real Docker. */
   const noEngine = (what: string) => {
     deployCalls.push(what);
     return Promise.reject(new Error("no engine in API tests"));
   };
   let tokenUsed = false;
+  /** Real logs on disk under dir/logs, no collector; drains start and retry fast. */
+  const logs = new Logs({ dir: join(dir, "logs"), records: state.drains, logger, sender: { backoffMs: { min: 50, max: 500 }, timeoutMs: 2000 } });
+  logs.drains.start();
   const api = createApi({
     state,
     logger,
@@ -34,11 +42,18 @@ export function testApi(options: { clock?: Clock } = {}) {
       matches: (t) => !tokenUsed && t === SETUP_TOKEN,
       consume: () => void (tokenUsed = true),
     },
-    removeAppFiles: async (name) => void removed.push(name),
+    removeApp: async (app) => void removed.push(app.name),
+    /** Real job specs (src/deploy/jobs.ts) over the test's own runJob, if it gives one. */
+    jobs: new Jobs({ state, runner: { runJob: options.runJob ?? (() => noEngine("run job")) }, stackReady: async () => ({ runImage: "beamstalk/run:test" }), slugsDir: join(dir, "slugs"), logger, baseDomain: "apps.test" }),
+    logs,
+    routes: { setMaintenance: (app, on) => void routerCalls.push(`maintenance ${app} ${on ? "on" : "off"}`) },
     deploy: {
       push: (req) => noEngine(`push ${req.app}`),
       redeploy: (app, release) => noEngine(`redeploy ${app.name} v${release.version}`),
       rollback: (app, _user, version) => noEngine(`rollback ${app.name} ${version ?? "previous"}`),
+      processes: (app) => noEngine(`ps ${app.name}`),
+      scale: (app, _user, changes) => noEngine(`scale ${app.name} ${JSON.stringify(changes)}`),
+      restart: (app) => noEngine(`restart ${app.name}`),
     },
   });
 
@@ -79,11 +94,14 @@ export function testApi(options: { clock?: Clock } = {}) {
     logger,
     removed,
     deployCalls,
+    routerCalls,
+    logs,
     dir,
     call,
     admin,
     user,
     close() {
+      void logs.stop();
       db.close();
       rmSync(dir, { recursive: true, force: true });
     },

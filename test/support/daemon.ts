@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 
-export const BINARY = resolve(import.meta.dir, "../../dist/beamstalk");
+/** dist/beamstalk, or BEAMSTALK_TEST_BINARY (a binary built elsewhere, e.g. with BEAMSTALK_OUT). */
+export const BINARY = process.env.BEAMSTALK_TEST_BINARY || resolve(import.meta.dir, "../../dist/beamstalk");
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `beamstalk-${prefix}-`));

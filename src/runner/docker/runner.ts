@@ -7,7 +7,10 @@ import type { Logger } from "../../lib/logger.ts";
 import { Secret } from "../../lib/secret.ts";
 import { checkAppName } from "../../lib/validate.ts";
 import { writeBootScript } from "../boot-script.ts";
-import type { LogLine, LogOptions, Replica, ReplicaSpec, Runner } from "../types.ts";
+import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner } from "../types.ts";
+import { dockerExec } from "./exec.ts";
+import { removeJobs, runJobContainer } from "./job.ts";
+import { checkJobSpec } from "./job-spec.ts";
 import { logLines } from "./log-lines.ts";
 import { LABEL, checkSpec, containerSpec, labelFilters, networkName, networkSpec } from "./spec.ts";
 
@@ -111,6 +114,60 @@ export class DockerRunner implements Runner {
     }
   }
 
+  async *events(signal: AbortSignal): AsyncIterable<ReplicaEvent> {
+    const filters = { type: ["container" as const], event: ["start", "die", "destroy"], label: labelFilters(undefined, this.#labels) };
+    const stream = (await this.#docker.getEvents({ filters }).catch((err) => {
+      throw engineError(err, "watching events");
+    })) as unknown as Readable;
+    const stop = () => stream.destroy();
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      let rest = "";
+      for await (const chunk of stream) {
+        rest += chunk.toString();
+        const lines = rest.split("\n");
+        rest = lines.pop() ?? "";
+        for (const line of lines) {
+          if (!line.trim()) continue;
+          const e = JSON.parse(line) as { Action?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+          const action = e.Action;
+          if (action !== "start" && action !== "die" && action !== "destroy") continue;
+          yield { id: e.id ?? e.Actor?.ID ?? "", app: e.Actor?.Attributes?.[LABEL.app] ?? "", action };
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    } finally {
+      signal.removeEventListener("abort", stop);
+    }
+  }
+
+  async revive(id: string): Promise<Replica> {
+    const container = this.#docker.getContainer(id);
+    const info = await container.inspect().catch((err) => {
+      throw engineError(err, `inspecting ${id}`);
+    });
+    if (!this.#owns(info.Config.Labels)) throw new BeamstalkError("forbidden", `container ${id} is not a Beamstalk replica`);
+    await container.start().catch((err) => {
+      if (statusOf(err) !== 304) throw engineError(err, `starting ${info.Name}`);
+    });
+    return toReplica(await container.inspect());
+  }
+
+  async stats(id: string): Promise<ReplicaStats> {
+    const s = (await this.#docker.getContainer(id).stats({ stream: false }).catch((err) => {
+      throw engineError(err, `reading stats of ${id}`);
+    })) as unknown as Docker.ContainerStats;
+    const cpuDelta = s.cpu_stats.cpu_usage.total_usage - s.precpu_stats.cpu_usage.total_usage;
+    const systemDelta = (s.cpu_stats.system_cpu_usage ?? 0) - (s.precpu_stats.system_cpu_usage ?? 0);
+    const cpus = s.cpu_stats.online_cpus ?? 1;
+    return {
+      memoryBytes: s.memory_stats.usage ?? 0,
+      memoryLimitBytes: s.memory_stats.limit ?? 0,
+      cpuPercent: systemDelta > 0 ? Math.round((cpuDelta / systemDelta) * cpus * 1000) / 10 : 0,
+    };
+  }
+
   async settle(id: string): Promise<void> {
     const container = this.#docker.getContainer(id);
     const info = await container.inspect().catch((err) => {
@@ -155,6 +212,7 @@ export class DockerRunner implements Runner {
     checkAppName(app);
     const replicas = await this.list(app);
     await Promise.all(replicas.map((r) => this.stop(r.id, 10)));
+    await removeJobs(this.#docker, app, this.#labels).catch((err) => this.#logger.warn("runner.job.remove_failed", { app, error: (err as Error).message }));
     const networks = await this.#docker.listNetworks({ filters: { label: labelFilters(app, this.#labels) } });
     for (const network of networks) {
       await this.#docker.getNetwork(network.Id).remove().catch((err) => {
@@ -184,6 +242,28 @@ export class DockerRunner implements Runner {
       options.signal?.removeEventListener("abort", abort);
       stream.destroy();
     }
+  }
+
+  async exec(id: string, argv: string[], options: ExecOptions): Promise<ExecSession> {
+    const container = this.#docker.getContainer(id);
+    const info = await container.inspect().catch((err) => {
+      throw engineError(err, `inspecting ${id}`);
+    });
+    if (!this.#owns(info.Config.Labels)) throw new BeamstalkError("forbidden", `container ${id} is not a Beamstalk replica`);
+    if (!info.State.Running) throw new BeamstalkError("conflict", `replica ${info.Name.replace(/^\//, "")} is not running`);
+    return dockerExec(this.#docker, container, argv, options).catch((err) => {
+      throw engineError(err, `running a command in ${info.Name.replace(/^\//, "")}`);
+    });
+  }
+
+  async runJob(spec: JobSpec, options: JobOptions): Promise<JobResult> {
+    checkJobSpec(spec);
+    checkSlug(spec.slugPath);
+    await this.ensureNetwork(spec.app);
+    const engine = { docker: this.#docker, logger: this.#logger, labels: this.#labels, bootScriptPath: this.#bootScriptPath, suffix: randomSuffix() };
+    return runJobContainer(engine, spec, options).catch((err) => {
+      throw redactError(engineError(err, `running a job of ${spec.app}`), spec.env);
+    });
   }
 
   /** Waits until the boot script execs the process, or fails (error line, exit, timeout). */
@@ -249,6 +329,8 @@ export function toReplica(info: Docker.ContainerInspectInfo): Replica {
     address: { host: ip, port: Number(labels[LABEL.port]) },
     state: stateOf(info.State),
     startedAt: info.State.StartedAt && info.State.StartedAt !== NO_TIME ? info.State.StartedAt : null,
+    restarts: info.RestartCount ?? 0,
+    size: Math.round(((info.HostConfig.Memory ?? 0) / 1024 ** 3) * 10) / 10,
   };
 }
 

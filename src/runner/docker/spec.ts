@@ -41,6 +41,30 @@ export interface ContainerSpecOptions {
   bootCpus?: number;
 }
 
+/**
+ * What every container from a slug shares, replica or job: its app's network,
+ * the slug and boot script mounted read-only, no published port, memory
+ * without swap, a CPU cap, an init, no privilege gain, capped logs.
+ */
+export function sandbox(o: { network: string; slugPath: string; bootScriptPath: string; memory: number; cpus: number; restart: "unless-stopped" | "no" }): Docker.HostConfig {
+  return {
+    NetworkMode: o.network,
+    Mounts: [
+      { Type: "bind", Source: o.slugPath, Target: SLUG_MOUNT, ReadOnly: true },
+      { Type: "bind", Source: o.bootScriptPath, Target: BOOT_MOUNT, ReadOnly: true },
+    ],
+    PortBindings: {},
+    PublishAllPorts: false,
+    Memory: o.memory,
+    MemorySwap: o.memory,
+    NanoCpus: Math.round(o.cpus * 1e9),
+    RestartPolicy: { Name: o.restart, MaximumRetryCount: 0 },
+    Init: true,
+    SecurityOpt: ["no-new-privileges:true"],
+    LogConfig: { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } },
+  };
+}
+
 /** 1 size = 0.2 CPU. */
 export function cpusFor(size: number): number {
   return Math.round(size * 0.2 * 1000) / 1000;
@@ -150,22 +174,14 @@ export function containerSpec(spec: ReplicaSpec, options: ContainerSpecOptions):
     AttachStderr: false,
     Tty: false,
     OpenStdin: false,
-    HostConfig: {
-      NetworkMode: network,
-      Mounts: [
-        { Type: "bind", Source: spec.slugPath, Target: SLUG_MOUNT, ReadOnly: true },
-        { Type: "bind", Source: options.bootScriptPath, Target: BOOT_MOUNT, ReadOnly: true },
-      ],
-      PortBindings: {},
-      PublishAllPorts: false,
-      Memory: memory,
-      MemorySwap: memory,
-      NanoCpus: Math.round(Math.max(cpusFor(spec.size), options.bootCpus ?? 0) * 1e9),
-      RestartPolicy: { Name: "unless-stopped", MaximumRetryCount: 0 },
-      Init: true,
-      SecurityOpt: ["no-new-privileges:true"],
-      LogConfig: { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } },
-    },
+    HostConfig: sandbox({
+      network,
+      slugPath: spec.slugPath,
+      bootScriptPath: options.bootScriptPath,
+      memory,
+      cpus: Math.max(cpusFor(spec.size), options.bootCpus ?? 0),
+      restart: "unless-stopped",
+    }),
     NetworkingConfig: {
       EndpointsConfig: { [network]: { Aliases: [internalName(spec.app), host] } },
     },

@@ -1,0 +1,118 @@
+import { Hono } from "hono";
+import { BeamstalkError, badRequest } from "../lib/errors.ts";
+import type { Secret } from "../lib/secret.ts";
+import type { App } from "../state/index.ts";
+import type { BackupRecord } from "../state/backups.ts";
+import type { DatabaseInfo } from "../postgres/service.ts";
+import { requireUser } from "./auth.ts";
+import { type ApiDeps, type Env, appFor, readJson } from "./context.ts";
+
+/** What the API asks of managed PostgreSQL (src/postgres's Postgres). */
+export interface PostgresActions {
+  create(app: App, options: { size?: unknown; version?: unknown }, userId: number | null): Promise<DatabaseInfo>;
+  info(app: App): Promise<DatabaseInfo>;
+  url(app: App): Secret;
+  scale(app: App, size: unknown, userId: number | null): Promise<DatabaseInfo>;
+  destroy(app: App, userId: number | null): Promise<{ finalBackup: BackupRecord | null }>;
+  capture(app: App, userId: number | null): Promise<BackupRecord>;
+  list(app: App): BackupRecord[];
+  restore(app: App, id: number, userId: number | null): Promise<BackupRecord>;
+}
+
+export const backupJson = (b: BackupRecord) => ({
+  id: b.id,
+  kind: b.kind,
+  status: b.status,
+  size: b.size,
+  sha256: b.sha256,
+  error: b.error,
+  created_at: b.createdAt,
+  finished_at: b.finishedAt,
+});
+
+const infoJson = (info: DatabaseInfo) => ({
+  app: info.app,
+  state: info.state,
+  container: info.container,
+  version: info.version,
+  size: info.size,
+  host: info.host,
+  port: info.port,
+  database: info.database,
+  user: info.user,
+  disk_bytes: info.diskBytes,
+  error: info.error,
+  created_at: info.createdAt,
+  last_backup: info.lastBackup ? backupJson(info.lastBackup) : null,
+  failed_backup: info.failedBackup ? backupJson(info.failedBackup) : null,
+});
+
+/**
+ * Managed PostgreSQL at /api/apps/:app/pg. The URL (with its password) goes to
+ * owners, admins and collaborators; viewers see the rest; anyone else gets 404.
+ */
+export function postgresRoutes(deps: ApiDeps, postgres: PostgresActions | undefined) {
+  const r = new Hono<Env>();
+  r.use(requireUser(deps));
+  const pg = (): PostgresActions => {
+    if (!postgres) throw new BeamstalkError("unreachable", "managed PostgreSQL is not available on this server");
+    return postgres;
+  };
+  const withUrl = (app: App, info: DatabaseInfo, role: string) => ({
+    ...infoJson(info),
+    ...(role === "viewer" ? {} : { url: pg().url(app).reveal() }),
+  });
+
+  r.get("/", async (c) => {
+    const { app, role } = appFor(deps, c.var.user, c.req.param("app")!, "read");
+    return c.json(withUrl(app, await pg().info(app), role));
+  });
+
+  /** Body: `{"size": 0.6, "version": 15}`, both optional. */
+  r.post("/", async (c) => {
+    const { app, role } = appFor(deps, c.var.user, c.req.param("app")!, "write");
+    const body = await readJson(c);
+    const info = await pg().create(app, { size: body.size, version: body.version }, c.var.user.id);
+    deps.logger.info("pg.create", { app: app.name, user: c.var.user.email, size: info.size });
+    return c.json(withUrl(app, info, role), 201);
+  });
+
+  r.post("/scale", async (c) => {
+    const { app, role } = appFor(deps, c.var.user, c.req.param("app")!, "write");
+    const info = await pg().scale(app, (await readJson(c)).size, c.var.user.id);
+    deps.logger.info("pg.scale", { app: app.name, user: c.var.user.email, size: info.size });
+    return c.json(withUrl(app, info, role));
+  });
+
+  /** Body: `{"confirm": "<app>"}`. Takes a final backup first. */
+  r.post("/destroy", async (c) => {
+    const { app } = appFor(deps, c.var.user, c.req.param("app")!, "manage");
+    if ((await readJson(c)).confirm !== app.name) throw badRequest(`confirm with the app's name: --confirm ${app.name}`);
+    const { finalBackup } = await pg().destroy(app, c.var.user.id);
+    deps.logger.info("pg.destroy", { app: app.name, user: c.var.user.email, final_backup: finalBackup?.id });
+    return c.json({ app: app.name, final_backup: finalBackup ? backupJson(finalBackup) : null });
+  });
+
+  r.get("/backups", (c) => {
+    const { app } = appFor(deps, c.var.user, c.req.param("app")!, "read");
+    return c.json(pg().list(app).map(backupJson));
+  });
+
+  r.post("/backups", async (c) => {
+    const { app } = appFor(deps, c.var.user, c.req.param("app")!, "write");
+    const backup = await pg().capture(app, c.var.user.id);
+    deps.logger.info("pg.backup", { app: app.name, user: c.var.user.email, id: backup.id });
+    return c.json(backupJson(backup), 201);
+  });
+
+  r.post("/backups/:id/restore", async (c) => {
+    const { app } = appFor(deps, c.var.user, c.req.param("app")!, "write");
+    const id = Number(c.req.param("id"));
+    if (!Number.isSafeInteger(id) || id < 1) throw badRequest("backup ids are positive whole numbers");
+    const backup = await pg().restore(app, id, c.var.user.id);
+    deps.logger.info("pg.restore", { app: app.name, user: c.var.user.email, id });
+    return c.json(backupJson(backup));
+  });
+
+  return r;
+}

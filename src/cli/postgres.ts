@@ -1,0 +1,162 @@
+import { BeamstalkError } from "../lib/errors.ts";
+import { type Cli, enc } from "./context.ts";
+import { command } from "./define.ts";
+import { info, printRecord, printTable } from "./output.ts";
+
+interface BackupJson {
+  id: number;
+  kind: string;
+  status: string;
+  size: number | null;
+  sha256: string | null;
+  error: string | null;
+  created_at: string;
+}
+
+interface DatabaseJson {
+  state: string;
+  container: string;
+  version: number;
+  size: number;
+  host: string;
+  database: string;
+  disk_bytes: number;
+  error: string | null;
+  url?: string;
+  last_backup: BackupJson | null;
+  failed_backup: BackupJson | null;
+}
+
+const path = async (cli: Cli, rest = "") => `/api/apps/${enc(await cli.app())}/pg${rest}`;
+const mb = (bytes: number | null) => (bytes === null ? "-" : `${(bytes / 1e6).toFixed(1)} MB`);
+
+function render(db: DatabaseJson): void {
+  printRecord({
+    state: db.state === "available" && db.container !== "running" ? `${db.state} (container ${db.container})` : db.state,
+    version: db.version,
+    size: `${db.size} GiB`,
+    disk: mb(db.disk_bytes),
+    host: db.host,
+    database: db.database,
+    ...(db.url ? { url: db.url } : {}),
+    "last backup": db.last_backup ? `#${db.last_backup.id} ${db.last_backup.created_at}` : "none",
+    ...(db.failed_backup ? { "FAILED backup": `#${db.failed_backup.id} ${db.failed_backup.created_at}: ${db.failed_backup.error}` } : {}),
+    ...(db.error ? { error: db.error } : {}),
+  });
+}
+
+export const pg = command({
+  name: "pg",
+  description: "Show the app's PostgreSQL database: state, size, version, disk use, last backup (and its URL, to those who may write)",
+  app: true,
+  data: true,
+  async run(_args, cli) {
+    const db = await cli.client().get<DatabaseJson>(await path(cli));
+    cli.print(db, () => render(db));
+  },
+});
+
+export const pgCreate = command({
+  name: "pg:create",
+  description: "Create a PostgreSQL database for the app and set its DATABASE_URL (a rolling restart)",
+  app: true,
+  data: true,
+  args: {
+    size: { type: "string", description: "GiB of memory: 0.6, 1.7, 4, 8, 16, 32, 64, 128 (default 0.6)" },
+    version: { type: "string", description: "PostgreSQL major version (15)" },
+  },
+  async run(args, cli) {
+    const body = { ...(args.size ? { size: Number(args.size) } : {}), ...(args.version ? { version: Number(args.version) } : {}) };
+    const db = await cli.client().post<DatabaseJson>(await path(cli), body);
+    cli.print(db, () => {
+      info(`Created PostgreSQL ${db.version} (size ${db.size}); DATABASE_URL is set.`);
+      render(db);
+    });
+  },
+});
+
+export const pgScale = command({
+  name: "pg:scale",
+  description: "Restart the database with another size (memory and settings); the data stays",
+  app: true,
+  args: { size: { type: "string", required: true, description: "GiB of memory: 0.6, 1.7, 4, 8, 16, 32, 64, 128" } },
+  async run(args, cli) {
+    const db = await cli.client().post<DatabaseJson>(await path(cli, "/scale"), { size: Number(args.size) });
+    info(`Database scaled to ${db.size}.`);
+  },
+});
+
+export const pgDestroy = command({
+  name: "pg:destroy",
+  description: "Take a final backup, then remove the database and unset DATABASE_URL",
+  app: true,
+  args: { confirm: { type: "string", description: "the app's name, to confirm" } },
+  async run(args, cli) {
+    const name = await cli.app();
+    if (args.confirm !== name) throw new BeamstalkError("usage", "this destroys the database", `confirm with --confirm ${name}`);
+    const res = await cli.client().post<{ final_backup: BackupJson | null }>(await path(cli, "/destroy"), { confirm: name });
+    info(`Database destroyed.${res.final_backup ? ` Final backup #${res.final_backup.id} is kept.` : ""}`);
+  },
+});
+
+export const pgBackups = command({
+  name: "pg:backups",
+  description: "List the database's backups (id, size, time, sha256)",
+  app: true,
+  data: true,
+  async run(_args, cli) {
+    const list = await cli.client().get<BackupJson[]>(await path(cli, "/backups"));
+    cli.print(list, () =>
+      printTable(
+        list.map((b) => ({ ...b, size: mb(b.size), time: b.created_at, sha256: b.sha256 ?? b.error })),
+        ["id", "kind", "status", "size", "time", "sha256"],
+        "no backups yet",
+      ),
+    );
+  },
+});
+
+export const pgBackupsCapture = command({
+  name: "pg:backups:capture",
+  description: "Take a backup of the database now",
+  app: true,
+  data: true,
+  async run(_args, cli) {
+    const b = await cli.client().post<BackupJson>(await path(cli, "/backups"));
+    cli.print(b, () => info(`Backup #${b.id}: ${mb(b.size)}, sha256 ${b.sha256}`));
+  },
+});
+
+export const pgBackupsRestore = command({
+  name: "pg:backups:restore",
+  description: "Restore a backup into the app's database (replaces what is there; all or nothing)",
+  app: true,
+  args: { id: { type: "positional", required: true, description: "backup id (see pg:backups)" } },
+  async run(args, cli) {
+    const id = Number(args.id);
+    if (!Number.isSafeInteger(id) || id < 1) throw new BeamstalkError("usage", "give a backup id", "`beamstalk pg:backups` lists them");
+    await cli.client().post<BackupJson>(await path(cli, `/backups/${id}/restore`));
+    info(`Backup #${id} restored.`);
+  },
+});
+
+/**
+ * psql runs in a one-off container of the app (beamstalk/run has postgresql-client):
+ * the URL comes from the job's environment, never from a command line.
+ */
+export const pgPsql = command({
+  name: "pg:psql",
+  description: "Run psql against the app's database, in a one-off container (same as: beamstalk run -- psql with DATABASE_URL)",
+  app: true,
+  args: { command: { type: "string", alias: "c", description: "SQL to run (psql -c)" } },
+  async run(args, cli) {
+    const { run } = await import("./run.ts");
+    const name = await cli.app();
+    if (!args.command) {
+      throw new BeamstalkError("usage", "interactive psql needs a terminal the run command does not give yet", `run SQL with: beamstalk pg:psql -a ${name} -c 'SELECT 1'`);
+    }
+    // A constant script; the SQL is its own argv element after it.
+    const argv = ["bash", "-c", 'exec psql "$DATABASE_URL" -X -v ON_ERROR_STOP=1 "$@"', "psql", "-c", args.command];
+    await run.run({ _: argv, app: name, url: cli.serverUrl() } as never, cli);
+  },
+});

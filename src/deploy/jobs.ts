@@ -1,0 +1,60 @@
+import { join } from "node:path";
+import { BeamstalkError } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import { checkArgv } from "../runner/docker/job-spec.ts";
+import type { JobOptions, JobResult, JobSpec, Runner } from "../runner/types.ts";
+import type { App, State } from "../state/index.ts";
+import { replicaEnv } from "./env.ts";
+
+export type { JobOptions, JobResult, JobSpec };
+export { checkArgv };
+
+export interface JobsDeps {
+  state: State;
+  runner: Pick<Runner, "runJob">;
+  /** Resolves once the stack images exist. */
+  stackReady: () => Promise<{ runImage: string }>;
+  /** `<dataDir>/slugs`. */
+  slugsDir: string;
+  logger: Logger;
+  baseDomain?: string;
+}
+
+export const DEFAULT_JOB_TIMEOUT_SECONDS = 300;
+export const MAX_JOB_TIMEOUT_SECONDS = 24 * 60 * 60;
+
+/**
+ * One-off jobs (`beamstalk run`): the app's serving release, its slug and the
+ * same environment a replica gets (DESIGN §3), with an argv instead of a
+ * Procfile command. The runner runs it; this decides what it runs.
+ */
+export class Jobs {
+  constructor(private readonly deps: JobsDeps) {}
+
+  /** The job for the app's current release; a clear error when nothing was deployed yet. */
+  async prepare(app: App, request: { argv: string[]; size: number }): Promise<JobSpec> {
+    const { state } = this.deps;
+    const argv = checkArgv(request.argv);
+    const release = state.releases.current(app.id);
+    if (!release?.slug) {
+      throw new BeamstalkError("conflict", `${app.name} has no deployed release to run a command in`, "deploy it first: git push beamstalk main");
+    }
+    const config = state.releases.config(app.id, app.name, release.version) ?? {};
+    const secrets = state.apps.secrets(app);
+    const host = this.deps.baseDomain ? `${app.name}.${this.deps.baseDomain}` : undefined;
+    const { runImage } = await this.deps.stackReady();
+    return {
+      app: app.name,
+      release: release.version,
+      image: runImage,
+      argv,
+      slugPath: join(this.deps.slugsDir, app.name, `${release.slug}.tar.gz`),
+      env: replicaEnv({ app: app.name, config, secretKeyBase: secrets.secretKeyBase, cookie: secrets.cookie, ...(host ? { host } : {}) }),
+      size: request.size,
+    };
+  }
+
+  run(spec: JobSpec, options: JobOptions): Promise<JobResult> {
+    return this.deps.runner.runJob(spec, options);
+  }
+}

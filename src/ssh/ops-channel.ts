@@ -1,0 +1,124 @@
+import { once } from "node:events";
+import type { Readable, Writable } from "node:stream";
+import type { ServerChannel } from "ssh2";
+import type { GitAccessOptions, GitUser } from "../git/access.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { ExecSession, Runner, TerminalSize } from "../runner/types.ts";
+import type { OpsCommand, OpsKind } from "./ops-command.ts";
+import { pickReplica, replicaName } from "./pick-replica.ts";
+import { refuseChannel } from "./refuse.ts";
+import { RELEASE_NAME_FILE, RELEASE_START_FILE, type ReleaseInfo, releaseFromBin, releaseFromFiles, replicaCommand } from "./release-command.ts";
+
+/** What the SSH server needs to operate running apps; without it those commands are refused. */
+export interface OpsOptions {
+  runner: Pick<Runner, "list" | "exec">;
+  /** Writes apps:activity (boot: state.apps.byName + state.activity.record). */
+  recordActivity(app: string, user: GitUser, action: string, detail: string): void;
+}
+
+/** The client's terminal, when it asked for one (`ssh -t`); resizes arrive through onResize. */
+export interface Terminal {
+  term: string;
+  size: TerminalSize;
+  onResize?: (size: TerminalSize) => void;
+}
+
+const DOING: Record<OpsKind, string> = {
+  ssh: "Opened a shell",
+  console: "Opened a remote console",
+  rpc: "Ran rpc",
+  eval: "Ran eval",
+  migrate: "Ran migrations",
+};
+
+/**
+ * One ops session: the caller must be owner, admin or collaborator (a viewer is
+ * refused, a stranger sees "not found"); then a running replica is picked, the
+ * session is recorded (kind and replica, never the expression), and the
+ * command runs inside the replica with the channel as its terminal or pipes.
+ */
+export async function runOpsChannel(
+  options: GitAccessOptions & { ops?: OpsOptions; logger: Logger },
+  channel: ServerChannel,
+  user: GitUser,
+  command: OpsCommand,
+  terminal: Terminal | null,
+): Promise<void> {
+  const { ops, logger } = options;
+  const verdict = options.appExists(command.app) ? options.authorize(user, command.app, "write") : "not_found";
+  if (verdict === "not_found") return refuseChannel(channel, `app ${command.app} not found; \`beamstalk apps\` lists the apps you can use`);
+  if (verdict === "forbidden") {
+    return refuseChannel(channel, `your access to app ${command.app} does not allow ${command.kind}; ask the app's owner for collaborator access`);
+  }
+  if (!ops) return refuseChannel(channel, `${command.kind} is not available on this server`);
+  // OTP 25's IEx attaches to a remote node only on a terminal; without one it would evaluate locally.
+  if (command.kind === "console" && !terminal) return refuseChannel(channel, "console needs a terminal: ssh -t (the CLI asks for one when run in a terminal); for scripts use rpc or eval");
+
+  const choice = pickReplica(command.app, await ops.runner.list(command.app), "replica" in command ? command.replica : undefined);
+  if (!choice.ok) return refuseChannel(channel, choice.message);
+  const replica = choice.replica;
+  let release: ReleaseInfo | null = null;
+  if (command.kind !== "ssh") {
+    release = await findRelease(ops.runner, replica.id);
+    if (!release) return refuseChannel(channel, `no Elixir release found in ${replicaName(replica)} (no ${RELEASE_NAME_FILE}, no single executable in /app/bin); ${command.kind} needs a mix or Distillery release`);
+  }
+  const { argv, env } = replicaCommand(command, release);
+  const where = `${replicaName(replica)} (v${replica.release})`;
+  const log = { app: command.app, user: user.id, kind: command.kind, replica: replicaName(replica), release: replica.release, pty: terminal !== null };
+  ops.recordActivity(command.app, user, `ps.${command.kind}`, `${DOING[command.kind]} on ${where}`);
+  logger.info("ssh.ops.start", log);
+  const began = performance.now();
+
+  const tty = terminal !== null;
+  const proc = await ops.runner.exec(replica.id, argv, { tty, env: terminal ? { ...env, TERM: terminal.term } : env, ...(terminal ? { size: terminal.size } : {}) });
+  if (terminal) terminal.onResize = (size) => void proc.resize(size);
+  const code = await pipeSession(channel, proc, tty);
+  logger.info("ssh.ops.exit", { ...log, code, ms: Math.round(performance.now() - began) });
+  if (channel.destroyed) return;
+  channel.exit(code);
+  channel.end();
+}
+
+/** Copies both ways until the process exits and its output is flushed; returns its exit code. */
+async function pipeSession(channel: ServerChannel, proc: ExecSession, tty: boolean): Promise<number> {
+  channel.on("data", (chunk: Buffer) => {
+    if (!proc.stdin.write(chunk)) {
+      channel.pause();
+      proc.stdin.once("drain", () => channel.resume());
+    }
+  });
+  channel.on("end", () => proc.stdin.end());
+  channel.on("close", () => proc.close());
+  const copies = [copy(proc.stdout, channel)];
+  if (!tty) copies.push(copy(proc.stderr, channel.stderr));
+  const [code] = await Promise.all([proc.exited, ...copies]);
+  return code;
+}
+
+async function copy(from: Readable, to: Writable): Promise<void> {
+  try {
+    for await (const chunk of from) {
+      if (to.destroyed) continue;
+      if (!to.write(chunk)) await Promise.race([once(to, "drain"), once(to, "close")]);
+    }
+  } catch {
+    // the session closed; the exit status tells the rest
+  }
+}
+
+async function findRelease(runner: OpsOptions["runner"], id: string): Promise<ReleaseInfo | null> {
+  const files = await output(runner, id, ["grep", "-sH", "", RELEASE_NAME_FILE, RELEASE_START_FILE]);
+  const fromFiles = releaseFromFiles(files);
+  if (fromFiles) return fromFiles;
+  return releaseFromBin(await output(runner, id, ["find", "/app/bin", "-maxdepth", "1", "-type", "f", "-perm", "-u+x", "-printf", "%f\\n"]));
+}
+
+async function output(runner: OpsOptions["runner"], id: string, argv: string[]): Promise<string> {
+  const proc = await runner.exec(id, argv, { tty: false });
+  proc.stdin.end();
+  proc.stderr.resume();
+  const chunks: Buffer[] = [];
+  for await (const chunk of proc.stdout) chunks.push(Buffer.from(chunk as Buffer));
+  await proc.exited;
+  return Buffer.concat(chunks).toString("utf8");
+}

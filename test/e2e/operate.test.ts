@@ -1,0 +1,214 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cpSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
+
+/** Operating a running app for real: ps, scale, restart, crashes, a daemon killed with SIGKILL. */
+const APP = `ops-${Math.random().toString(36).slice(2, 8)}`;
+const LONG = 5 * 60_000;
+let daemon: RunningDaemon;
+let owner: CliUser;
+let repo: string;
+
+async function run(argv: string[], cwd: string, env: Record<string, string> = {}) {
+  const proc = Bun.spawn(argv, { cwd, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, GIT_TERMINAL_PROMPT: "0", ...env }, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, out, err };
+}
+
+async function get(path: string) {
+  const res = await fetch(daemon.url + path, { headers: { host: `${APP}.apps.test` } });
+  return { status: res.status, body: await res.text() };
+}
+
+async function ps() {
+  return JSON.parse(await owner.ok(["ps", "-a", APP, "--json"])) as {
+    release: number;
+    formation: Record<string, { count: number; size: number }>;
+    replicas: { name: string; state: string; size: number; restarts: number; memory_bytes: number | null; memory_limit_bytes: number | null; uptime_seconds: number | null }[];
+  };
+}
+
+/** A steady, bounded request loop while work runs; returns failures with their times. */
+async function underLoad<T>(work: () => Promise<T>) {
+  let done = false;
+  let ok = 0;
+  const failures: { at: number; what: string }[] = [];
+  const nodes = new Set<string>();
+  const worker = async () => {
+    const deadline = Date.now() + 4 * 60_000;
+    while (!done && Date.now() < deadline) {
+      try {
+        const res = await get("/env/RELEASE_NODE");
+        if (res.status === 200) {
+          ok++;
+          nodes.add(res.body);
+        } else failures.push({ at: Date.now(), what: `${res.status}` });
+      } catch (err) {
+        failures.push({ at: Date.now(), what: String(err) });
+      }
+      await Bun.sleep(15);
+    }
+  };
+  const workers = [worker(), worker(), worker()];
+  const result = await work().finally(() => (done = true));
+  await Promise.all(workers);
+  return { result, ok, failures, nodes };
+}
+
+beforeAll(async () => {
+  daemon = await startDaemon();
+  owner = new CliUser(daemon.url);
+  await owner.ok(["signup", "--email", "ops@example.com", "--socket", daemon.socket], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
+  repo = join(tempDir("ops"), APP);
+  cpSync(resolve(import.meta.dir, "../fixtures/apps/hello"), repo, { recursive: true });
+  const git = ["git", "-c", "user.email=o@example.com", "-c", "user.name=o"];
+  await run([...git, "init", "-q", "-b", "main"], repo);
+  await run([...git, "add", "-A"], repo);
+  await run([...git, "commit", "-qm", "v1"], repo);
+  await owner.ok(["apps:create", APP], { cwd: repo });
+  const push = await run([...git, "push", "beamstalk", "main"], repo);
+  if (push.code !== 0) throw new Error(push.err);
+}, LONG);
+
+afterAll(async () => {
+  const cli = new CliUser(daemon.url);
+  await cli.run(["login", "--email", "ops@example.com"], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
+  await cli.run(["apps:destroy", "-a", APP, "--confirm", APP]);
+  await daemon?.stop();
+  const left = Bun.spawnSync(["docker", "ps", "-aq", "--filter", `label=beamstalk.app=${APP}`]).stdout.toString().trim();
+  if (left) Bun.spawnSync(["docker", "rm", "-f", ...left.split("\n")]);
+  owner?.cleanup();
+  cli.cleanup();
+});
+
+describe("operating a running app", () => {
+  test("ps shows the formation and each replica with memory and uptime", async () => {
+    const p = await ps();
+    expect(p.release).toBe(1);
+    expect(p.formation.web).toEqual({ count: 1, size: 1 });
+    expect(p.replicas).toHaveLength(1);
+    expect(p.replicas[0]).toMatchObject({ name: "web.1", state: "running", size: 1, restarts: 0 });
+    expect(p.replicas[0]!.memory_bytes).toBeGreaterThan(1_000_000);
+    expect(p.replicas[0]!.memory_limit_bytes).toBe(1024 ** 3);
+    const table = await owner.ok(["ps", "-a", APP]);
+    expect(table).toMatch(/^TYPE\s+DESIRED\s+RUNNING\s+SIZE\s+RELEASE\nweb\s+1\s+1\s+1\s+v1\n/);
+  }, LONG);
+
+  test("ps:rpc and ps:eval reach the running node over SSH; the session is in apps:activity", async () => {
+    const key = join(owner.home, "id_ed25519");
+    Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key]);
+    await owner.ok(["account:ssh_keys:add", `${key}.pub`]);
+    const config = join(owner.home, "ssh_config");
+    await Bun.write(config, `Host *\n  IdentityFile ${key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`);
+    const env = { BEAMSTALK_SSH_CONFIG: config };
+    expect(await owner.ok(["ps:eval", "-a", APP, "IO.puts(6 * 7)"], { env })).toBe("42\n");
+    expect(await owner.ok(["ps:rpc", "-a", APP, 'IO.puts(System.get_env("APP_NAME"))'], { env })).toBe(`${APP}\n`);
+    const activity = await owner.ok(["apps:activity", "-a", APP]);
+    expect(activity).toContain("Ran eval on web.1");
+    expect(activity).not.toContain("6 * 7");
+  }, LONG);
+
+  test("logs merge build and replica output; each release keeps its build log", async () => {
+    const lines = (await owner.ok(["logs", "-a", APP, "--num", "200", "--no-tail"])).split("\n");
+    expect(lines.some((l) => /^\S+Z \S+\[build\]: .*Building the release/.test(l))).toBe(true);
+    expect(lines.some((l) => /^\S+Z web\.1\[app\]: /.test(l))).toBe(true);
+    const info = await owner.ok(["releases:info", "-a", APP, "-r", "1", "--build-log"]);
+    expect(info).toContain("Compiling");
+    expect(info).toContain("mix release");
+  }, LONG);
+
+  test("maintenance mode answers 503 while the app keeps running", async () => {
+    await owner.ok(["maintenance:on", "-a", APP]);
+    const res = await get("/");
+    expect(res.status).toBe(503);
+    expect(res.body).toMatch(/maintenance/i);
+    expect((await ps()).replicas.every((r) => r.state === "running")).toBe(true);
+    await owner.ok(["maintenance:off", "-a", APP]);
+    expect(await get("/")).toEqual({ status: 200, body: "hello v1\n" });
+  }, LONG);
+
+  test("ps:scale up to 3 and back down to 2 under steady traffic: no failed request", async () => {
+    const up = await underLoad(() => owner.ok(["ps:scale", "-a", APP, "--replicas", "3"]));
+    expect(up.failures).toEqual([]);
+    expect((await ps()).replicas.filter((r) => r.state === "running")).toHaveLength(3);
+    const spread = await underLoad(async () => Bun.sleep(1500));
+    expect(spread.nodes.size).toBe(3);
+    const down = await underLoad(() => owner.ok(["scale", "-a", APP, "--replicas", "2"]));
+    expect(down.failures).toEqual([]);
+    expect((await ps()).replicas.map((r) => r.name).sort()).toEqual(["web.1", "web.2"]);
+  }, LONG);
+
+  test("docker kill of a replica: it is restarted, and only requests in flight at the kill can fail", async () => {
+    const victim = Bun.spawnSync(["docker", "ps", "-q", "--filter", `label=beamstalk.app=${APP}`, "--filter", "label=beamstalk.index=2"]).stdout.toString().trim();
+    expect(victim).not.toBe("");
+    let killedAt = 0;
+    const { failures } = await underLoad(async () => {
+      await Bun.sleep(500);
+      killedAt = Date.now();
+      Bun.spawnSync(["docker", "kill", victim]);
+      for (let i = 0; i < 100; i++) {
+        await Bun.sleep(200);
+        const r = (await ps()).replicas.find((x) => x.name === "web.2");
+        if (r?.state === "running" && r.restarts >= 1) break;
+      }
+      await Bun.sleep(1500);
+    });
+    expect(failures.length).toBeLessThanOrEqual(3);
+    for (const f of failures) expect(f.at - killedAt).toBeLessThan(1000);
+    const revived = (await ps()).replicas.find((x) => x.name === "web.2")!;
+    expect(revived).toMatchObject({ state: "running" });
+    expect(revived.restarts).toBeGreaterThanOrEqual(1);
+    const after = await underLoad(async () => Bun.sleep(1500));
+    expect(after.failures).toEqual([]);
+    expect(after.nodes.size).toBe(2);
+  }, LONG);
+
+  test("ps:restart and a resize roll through health checks with no failed request", async () => {
+    const before = (await underLoad(async () => Bun.sleep(500))).nodes;
+    const restart = await underLoad(() => owner.ok(["ps:restart", "-a", APP]));
+    expect(restart.failures).toEqual([]);
+    const after = (await underLoad(async () => Bun.sleep(800))).nodes;
+    for (const node of after) expect(before.has(node)).toBe(false);
+    const resize = await underLoad(() => owner.ok(["ps:scale", "-a", APP, "--size", "2"]));
+    expect(resize.failures).toEqual([]);
+    const p = await ps();
+    expect(p.formation.web).toEqual({ count: 2, size: 2 });
+    expect(p.replicas.every((r) => r.size === 2 && r.memory_limit_bytes === 2 * 1024 ** 3)).toBe(true);
+  }, LONG);
+
+  test("bad scale requests change nothing", async () => {
+    for (const [args, message] of [
+      [["--replicas", "-1"], "replicas must be a whole number"],
+      [["--size", "0.3"], "size must be 0.5 to 16 in steps of 0.1"],
+      [["--size", "1.25"], "size must be 0.5 to 16 in steps of 0.1"],
+      [["--replicas", "2", "--process", "worker"], "has no process type \"worker\""],
+    ] as const) {
+      const res = await owner.run(["ps:scale", "-a", APP, ...args]);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toContain(message);
+    }
+    expect((await ps()).formation.web).toEqual({ count: 2, size: 2 });
+  }, LONG);
+
+  test("the daemon killed with SIGKILL comes back knowing every replica and routing to them", async () => {
+    const before = (await ps()).replicas.map((r) => r.name).sort();
+    daemon.proc.kill("SIGKILL");
+    await daemon.proc.exited;
+    daemon = await startDaemon({ dataDir: daemon.dataDir });
+    owner = Object.assign(new CliUser(daemon.url), {});
+    await owner.ok(["login", "--email", "ops@example.com"], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
+    const p = await ps();
+    expect(p.replicas.map((r) => r.name).sort()).toEqual(before);
+    expect(p.replicas.every((r) => r.state === "running")).toBe(true);
+    expect((await get("/")).body).toBe("hello v1\n");
+  }, LONG);
+
+  test("scaling to 0 stops everything; scaling up serves again", async () => {
+    await owner.ok(["ps:scale", "-a", APP, "--replicas", "0"]);
+    expect((await ps()).replicas).toEqual([]);
+    expect((await get("/")).status).toBe(503);
+    await owner.ok(["ps:scale", "-a", APP, "--replicas", "1", "--size", "1"]);
+    expect(await get("/")).toEqual({ status: 200, body: "hello v1\n" });
+  }, LONG);
+});

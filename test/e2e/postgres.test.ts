@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cpSync, existsSync, readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
+
+/** Managed PostgreSQL through the daemon: the app's own containers reach it by DATABASE_URL. */
+const APP = `pg-${Math.random().toString(36).slice(2, 8)}`;
+const LONG = 6 * 60_000;
+let daemon: RunningDaemon;
+let owner: CliUser;
+
+async function spawn(argv: string[], cwd: string) {
+  const proc = Bun.spawn(argv, { cwd, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, GIT_TERMINAL_PROMPT: "0" }, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, out, err };
+}
+
+/** SQL run by a one-off job in the app's release, connecting with its DATABASE_URL. */
+const sql = (query: string) => owner.ok(["run", "-a", APP, "--", "bash", "-c", 'psql "$DATABASE_URL" -tA -v ON_ERROR_STOP=1 -c "$0"', query]);
+
+beforeAll(async () => {
+  daemon = await startDaemon();
+  owner = new CliUser(daemon.url);
+  await owner.ok(["signup", "--email", "pg@example.com", "--socket", daemon.socket], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
+  const repo = join(tempDir("pg"), APP);
+  cpSync(resolve(import.meta.dir, "../fixtures/apps/hello"), repo, { recursive: true });
+  const git = ["git", "-c", "user.email=p@example.com", "-c", "user.name=p"];
+  for (const step of [["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "v1"]]) await spawn([...git, ...step], repo);
+  await owner.ok(["apps:create", APP], { cwd: repo });
+  const push = await spawn([...git, "push", "beamstalk", "main"], repo);
+  if (push.code !== 0) throw new Error(push.err);
+}, LONG);
+
+afterAll(async () => {
+  await owner?.run(["apps:destroy", "-a", APP, "--confirm", APP]);
+  await daemon?.stop();
+  for (const label of [`beamstalk.app=${APP}`, `beamstalk.postgres=${APP}`]) {
+    const left = Bun.spawnSync(["docker", "ps", "-aq", "--filter", `label=${label}`]).stdout.toString().trim();
+    if (left) Bun.spawnSync(["docker", "rm", "-f", ...left.split("\n")]);
+  }
+  owner?.cleanup();
+}, LONG);
+
+describe("managed PostgreSQL through the daemon", () => {
+  test("pg:create sets DATABASE_URL with a rolling restart; the app's jobs write rows", async () => {
+    await owner.ok(["pg:create", "-a", APP]);
+    const config = JSON.parse(await owner.ok(["config", "-a", APP, "--json"]));
+    expect(config.DATABASE_URL).toMatch(new RegExp(`^postgres(ql)?://[^:]+:[^@]+@db\\.${APP}\\.internal:5432/`));
+    const releases = JSON.parse(await owner.ok(["releases", "-a", APP, "--json"]));
+    expect(releases[0]).toMatchObject({ status: "succeeded" });
+    const info = JSON.parse(await owner.ok(["pg", "-a", APP, "--json"]));
+    expect(info).toMatchObject({ state: "available", version: expect.anything() });
+    await sql("CREATE TABLE items (n int); INSERT INTO items SELECT generate_series(1, 500);");
+    expect((await sql("SELECT count(*) FROM items")).trim()).toBe("500");
+    expect(daemon.log()).not.toContain(config.DATABASE_URL.split("@")[0].split(":").at(-1));
+  }, LONG);
+
+  test("capture, delete, restore: the rows are back", async () => {
+    await owner.ok(["pg:backups:capture", "-a", APP]);
+    const backups = JSON.parse(await owner.ok(["pg:backups", "-a", APP, "--json"]));
+    expect(backups[0]).toMatchObject({ status: "succeeded" });
+    await sql("DELETE FROM items WHERE n > 100");
+    expect((await sql("SELECT count(*) FROM items")).trim()).toBe("100");
+    await owner.ok(["pg:backups:restore", "-a", APP, String(backups[0].id)]);
+    expect((await sql("SELECT count(*) FROM items")).trim()).toBe("500");
+  }, LONG);
+
+  test("pg:destroy takes a final backup and unsets DATABASE_URL", async () => {
+    expect((await owner.run(["pg:destroy", "-a", APP])).code).toBe(2);
+    await owner.ok(["pg:destroy", "-a", APP, "--confirm", APP]);
+    expect(JSON.parse(await owner.ok(["config", "-a", APP, "--json"])).DATABASE_URL).toBeUndefined();
+    const dir = join(daemon.dataDir, "backups", APP);
+    expect(existsSync(dir) && readdirSync(dir).some((f) => f.endsWith(".dump"))).toBe(true);
+  }, LONG);
+});
