@@ -6,6 +6,9 @@ import type { ExecOptions, ExecSession, TerminalSize } from "../types.ts";
 export const APP_USER = "1000:1000";
 export const APP_HOME = "/app";
 
+const WATCH_MS = 250;
+const OUTPUT_GRACE_MS = 300;
+
 /** The exact dockerode exec-create options for one command (asserted by exec.test.ts). */
 export function execSpec(argv: readonly string[], options: ExecOptions): Docker.ExecCreateOptions {
   if (argv.length === 0 || argv.some((arg) => typeof arg !== "string" || arg.includes("\0"))) {
@@ -13,7 +16,7 @@ export function execSpec(argv: readonly string[], options: ExecOptions): Docker.
   }
   const env = { HOME: APP_HOME, USER: "app", ...(options.env ?? {}) };
   return {
-    Cmd: [...argv],
+    Cmd: options.tty && options.size ? withTerminalSize(argv, options.size) : [...argv],
     AttachStdin: true,
     AttachStdout: true,
     AttachStderr: true,
@@ -60,13 +63,34 @@ export async function dockerExec(docker: Docker, container: Docker.Container, ar
     stream.once("end", done);
     stream.once("error", () => done());
   });
+  // With a TTY, Docker does not always end the hijacked stream when the process
+  // exits (seen here in about half of 25 runs). So the exec is also watched:
+  // once it has exited and its last output has had time to arrive, the stream is closed.
+  let streamDone = false;
+  void ended.then(() => (streamDone = true));
+  const finished = (async () => {
+    while (!streamDone) {
+      const info = await exec.inspect().catch(() => null);
+      if (!info || !info.Running) {
+        await Promise.race([ended, Bun.sleep(OUTPUT_GRACE_MS)]);
+        return;
+      }
+      await Promise.race([ended, Bun.sleep(WATCH_MS)]);
+    }
+  })();
+  const settled = Promise.race([ended, finished]).then(() => {
+    if (streamDone) return;
+    stream.destroy();
+    stdout.end();
+    stderr.end();
+  });
   return {
     stdin: stream,
     stdout,
     stderr,
     resize,
     close: () => stream.destroy(),
-    exited: ended.then(() => exitCodeOf(exec)),
+    exited: settled.then(() => exitCodeOf(exec)),
   };
 }
 
@@ -79,6 +103,16 @@ async function exitCodeOf(exec: Docker.Exec): Promise<number> {
     await Bun.sleep(50);
   }
   return 255;
+}
+
+/**
+ * Docker 20.10 cannot give an exec its terminal size at start (ConsoleSize came
+ * with API 1.42), and a resize after start races the command. So the size is
+ * set inside, by a fixed script; argv stays separate arguments, never parsed.
+ */
+export function withTerminalSize(argv: readonly string[], size: TerminalSize): string[] {
+  const script = 'stty rows "$1" cols "$2" 2>/dev/null; shift 2; exec "$@"';
+  return ["/bin/sh", "-c", script, "sh", String(clampSize(size.rows)), String(clampSize(size.cols)), ...argv];
 }
 
 function clampSize(n: number): number {
