@@ -146,14 +146,17 @@ export const pgBackupsRestore = command({
  */
 export const pgPsql = command({
   name: "pg:psql",
-  description: "Run psql against the app's database, in a one-off container (same as: beamstalk run -- psql with DATABASE_URL)",
+  description: "Open psql on the app's database (over SSH, inside a replica, on a terminal); with -c SQL, run it in a one-off container",
   app: true,
   args: { command: { type: "string", alias: "c", description: "SQL to run (psql -c)" } },
   async run(args, cli) {
     const { run } = await import("./run.ts");
     const name = await cli.app();
     if (!args.command) {
-      throw new BeamstalkError("usage", "interactive psql needs a terminal the run command does not give yet", `run SQL with: beamstalk pg:psql -a ${name} -c 'SELECT 1'`);
+      if (process.stdin.isTTY !== true) throw new BeamstalkError("usage", "interactive psql needs a terminal", `for scripts: beamstalk pg:psql -a ${name} -c 'SELECT 1'`);
+      const { runRemote } = await import("./ps-remote.ts");
+      await runRemote(cli, ["psql", name], true);
+      return;
     }
     // A constant script; the SQL is its own argv element after it.
     const argv = ["bash", "-c", 'exec psql "$DATABASE_URL" -X -v ON_ERROR_STOP=1 "$@"', "psql", "-c", args.command];

@@ -52,7 +52,7 @@ function validPort(port: number): boolean {
 }
 
 /** Runs ssh with this terminal as its own; exits with ssh's status (the remote command's, or 255). */
-async function runRemote(cli: Cli, argv: string[], interactive: boolean): Promise<void> {
+export async function runRemote(cli: Cli, argv: string[], interactive: boolean): Promise<void> {
   const target = await sshTarget(cli);
   const tty = interactive && process.stdin.isTTY === true;
   let code: number;

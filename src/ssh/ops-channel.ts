@@ -29,6 +29,7 @@ const DOING: Record<OpsKind, string> = {
   rpc: "Ran rpc",
   eval: "Ran eval",
   migrate: "Ran migrations",
+  psql: "Opened psql",
 };
 
 /**
@@ -58,7 +59,7 @@ export async function runOpsChannel(
   if (!choice.ok) return refuseChannel(channel, choice.message);
   const replica = choice.replica;
   let release: ReleaseInfo | null = null;
-  if (command.kind !== "ssh") {
+  if (command.kind !== "ssh" && command.kind !== "psql") {
     release = await findRelease(ops.runner, replica.id);
     if (!release) return refuseChannel(channel, `no Elixir release found in ${replicaName(replica)} (no ${RELEASE_NAME_FILE}, no single executable in /app/bin); ${command.kind} needs a mix or Distillery release`);
   }

@@ -55,3 +55,9 @@ test("anything else is not ours (git's commands, shells, other JSON)", () => {
     expect(parseOpsCommand(command)).toBeNull();
   }
 });
+
+test("psql: the app and an optional replica, nothing else", () => {
+  expect(parseOpsCommand('["psql","shop"]')).toEqual({ ok: true, command: { kind: "psql", app: "shop" } });
+  expect(parseOpsCommand("psql shop web.2")).toEqual({ ok: true, command: { kind: "psql", app: "shop", replica: "web.2" } });
+  expect(parseOpsCommand('["psql","shop","web.1","-c","DROP TABLE x"]')).toEqual({ ok: false, message: "usage: psql APP [REPLICA]" });
+});

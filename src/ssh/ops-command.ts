@@ -8,6 +8,7 @@ import { isAppName } from "../lib/validate.ts";
  *   rpc APP EXPR                           bin/<release> rpc EXPR (on the running node)
  *   eval APP EXPR                          bin/<release> eval EXPR (in a fresh VM)
  *   migrate APP [--migration-app NAME]     <App>.Release.migrate/0, else Ecto.Migrator
+ *   psql APP [REPLICA]                     psql on the app's DATABASE_URL, from inside a replica
  *
  * Two spellings of the same argv, never interpreted by a shell:
  *   - JSON: the whole command is a JSON array of strings, e.g. ["rpc","shop","IO.puts(1)"].
@@ -16,14 +17,14 @@ import { isAppName } from "../lib/validate.ts";
  *     may hold only letters, digits and `._=-`; for rpc and eval everything after
  *     `rpc APP ` is the expression, verbatim.
  */
-export type OpsKind = "ssh" | "console" | "rpc" | "eval" | "migrate";
+export type OpsKind = "ssh" | "console" | "rpc" | "eval" | "migrate" | "psql";
 
 export type OpsCommand =
-  | { kind: "ssh" | "console"; app: string; replica?: string }
+  | { kind: "ssh" | "console" | "psql"; app: string; replica?: string }
   | { kind: "rpc" | "eval"; app: string; expr: string }
   | { kind: "migrate"; app: string; migrationApp?: string };
 
-export const OPS_KINDS: readonly OpsKind[] = ["ssh", "console", "rpc", "eval", "migrate"];
+export const OPS_KINDS: readonly OpsKind[] = ["ssh", "console", "rpc", "eval", "migrate", "psql"];
 export const MAX_EXPR_BYTES = 64 * 1024;
 /** `web.1`: a process type from the Procfile and a 1-based index. */
 export const REPLICA_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,29}\.[1-9][0-9]{0,3}$/;
@@ -76,6 +77,7 @@ const USAGE: Record<OpsKind, string> = {
   rpc: "rpc APP EXPR",
   eval: "eval APP EXPR",
   migrate: "migrate APP [--migration-app NAME]",
+  psql: "psql APP [REPLICA]",
 };
 
 function fromArgv(argv: string[]): ParseResult {
@@ -86,7 +88,8 @@ function fromArgv(argv: string[]): ParseResult {
   if (!isAppName(app)) return { ok: false, message: `invalid app name ${JSON.stringify(String(app).slice(0, 64))}` };
   switch (kind) {
     case "ssh":
-    case "console": {
+    case "console":
+    case "psql": {
       if (argv.length > 3) return usage;
       const replica = argv[2];
       if (replica === undefined) return { ok: true, command: { kind, app } };

@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import type { Replica } from "../runner/types.ts";
 import { pickReplica } from "./pick-replica.ts";
-import { MIGRATE_EXPR, PROFILE_THEN_EXEC, releaseFromBin, releaseFromFiles, replicaCommand } from "./release-command.ts";
+import { MIGRATE_EXPR, PROFILE_THEN_EXEC, PSQL_FROM_URL, releaseFromBin, releaseFromFiles, replicaCommand } from "./release-command.ts";
 
 const wrap = (...argv: string[]) => ["/bin/bash", "-c", PROFILE_THEN_EXEC, "beamstalk", ...argv];
 const hello = { name: "hello", distillery: false };
@@ -43,4 +43,19 @@ test("a replica is picked: the named one, else the first web replica of the newe
   expect(pickReplica("shop", [replica({ process: "worker" })])).toMatchObject({ ok: true, replica: { process: "worker" } });
   expect(pickReplica("shop", all, "web.7")).toEqual({ ok: false, message: "app shop has no running replica web.7; running: web.2, web.1, worker.1" });
   expect(pickReplica("shop", [replica({ state: "exited" })])).toMatchObject({ ok: false, message: expect.stringContaining("has no running replica") });
+});
+
+test("psql runs a constant script in the replica: no argument comes from the user", () => {
+  const { argv, env } = replicaCommand({ kind: "psql", app: "shop" }, null);
+  expect(argv.slice(0, 4)).toEqual(["/bin/bash", "-c", PROFILE_THEN_EXEC, "beamstalk"]);
+  expect(argv.slice(4)).toEqual(["/bin/bash", "-c", PSQL_FROM_URL]);
+  expect(env).toEqual({});
+});
+
+test("PSQL_FROM_URL takes a DATABASE_URL apart into libpq variables", () => {
+  const script = PSQL_FROM_URL.replace("exec psql -X", 'echo "$PGUSER|$PGPASSWORD|$PGHOST|$PGPORT|$PGDATABASE"');
+  const run = (url: string) =>
+    Bun.spawnSync(["bash", "-c", script], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", DATABASE_URL: url } }).stdout.toString().trim();
+  expect(run("postgresql://shop:s3cr3t@db.shop.internal:5432/shop")).toBe("shop|s3cr3t|db.shop.internal|5432|shop");
+  expect(run("postgres://u:p@h/d?sslmode=disable")).toBe("u|p|h||d");
 });

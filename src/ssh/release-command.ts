@@ -38,6 +38,17 @@ export function releaseFromBin(findOutput: string): ReleaseInfo | null {
 export const PROFILE_THEN_EXEC =
   'cd /app || exit 1; export LANG="${LANG:-C.UTF-8}"; for f in /app/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; exec "$@"';
 
+/**
+ * psql on the replica's DATABASE_URL without the password on any command line:
+ * the URL (postgresql://user:password@host:port/db) is taken apart into libpq's
+ * PG* variables inside the replica, then psql starts with no arguments.
+ */
+export const PSQL_FROM_URL = `if [ -z "\${DATABASE_URL:-}" ]; then echo "DATABASE_URL is not set: beamstalk pg:create" >&2; exit 1; fi
+u="\${DATABASE_URL#*://}"; creds="\${u%%@*}"; rest="\${u#*@}"; hostport="\${rest%%/*}"; db="\${rest#*/}"
+export PGUSER="\${creds%%:*}" PGPASSWORD="\${creds#*:}" PGHOST="\${hostport%%:*}" PGDATABASE="\${db%%\\?*}"
+case "$hostport" in *:*) export PGPORT="\${hostport##*:}";; esac
+exec psql -X`;
+
 /** The Elixir run by `migrate`: reads the app name from the environment, so nothing is spliced into code. */
 export const MIGRATE_EXPR = `app = String.to_atom(System.fetch_env!("BEAMSTALK_MIGRATION_APP"))
 mod = Module.concat([Macro.camelize(Atom.to_string(app)), "Release"])
@@ -73,6 +84,7 @@ export interface ReplicaCommand {
 export function replicaCommand(command: OpsCommand, release: ReleaseInfo | null): ReplicaCommand {
   const wrap = (argv: string[]) => ["/bin/bash", "-c", PROFILE_THEN_EXEC, "beamstalk", ...argv];
   if (command.kind === "ssh") return { argv: wrap(["/bin/bash", "-l"]), env: {} };
+  if (command.kind === "psql") return { argv: wrap(["/bin/bash", "-c", PSQL_FROM_URL]), env: {} };
   if (!release) throw new Error("replicaCommand: a release is needed");
   const bin = `/app/bin/${release.name}`;
   switch (command.kind) {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cpSync, existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
+import { BINARY, CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
 
 /** Managed PostgreSQL through the daemon: the app's own containers reach it by DATABASE_URL. */
 const APP = `pg-${Math.random().toString(36).slice(2, 8)}`;
@@ -63,6 +63,26 @@ describe("managed PostgreSQL through the daemon", () => {
     expect((await sql("SELECT count(*) FROM items")).trim()).toBe("100");
     await owner.ok(["pg:backups:restore", "-a", APP, String(backups[0].id)]);
     expect((await sql("SELECT count(*) FROM items")).trim()).toBe("500");
+  }, LONG);
+
+  test("pg:psql on a terminal opens psql over SSH inside a replica; the password is on no command line", async () => {
+    const key = join(owner.home, "id_ed25519");
+    Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key]);
+    await owner.ok(["account:ssh_keys:add", `${key}.pub`]);
+    const config = join(owner.home, "ssh_config");
+    await Bun.write(config, `Host *\n  IdentityFile ${key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`);
+    const proc = Bun.spawn(["python3", resolve(import.meta.dir, "../fixtures/on_terminal.py"), BINARY, "pg:psql", "-a", APP], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, BEAMSTALK_URL: daemon.url, BEAMSTALK_SSH_CONFIG: config, TERM: "dumb" },
+      stdin: new Blob([JSON.stringify([["=>", "SELECT count(*) AS n FROM items;"], ["(1 row)", "\\q"]])]),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [screen, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    expect(code).toBe(0);
+    expect(screen).toMatch(/\b500\b/);
+    const url = JSON.parse(await owner.ok(["config", "-a", APP, "--json"])).DATABASE_URL as string;
+    expect(screen).not.toContain(url.split("@")[0]!.split(":").at(-1)!);
+    expect(await owner.ok(["apps:activity", "-a", APP])).toContain("Opened psql on web.1");
   }, LONG);
 
   test("pg:destroy takes a final backup and unsets DATABASE_URL", async () => {
