@@ -48,6 +48,8 @@ export interface NginxOptions {
   /** Extra directives in the http block, before the server block (e.g. a `map`). */
   http?: string;
   workerConnections?: number;
+  /** error_log level (nginx's default, "error", when unset). */
+  logLevel?: string;
   /** How to probe readiness: "https" skips certificate checks. */
   scheme?: "http" | "https";
 }
@@ -92,7 +94,7 @@ export class Bench {
       `worker_processes 1;
 daemon off;
 pid ${join(dir, "nginx.pid")};
-error_log ${join(dir, "error.log")};
+error_log ${join(dir, "error.log")}${options.logLevel ? ` ${options.logLevel}` : ""};
 events { worker_connections ${options.workerConnections ?? 4096}; }
 http {
   access_log off;

@@ -23,8 +23,14 @@
  * Bun processes of N/3 sockets each, and the upstream holds N, all well under
  * the limit.
  *
+ * nginx gets worker_connections 19,900 (see below: 2 per connection plus
+ * slack was not enough) and error_log at "warn"; its log is summarized after its run.
+ *
  * Everything listens on 127.0.0.1; every process started is stopped by PID.
- * Other knobs: BENCH_WS_CONNECTIONS, BENCH_WS_TARGETS ("router,nginx").
+ * Other knobs: BENCH_WS_CONNECTIONS, BENCH_WS_CLIENTS, BENCH_WS_PING_SECONDS,
+ * BENCH_WS_TARGETS ("router,nginx"), BENCH_WS_NGINX_WORKER_CONNECTIONS,
+ * BENCH_NGINX_LOG_LEVEL. Exits 1 if a connection failed or dropped or a
+ * message went missing.
  */
 import type { FileSink } from "bun";
 import { readFileSync } from "node:fs";
@@ -229,6 +235,17 @@ async function upstreamIdle(port: number): Promise<void> {
   throw new Error("upstream still holds connections 30 s after the proxy stopped");
 }
 
+/** nginx's error log, its messages counted (connection numbers and addresses left out). */
+function summarizeNginxLog(file: string): void {
+  const counts = new Map<string, number>();
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (!line) continue;
+    const message = line.replace(/^\S+ \S+ /, "").replace(/\d+#\d+: \*\d+ /, "").replace(/, client: .*/, "").replace(/\d+\.\d+\.\d+\.\d+:\d+/g, "ADDR");
+    counts.set(message, (counts.get(message) ?? 0) + 1);
+  }
+  for (const [message, n] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`  nginx error.log ×${n}: ${message}`);
+}
+
 const perConn = (r: Result, rss: number) => ((rss - r.rssBefore) * 1024) / Math.max(r.held, 1) / 1000;
 
 try {
@@ -244,7 +261,12 @@ try {
     } else if (target === "nginx") {
       const { port, proc } = await bench.startNginx({
         upstreamPort,
-        workerConnections: 2 * N + 1000,
+        // 2 per proxied connection is not enough: with 19,000 (2 × 9,000 + 1,000) nginx
+        // logged "worker_connections are not enough, reusing connections" at ~8,900 held
+        // and reset ~90 fresh client connections. 19,900 (just under the 20,000 open
+        // files) held all 9,000.
+        workerConnections: Number(process.env.BENCH_WS_NGINX_WORKER_CONNECTIONS ?? 19_900),
+        logLevel: process.env.BENCH_NGINX_LOG_LEVEL ?? "warn",
         http: `  map $http_upgrade $connection_upgrade { default upgrade; '' ""; }\n`,
         server: (port) => `    listen 127.0.0.1:${port};
     location / {
@@ -262,6 +284,7 @@ try {
       });
       results.push(await hold("nginx", port, nginxWorker(proc.pid), upstreamPort));
       await bench.kill(proc);
+      summarizeNginxLog(join(bench.dir, "error.log"));
     } else {
       throw new Error(`unknown target ${target}`);
     }
