@@ -9,7 +9,7 @@ import { RouteKeeper } from "../deploy/route-keeper.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
 import { createGitHttp } from "../git/http.ts";
 import { removeRepo } from "../git/repos.ts";
-import { createLogger, type Logger } from "../lib/logger.ts";
+import { createLogger, formatFields, type Logger } from "../lib/logger.ts";
 import { Logs } from "../logs/index.ts";
 import { BackupScheduler, Postgres, ensurePostgresImage } from "../postgres/index.ts";
 import { createRouter } from "../router/index.ts";
@@ -63,11 +63,25 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   // Replicas boot with the host's CPUs and are settled to their size's limit once healthy.
   const runner = new DockerRunner({ bootDir: join(paths.root, "runner"), logger, bootCpus: availableParallelism() });
   let api: ReturnType<typeof createApi>;
-  const router = createRouter({ logger, fallback: (req, server) => gitOrApi(req, server) });
+  const logs = new Logs({ dir: paths.logs, records: state.drains, logger, runner });
+  // The router's warnings about an app also go to that app's log (source router).
+  const routerLogger: Logger = {
+    ...logger,
+    warn: (event, fields) => {
+      logger.warn(event, fields);
+      if (typeof fields?.app === "string") logs.router(fields.app, [event.replace(/^router\./, ""), ...formatFields({ ...fields, app: undefined })].join(" "));
+    },
+  };
+  const router = createRouter({ logger: routerLogger, fallback: (req, server) => gitOrApi(req, server) });
   for (const app of state.maintenance.appsOn()) router.setMaintenance(app, true);
   const routes = new RouteKeeper(router);
-  const supervisor = new Supervisor({ state, runner, routes, logger });
-  const logs = new Logs({ dir: paths.logs, records: state.drains, logger, runner });
+  const supervisor = new Supervisor({
+    state,
+    runner,
+    routes,
+    logger,
+    onRevive: (app, replica, times) => logs.platform(app, `${replica} stopped unexpectedly; restarted it (${times}×)`),
+  });
   const postgres = new Postgres({
     databases: state.databases,
     backups: state.backups,
@@ -105,7 +119,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     runner,
     router: routes,
     revivals: (id) => supervisor.revivals(id),
-    logs: { startBuild: (app) => logs.startBuild(app) },
+    logs: { startBuild: (app) => logs.startBuild(app), platform: (app, line) => logs.platform(app, line) },
     build: (opts) => build({ ...opts, workDir: paths.tmp }),
     stackReady: () => stack,
     paths: { repos: paths.repos, slugs: paths.slugs, cache: paths.cache, tmp: paths.tmp },

@@ -24,8 +24,8 @@ export interface DeployerDeps {
   settings?: Partial<DeploySettings>;
   /** Restarts the supervisor did, per replica id (the engine counts its own). */
   revivals?: (id: string) => number;
-  /** Keeps each build's output: the app log (source build) and, once it has a release, builds/v<N>.log. */
-  logs?: { startBuild(app: string): BuildLog };
+  /** Keeps each build's output: the app log (source build) and, once it has a release, builds/v<N>.log; platform lines for what the pipeline did. */
+  logs?: { startBuild(app: string): BuildLog; platform(app: string, line: string): void };
 }
 
 export interface BuildLog {
@@ -175,9 +175,11 @@ export class Deployer {
       ({ retired } = await rollout(this.deps, this.plan(app, release, runImage), out, () => state.releases.setStatus(app.id, release.version, "succeeded")));
     } catch (err) {
       state.releases.setStatus(app.id, release.version, "failed");
+      this.deps.logs?.platform(app.name, `Release v${release.version} failed to start: ${(err as Error).message}`);
       throw err;
     }
     this.deps.logger.info("deploy.released", { app: app.name, version: release.version, rollout_ms: Math.round(performance.now() - begun) });
+    this.deps.logs?.platform(app.name, `Release v${release.version} (${release.summary}) is live`);
     this.#meter(app, release);
     return retired;
   }
@@ -228,6 +230,7 @@ export class Deployer {
       const { runImage } = await this.deps.stackReady();
       const { retired } = await rollout(this.deps, this.plan(app, this.serving(app), runImage), out);
       this.deps.state.activity.record(app.id, user.id, "restart", "Restarted all replicas");
+      this.deps.logs?.platform(app.name, `Restarted all replicas (by ${user.email})`);
       await retired;
     });
   }
@@ -272,6 +275,7 @@ export class Deployer {
       const next = checkScale(release, this.deps.state.formation.for(app.id, Object.keys(release.processTypes)), changes);
       await applyScale({ ...this.deps, state: this.deps.state }, app, user, this.plan(app, release, runImage), next, out);
       this.#meter(app, release);
+      this.deps.logs?.platform(app.name, `Scaled to ${Object.entries(next).map(([t, f]) => `${t}=${f.count}×${f.size}`).join(" ")} (by ${user.email})`);
       return next;
     });
   }

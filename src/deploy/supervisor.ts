@@ -9,6 +9,8 @@ export interface SupervisorOptions {
   runner: Runner;
   routes: RouteKeeper;
   logger: Logger;
+  /** Told about each replica it revives (the app's log gets a platform line). */
+  onRevive?: (app: string, replica: string, times: number) => void;
   /** First restart delay; doubles per crash in a row up to maxDelayMs. */
   baseDelayMs?: number;
   maxDelayMs?: number;
@@ -98,6 +100,7 @@ export class Supervisor {
       await this.#o.runner.revive(id);
       this.#revived.set(id, this.revivals(id) + 1);
       this.#o.logger.info("supervisor.revived", { app, replica: `${replica.process}.${replica.index}`, times: this.revivals(id) });
+      this.#o.onRevive?.(app, `${replica.process}.${replica.index}`, this.revivals(id));
     } catch (err) {
       this.#o.logger.warn("supervisor.revive_failed", { app, id: id.slice(0, 12), error: (err as Error).message });
       void this.#onDie(id, app);

@@ -71,6 +71,11 @@ export class Logs {
     this.store.append(app, { source: "platform", replica: "beamstalk", line });
   }
 
+  /** A line from the router about the app (source "router"): upstream failures, WebSockets that broke. */
+  router(app: string, line: string): void {
+    this.store.append(app, { source: "router", replica: "router", line });
+  }
+
   /** Before an app's files are removed (apps:destroy). */
   async removeApp(app: string): Promise<void> {
     await this.collector?.removeApp(app);

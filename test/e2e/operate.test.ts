@@ -164,6 +164,13 @@ describe("operating a running app", () => {
     expect(after.nodes.size).toBe(2);
   }, LONG);
 
+  test("what the platform did is in the app's log: releases, scaling, restarts after a crash", async () => {
+    const log = await owner.ok(["logs", "-a", APP, "--num", "500", "--no-tail"]);
+    expect(log).toMatch(/beamstalk\[platform\]: Release v1 \(Deploy [0-9a-f]{7}\) is live/);
+    expect(log).toContain("[platform]: Scaled to web=3×1 (by ops@example.com)");
+    expect(log).toContain("[platform]: web.2 stopped unexpectedly; restarted it (1×)");
+  }, LONG);
+
   test("ps:restart and a resize roll through health checks with no failed request", async () => {
     const before = (await underLoad(async () => Bun.sleep(500))).nodes;
     const restart = await underLoad(() => owner.ok(["ps:restart", "-a", APP]));
