@@ -3,7 +3,7 @@ import { badRequest, notFound } from "../lib/errors.ts";
 import type { LogEntry } from "../logs/types.ts";
 import { releaseJson } from "./apps.ts";
 import { requireUser } from "./auth.ts";
-import { type ApiDeps, type Env, type LogActions, appFor, readJson } from "./context.ts";
+import { type ApiDeps, type Env, appFor, readJson } from "./context.ts";
 
 export const MAX_LOG_LINES = 10_000;
 const DEFAULT_LOG_LINES = 100;
@@ -16,7 +16,6 @@ const DEFAULT_LOG_LINES = 100;
 export function logRoutes(deps: ApiDeps) {
   const r = new Hono<Env>();
   const user = requireUser(deps);
-  const logs = (): LogActions => deps.logs;
 
   r.get("/logs", user, (c) => {
     const { app } = appFor(deps, c.var.user, c.req.param("app")!, "read");
@@ -25,7 +24,7 @@ export function logRoutes(deps: ApiDeps) {
     const abort = new AbortController();
     const signal = c.req.raw.signal;
     signal?.addEventListener("abort", () => abort.abort(), { once: true });
-    const entries = logs().entries(app.name, { num, follow, signal: abort.signal });
+    const entries = deps.logs.entries(app.name, { num, follow, signal: abort.signal });
     return new Response(ndjson(entries, abort), {
       headers: { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-store", "x-content-type-options": "nosniff" },
     });
@@ -33,12 +32,12 @@ export function logRoutes(deps: ApiDeps) {
 
   r.get("/drains", user, (c) => {
     const { app } = appFor(deps, c.var.user, c.req.param("app")!, "read");
-    return c.json(logs().drains.list(app.name));
+    return c.json(deps.logs.drains.list(app.name));
   });
 
   r.post("/drains", user, async (c) => {
     const { app } = appFor(deps, c.var.user, c.req.param("app")!, "write");
-    const drain = logs().drains.add(app.name, (await readJson(c)).url);
+    const drain = deps.logs.drains.add(app.name, (await readJson(c)).url);
     deps.logger.info("drain.add", { app: app.name, user: c.var.user.email, id: drain.id, url: drain.url });
     return c.json(drain, 201);
   });
@@ -46,7 +45,7 @@ export function logRoutes(deps: ApiDeps) {
   r.delete("/drains/:id", user, async (c) => {
     const { app } = appFor(deps, c.var.user, c.req.param("app")!, "write");
     const id = Number(c.req.param("id"));
-    if (!Number.isSafeInteger(id) || id < 1 || !(await logs().drains.remove(app.name, id))) {
+    if (!Number.isSafeInteger(id) || id < 1 || !(await deps.logs.drains.remove(app.name, id))) {
       throw notFound(`${app.name} has no drain ${c.req.param("id").slice(0, 20)}`, "`beamstalk drains` lists them");
     }
     deps.logger.info("drain.remove", { app: app.name, user: c.var.user.email, id });
@@ -60,7 +59,7 @@ export function logRoutes(deps: ApiDeps) {
     if (!release) throw notFound(`${app.name} has no release ${c.req.param("version").slice(0, 20)}`, "`beamstalk releases` lists them");
     const json = { ...releaseJson(release), buildpacks: release.buildpacks };
     if (!parseBool(c.req.query("build_log"), "build_log", false)) return c.json(json);
-    return c.json({ ...json, build_log: logs().buildLog(app.name, version) });
+    return c.json({ ...json, build_log: deps.logs.buildLog(app.name, version) });
   });
 
   return r;

@@ -1,6 +1,9 @@
+import { PSQL_FROM_URL } from "../lib/psql.ts";
 import { BeamstalkError } from "../lib/errors.ts";
 import { type Cli, enc } from "./context.ts";
 import { command } from "./define.ts";
+import { runRemote } from "./ps-remote.ts";
+import { runOneOff } from "./run.ts";
 import { info, printRecord, printTable } from "./output.ts";
 
 interface BackupJson {
@@ -150,16 +153,14 @@ export const pgPsql = command({
   app: true,
   args: { command: { type: "string", alias: "c", description: "SQL to run (psql -c)" } },
   async run(args, cli) {
-    const { run } = await import("./run.ts");
     const name = await cli.app();
     if (!args.command) {
       if (process.stdin.isTTY !== true) throw new BeamstalkError("usage", "interactive psql needs a terminal", `for scripts: beamstalk pg:psql -a ${name} -c 'SELECT 1'`);
-      const { runRemote } = await import("./ps-remote.ts");
       await runRemote(cli, ["psql", name], true);
       return;
     }
-    // A constant script; the SQL is its own argv element after it.
-    const argv = ["bash", "-c", 'exec psql "$DATABASE_URL" -X -v ON_ERROR_STOP=1 "$@"', "psql", "-c", args.command];
-    await run.run({ _: argv, app: name, url: cli.serverUrl() } as never, cli);
+    // A constant script (the same as over SSH); the SQL is its own argv element after it, never parsed.
+    const argv = ["bash", "-c", PSQL_FROM_URL, "psql", "-v", "ON_ERROR_STOP=1", "-c", args.command];
+    await runOneOff(cli, name, argv);
   },
 });

@@ -20,12 +20,16 @@ export const run = command({
     if (argv.length === 0) throw new BeamstalkError("usage", "no command given", "put it after --: beamstalk run -- bin/myapp eval 'IO.puts(1)'");
     const timeout = parseTimeout(args.timeout);
     const size = parseSize(args.size);
-    const name = await cli.app();
-    const end = await runJob(cli, `/api/apps/${enc(name)}/run`, { argv, ...(timeout ? { timeout } : {}), ...(size ? { size } : {}) });
-    if (end.error) await write(new TextEncoder().encode(`error: ${end.error}\n`), process.stderr);
-    if (end.exitCode !== 0) process.exit(end.exitCode);
+    await runOneOff(cli, await cli.app(), argv, { ...(timeout ? { timeout } : {}), ...(size ? { size } : {}) });
   },
 });
+
+/** Runs argv as a one-off job of the app, printing its output; exits with the job's code when it is not 0. */
+export async function runOneOff(cli: Cli, app: string, argv: string[], options: { timeout?: number; size?: number } = {}): Promise<void> {
+  const end = await runJob(cli, `/api/apps/${enc(app)}/run`, { argv, ...options });
+  if (end.error) await write(new TextEncoder().encode(`error: ${end.error}\n`), process.stderr);
+  if (end.exitCode !== 0) process.exit(end.exitCode);
+}
 
 export function parseTimeout(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;

@@ -1,7 +1,8 @@
 import { expect, test } from "bun:test";
 import type { Replica } from "../runner/types.ts";
 import { pickReplica } from "./pick-replica.ts";
-import { MIGRATE_EXPR, PROFILE_THEN_EXEC, PSQL_FROM_URL, releaseFromBin, releaseFromFiles, replicaCommand } from "./release-command.ts";
+import { PSQL_FROM_URL } from "../lib/psql.ts";
+import { MIGRATE_EXPR, PROFILE_THEN_EXEC, releaseFromBin, releaseFromFiles, replicaCommand } from "./release-command.ts";
 
 const wrap = (...argv: string[]) => ["/bin/bash", "-c", PROFILE_THEN_EXEC, "beamstalk", ...argv];
 const hello = { name: "hello", distillery: false };
@@ -53,9 +54,9 @@ test("psql runs a constant script in the replica: no argument comes from the use
 });
 
 test("PSQL_FROM_URL takes a DATABASE_URL apart into libpq variables", () => {
-  const script = PSQL_FROM_URL.replace("exec psql -X", 'echo "$PGUSER|$PGPASSWORD|$PGHOST|$PGPORT|$PGDATABASE"');
+  const script = PSQL_FROM_URL.replace('exec psql -X "$@"', 'echo "$PGUSER|$PGPASSWORD|$PGHOST|$PGPORT|$PGDATABASE|$*"');
   const run = (url: string) =>
-    Bun.spawnSync(["bash", "-c", script], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", DATABASE_URL: url } }).stdout.toString().trim();
-  expect(run("postgresql://shop:s3cr3t@db.shop.internal:5432/shop")).toBe("shop|s3cr3t|db.shop.internal|5432|shop");
-  expect(run("postgres://u:p@h/d?sslmode=disable")).toBe("u|p|h||d");
+    Bun.spawnSync(["bash", "-c", script, "psql", "-c", "SELECT '$(id)'"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", DATABASE_URL: url } }).stdout.toString().trim();
+  expect(run("postgresql://shop:s3cr3t@db.shop.internal:5432/shop")).toBe("shop|s3cr3t|db.shop.internal|5432|shop|-c SELECT '$(id)'");
+  expect(run("postgres://u:p@h/d?sslmode=disable")).toBe("u|p|h||d|-c SELECT '$(id)'");
 });

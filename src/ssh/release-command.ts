@@ -1,3 +1,4 @@
+import { PSQL_FROM_URL } from "../lib/psql.ts";
 import type { OpsCommand } from "./ops-command.ts";
 
 /** What a replica's slug says about its release (the builder leaves /app/.beamstalk/release-*). */
@@ -38,16 +39,6 @@ export function releaseFromBin(findOutput: string): ReleaseInfo | null {
 export const PROFILE_THEN_EXEC =
   'cd /app || exit 1; export LANG="${LANG:-C.UTF-8}"; for f in /app/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; exec "$@"';
 
-/**
- * psql on the replica's DATABASE_URL without the password on any command line:
- * the URL (postgresql://user:password@host:port/db) is taken apart into libpq's
- * PG* variables inside the replica, then psql starts with no arguments.
- */
-export const PSQL_FROM_URL = `if [ -z "\${DATABASE_URL:-}" ]; then echo "DATABASE_URL is not set: beamstalk pg:create" >&2; exit 1; fi
-u="\${DATABASE_URL#*://}"; creds="\${u%%@*}"; rest="\${u#*@}"; hostport="\${rest%%/*}"; db="\${rest#*/}"
-export PGUSER="\${creds%%:*}" PGPASSWORD="\${creds#*:}" PGHOST="\${hostport%%:*}" PGDATABASE="\${db%%\\?*}"
-case "$hostport" in *:*) export PGPORT="\${hostport##*:}";; esac
-exec psql -X`;
 
 /** The Elixir run by `migrate`: reads the app name from the environment, so nothing is spliced into code. */
 export const MIGRATE_EXPR = `app = String.to_atom(System.fetch_env!("BEAMSTALK_MIGRATION_APP"))

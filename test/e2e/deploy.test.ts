@@ -1,36 +1,28 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
+import { createFixtureApp, type FixtureApp, removeAppContainers, sshConfigFor } from "../support/fixture-app.ts";
 
 /**
  * The whole path, for real: the compiled binary as server, `git push` over
  * smart HTTP and SSH, a buildpack build in a container, replicas on Docker,
  * requests through the router.
  */
-const FIXTURE = resolve(import.meta.dir, "../fixtures/apps/hello");
 const APP = `hello-${Math.random().toString(36).slice(2, 8)}`;
 let daemon: RunningDaemon;
 let owner: CliUser;
+let fixture: FixtureApp;
 let repo: string;
-let keyFile: string;
+let sshConfig: string;
 
 /** git as a user runs it, asynchronously (the request loops keep running meanwhile). */
-async function git(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn(["git", "-c", "user.email=dev@example.com", "-c", "user.name=dev", ...args], {
-    cwd: repo,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, GIT_TERMINAL_PROMPT: "0", ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, out, err };
-}
+const git = (args: string[], env: Record<string, string> = {}) => fixture.git(args, env);
 
 const LONG = 6 * 60_000;
 
 const sshEnv = () => ({
-  GIT_SSH_COMMAND: `ssh -i ${keyFile} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`,
+  GIT_SSH_COMMAND: `ssh -F ${sshConfig}`,
 });
 
 async function get(path: string, host = `${APP}.apps.test`) {
@@ -71,24 +63,17 @@ beforeAll(async () => {
   daemon = await startDaemon();
   owner = new CliUser(daemon.url);
   await owner.ok(["signup", "--email", "owner@example.com", "--socket", daemon.socket], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
-  repo = join(tempDir("app"), APP);
-  cpSync(FIXTURE, repo, { recursive: true });
-  await git(["init", "-q", "-b", "main"]);
-  await git(["add", "-A"]);
-  await git(["commit", "-qm", "v1"]);
-  await owner.ok(["apps:create", APP], { cwd: repo });
-  keyFile = join(owner.home, "id_ed25519");
-  Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e", "-f", keyFile]);
-  await owner.ok(["account:ssh_keys:add", `${keyFile}.pub`]);
+  fixture = await createFixtureApp(owner, APP);
+  repo = fixture.repo;
+  sshConfig = await sshConfigFor(owner);
 });
 
 afterAll(async () => {
   if (owner) await owner.run(["apps:destroy", "-a", APP, "--confirm", APP]);
   await daemon?.stop();
-  const left = Bun.spawnSync(["docker", "ps", "-aq", "--filter", `label=beamstalk.app=${APP}`]).stdout.toString().trim();
-  if (left) Bun.spawnSync(["docker", "rm", "-f", ...left.split("\n")]);
+  removeAppContainers(APP);
   owner?.cleanup();
-});
+}, 6 * 60_000);
 
 describe("git push to a running app", () => {
   test("push over smart HTTP builds with the Elixir buildpack, streams the build, and serves v1", async () => {

@@ -1,20 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
+import { CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
+import { createFixtureApp, removeAppContainers, sshConfigFor } from "../support/fixture-app.ts";
 
 /** Operating a running app for real: ps, scale, restart, crashes, a daemon killed with SIGKILL. */
 const APP = `ops-${Math.random().toString(36).slice(2, 8)}`;
 const LONG = 5 * 60_000;
 let daemon: RunningDaemon;
 let owner: CliUser;
-let repo: string;
-
-async function run(argv: string[], cwd: string, env: Record<string, string> = {}) {
-  const proc = Bun.spawn(argv, { cwd, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, GIT_TERMINAL_PROMPT: "0", ...env }, stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, out, err };
-}
 
 async function get(path: string) {
   const res = await fetch(daemon.url + path, { headers: { host: `${APP}.apps.test` } });
@@ -60,15 +52,7 @@ beforeAll(async () => {
   daemon = await startDaemon();
   owner = new CliUser(daemon.url);
   await owner.ok(["signup", "--email", "ops@example.com", "--socket", daemon.socket], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
-  repo = join(tempDir("ops"), APP);
-  cpSync(resolve(import.meta.dir, "../fixtures/apps/hello"), repo, { recursive: true });
-  const git = ["git", "-c", "user.email=o@example.com", "-c", "user.name=o"];
-  await run([...git, "init", "-q", "-b", "main"], repo);
-  await run([...git, "add", "-A"], repo);
-  await run([...git, "commit", "-qm", "v1"], repo);
-  await owner.ok(["apps:create", APP], { cwd: repo });
-  const push = await run([...git, "push", "beamstalk", "main"], repo);
-  if (push.code !== 0) throw new Error(push.err);
+  await (await createFixtureApp(owner, APP)).push();
 }, LONG);
 
 afterAll(async () => {
@@ -76,11 +60,10 @@ afterAll(async () => {
   await cli.run(["login", "--email", "ops@example.com"], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
   await cli.run(["apps:destroy", "-a", APP, "--confirm", APP]);
   await daemon?.stop();
-  const left = Bun.spawnSync(["docker", "ps", "-aq", "--filter", `label=beamstalk.app=${APP}`]).stdout.toString().trim();
-  if (left) Bun.spawnSync(["docker", "rm", "-f", ...left.split("\n")]);
+  removeAppContainers(APP);
   owner?.cleanup();
   cli.cleanup();
-});
+}, LONG);
 
 describe("operating a running app", () => {
   test("ps shows the formation and each replica with memory and uptime", async () => {
@@ -96,12 +79,7 @@ describe("operating a running app", () => {
   }, LONG);
 
   test("ps:rpc and ps:eval reach the running node over SSH; the session is in apps:activity", async () => {
-    const key = join(owner.home, "id_ed25519");
-    Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key]);
-    await owner.ok(["account:ssh_keys:add", `${key}.pub`]);
-    const config = join(owner.home, "ssh_config");
-    await Bun.write(config, `Host *\n  IdentityFile ${key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`);
-    const env = { BEAMSTALK_SSH_CONFIG: config };
+    const env = { BEAMSTALK_SSH_CONFIG: await sshConfigFor(owner) };
     expect(await owner.ok(["ps:eval", "-a", APP, "IO.puts(6 * 7)"], { env })).toBe("42\n");
     expect(await owner.ok(["ps:rpc", "-a", APP, 'IO.puts(System.get_env("APP_NAME"))'], { env })).toBe(`${APP}\n`);
     const activity = await owner.ok(["apps:activity", "-a", APP]);

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { BINARY, CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
+import { PSQL_FROM_URL } from "../../src/lib/psql.ts";
+import { BINARY, CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
+import { createFixtureApp, removeAppContainers, sshConfigFor } from "../support/fixture-app.ts";
 
 /** Managed PostgreSQL through the daemon: the app's own containers reach it by DATABASE_URL. */
 const APP = `pg-${Math.random().toString(36).slice(2, 8)}`;
@@ -9,35 +11,20 @@ const LONG = 6 * 60_000;
 let daemon: RunningDaemon;
 let owner: CliUser;
 
-async function spawn(argv: string[], cwd: string) {
-  const proc = Bun.spawn(argv, { cwd, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, GIT_TERMINAL_PROMPT: "0" }, stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, out, err };
-}
-
-/** SQL run by a one-off job in the app's release, connecting with its DATABASE_URL. */
-const sql = (query: string) => owner.ok(["run", "-a", APP, "--", "bash", "-c", 'psql "$DATABASE_URL" -tA -v ON_ERROR_STOP=1 -c "$0"', query]);
+/** SQL run by a one-off job in the app's release, connecting with its DATABASE_URL (the script pg:psql uses). */
+const sql = (query: string) => owner.ok(["run", "-a", APP, "--", "bash", "-c", PSQL_FROM_URL, "psql", "-tA", "-v", "ON_ERROR_STOP=1", "-c", query]);
 
 beforeAll(async () => {
   daemon = await startDaemon();
   owner = new CliUser(daemon.url);
   await owner.ok(["signup", "--email", "pg@example.com", "--socket", daemon.socket], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
-  const repo = join(tempDir("pg"), APP);
-  cpSync(resolve(import.meta.dir, "../fixtures/apps/hello"), repo, { recursive: true });
-  const git = ["git", "-c", "user.email=p@example.com", "-c", "user.name=p"];
-  for (const step of [["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "v1"]]) await spawn([...git, ...step], repo);
-  await owner.ok(["apps:create", APP], { cwd: repo });
-  const push = await spawn([...git, "push", "beamstalk", "main"], repo);
-  if (push.code !== 0) throw new Error(push.err);
+  await (await createFixtureApp(owner, APP)).push();
 }, LONG);
 
 afterAll(async () => {
   await owner?.run(["apps:destroy", "-a", APP, "--confirm", APP]);
   await daemon?.stop();
-  for (const label of [`beamstalk.app=${APP}`, `beamstalk.postgres=${APP}`]) {
-    const left = Bun.spawnSync(["docker", "ps", "-aq", "--filter", `label=${label}`]).stdout.toString().trim();
-    if (left) Bun.spawnSync(["docker", "rm", "-f", ...left.split("\n")]);
-  }
+  removeAppContainers(APP);
   owner?.cleanup();
 }, LONG);
 
@@ -66,11 +53,7 @@ describe("managed PostgreSQL through the daemon", () => {
   }, LONG);
 
   test("pg:psql on a terminal opens psql over SSH inside a replica; the password is on no command line", async () => {
-    const key = join(owner.home, "id_ed25519");
-    Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key]);
-    await owner.ok(["account:ssh_keys:add", `${key}.pub`]);
-    const config = join(owner.home, "ssh_config");
-    await Bun.write(config, `Host *\n  IdentityFile ${key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`);
+    const config = await sshConfigFor(owner);
     const proc = Bun.spawn(["python3", resolve(import.meta.dir, "../fixtures/on_terminal.py"), BINARY, "pg:psql", "-a", APP], {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, BEAMSTALK_URL: daemon.url, BEAMSTALK_SSH_CONFIG: config, TERM: "dumb" },
       stdin: new Blob([JSON.stringify([["=>", "SELECT count(*) AS n FROM items;"], ["(1 row)", "\\q"]])]),

@@ -1,35 +1,22 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { BINARY, CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
+import { BINARY, CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
+import { containersLabelled, createFixtureApp, type FixtureApp, removeAppContainers } from "../support/fixture-app.ts";
 
 /**
  * `beamstalk run -- CMD ARGS…` for real: the compiled binary as server and CLI,
  * the hello fixture deployed once by git push, one-off job containers on Docker.
  */
-const FIXTURE = resolve(import.meta.dir, "../fixtures/apps/hello");
 const APP = `run-${Math.random().toString(36).slice(2, 8)}`;
 const SECRET = `sk_live_${crypto.randomUUID()}`;
 const LONG = 6 * 60_000;
 let daemon: RunningDaemon;
 let owner: CliUser;
-let repo: string;
-
-async function git(args: string[]) {
-  const proc = Bun.spawn(["git", "-c", "user.email=dev@example.com", "-c", "user.name=dev", ...args], {
-    cwd: repo,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, GIT_TERMINAL_PROMPT: "0" },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, out, err };
-}
+let fixture: FixtureApp;
+const git = (args: string[]) => fixture.git(args);
 
 /** The app's job containers (labelled beamstalk.job, never beamstalk.managed). */
 function jobContainers(): string[] {
-  const out = Bun.spawnSync(["docker", "ps", "-aq", "--filter", `label=beamstalk.app=${APP}`, "--filter", "label=beamstalk.job=true"]).stdout.toString().trim();
-  return out ? out.split("\n") : [];
+  return containersLabelled(`beamstalk.app=${APP}`, "beamstalk.job=true");
 }
 
 async function noJobsWithin(ms: number): Promise<string[]> {
@@ -42,20 +29,13 @@ beforeAll(async () => {
   daemon = await startDaemon();
   owner = new CliUser(daemon.url);
   await owner.ok(["signup", "--email", "owner@example.com", "--socket", daemon.socket], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
-  repo = join(tempDir("app"), APP);
-  cpSync(FIXTURE, repo, { recursive: true });
-  await git(["init", "-q", "-b", "main"]);
-  await git(["add", "-A"]);
-  await git(["commit", "-qm", "v1"]);
-  await owner.ok(["apps:create", APP], { cwd: repo });
+  fixture = await createFixtureApp(owner, APP);
 }, LONG);
 
 afterAll(async () => {
   if (owner) await owner.run(["apps:destroy", "-a", APP, "--confirm", APP]);
   await daemon?.stop();
-  const left = Bun.spawnSync(["docker", "ps", "-aq", "--filter", `label=beamstalk.app=${APP}`]).stdout.toString().trim();
-  if (left) Bun.spawnSync(["docker", "rm", "-f", ...left.split("\n")]);
-  Bun.spawnSync(["docker", "network", "rm", `beamstalk-${APP}`], { stderr: "ignore" });
+  removeAppContainers(APP);
   owner?.cleanup();
 }, LONG);
 
