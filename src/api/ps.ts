@@ -36,6 +36,8 @@ export function psRoutes(deps: ApiDeps) {
         memory_bytes: x.memoryBytes,
         memory_limit_bytes: x.memoryLimitBytes,
         cpu_percent: x.cpuPercent,
+        node: x.node,
+        connected_nodes: x.connectedNodes,
       })),
     });
   });

@@ -17,6 +17,8 @@ interface PsJson {
     memory_bytes: number | null;
     memory_limit_bytes: number | null;
     cpu_percent: number | null;
+    node: string | null;
+    connected_nodes: string[] | null;
   }[];
 }
 
@@ -32,7 +34,7 @@ export function uptime(seconds: number | null): string {
 
 export const ps = command({
   name: "ps",
-  description: "Desired against running replicas per process type, with release, state, uptime, restarts, memory and CPU",
+  description: "Desired against running replicas per process type, with release, state, uptime, restarts, memory, CPU, node name and connected nodes",
   app: true,
   data: true,
   async run(_args, cli) {
@@ -55,8 +57,10 @@ export const ps = command({
           restarts: r.restarts,
           memory: `${mib(r.memory_bytes)}/${mib(r.memory_limit_bytes)}`,
           cpu: r.cpu_percent === null ? "-" : `${r.cpu_percent}%`,
+          node: r.node ?? "-",
+          nodes: r.connected_nodes === null ? "-" : r.connected_nodes.length,
         })),
-        ["replica", "release", "state", "uptime", "restarts", "memory", "cpu"],
+        ["replica", "release", "state", "uptime", "restarts", "memory", "cpu", "node", "nodes"],
       );
     });
   },

@@ -14,8 +14,9 @@ export interface ReplicaEnvInput {
 
 /**
  * The environment every replica gets (DESIGN.md §3), as data. Per-replica values
- * (RELEASE_NODE, MY_NODE_NAME, MY_POD_IP) depend on the replica's host name and
- * address, which only the runner knows: the boot script derives them.
+ * (RELEASE_NODE and MY_NODE_NAME, `<app>@<replica IP>`, and MY_POD_IP) depend on
+ * the replica's address on the app's network, which only the container knows:
+ * the boot script derives them.
  */
 export function replicaEnv(input: ReplicaEnvInput): Record<string, string | Secret> {
   const { app } = input;

@@ -24,3 +24,20 @@ test("a replica that died stops the wait early", async () => {
   expect(res).toMatch(/the process exited/);
   expect(Date.now() - began).toBeLessThan(2000);
 });
+
+test("with a node probe, the port answering is not enough: the node must answer too, within the same bound", async () => {
+  let answers = 0;
+  const left: number[] = [];
+  const node = async (timeoutMs: number) => {
+    left.push(timeoutMs);
+    return ++answers < 3 ? "its node did not answer an rpc (nodedown)" : null;
+  };
+  expect(await waitHealthy({ host: "127.0.0.1", port: server.port!, timeoutMs: 5000, node })).toBeNull();
+  expect(answers).toBe(3);
+  expect(left.every((ms) => ms <= 5000 && ms >= 1000)).toBe(true);
+  const never = await waitHealthy({ host: "127.0.0.1", port: server.port!, timeoutMs: 700, node: async () => "its node did not answer an rpc (nodedown)" });
+  expect(never).toMatch(/^no healthy answer within 1 s \(its node did not answer an rpc \(nodedown\)\)/);
+  let asked = false;
+  expect(await waitHealthy({ host: "127.0.0.1", port: 1, timeoutMs: 500, node: async () => ((asked = true), null) })).toMatch(/^no healthy answer/);
+  expect(asked).toBe(false);
+});

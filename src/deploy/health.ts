@@ -6,6 +6,11 @@ export interface HealthCheck {
   timeoutMs: number;
   /** Polled between attempts: a replica that has exited will never become healthy. */
   alive?: () => Promise<boolean>;
+  /**
+   * Asked once the port answers, with the time left: null when the replica's
+   * BEAM node answers too (see beam.ts nodeProbe), else why not.
+   */
+  node?: (timeoutMs: number) => Promise<string | null>;
 }
 
 /** Waits until the replica answers, bounded by timeoutMs. Returns why not, or null when healthy. */
@@ -14,6 +19,7 @@ export async function waitHealthy(check: HealthCheck): Promise<string | null> {
   let last = "no answer yet";
   while (Date.now() < deadline) {
     last = (check.path ? await httpOnce(check) : await tcpOnce(check)) ?? "";
+    if (last === "" && check.node) last = (await check.node(Math.max(1000, deadline - Date.now()))) ?? "";
     if (last === "") return null;
     if (check.alive && !(await check.alive())) return `the process exited (${last})`;
     await Bun.sleep(200);

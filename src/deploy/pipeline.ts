@@ -5,6 +5,7 @@ import type { Runner } from "../runner/types.ts";
 import type { App, Release, State, User } from "../state/index.ts";
 import { AppQueue } from "./app-queue.ts";
 import { checkout } from "./checkout.ts";
+import { findRelease, nodeInfo } from "./beam.ts";
 import { replicaEnv } from "./env.ts";
 import type { ProcessFormation } from "../state/formation.ts";
 import { type Backend, type RolloutPlan, type RouteTarget, rollout } from "./rollout.ts";
@@ -50,8 +51,15 @@ export interface ProcessList {
     memoryBytes: number | null;
     memoryLimitBytes: number | null;
     cpuPercent: number | null;
+    /** `<app>@<ip>`: the node's own answer, else what the boot script names it. Null when not running. */
+    node: string | null;
+    /** The nodes it is connected to (Node.list(), sorted); null when its node did not answer in time. */
+    connectedNodes: string[] | null;
   }[];
 }
+
+/** How long `ps` waits for the nodes' answers (all asked at once). */
+export const PS_NODES_TIMEOUT_MS = 10_000;
 
 const DEPLOY_BRANCHES = ["refs/heads/main", "refs/heads/master"];
 const ZERO = "0".repeat(40);
@@ -247,7 +255,8 @@ export class Deployer {
       formation,
       replicas: await Promise.all(
         replicas.map(async (r) => {
-          const stats = r.state === "running" ? await runner.stats(r.id).catch(() => null) : null;
+          const running = r.state === "running";
+          const [stats, nodes] = await Promise.all([running ? runner.stats(r.id).catch(() => null) : null, running ? this.#nodes(r.id) : null]);
           return {
             name: `${r.process}.${r.index}`,
             process: r.process,
@@ -261,10 +270,24 @@ export class Deployer {
             memoryBytes: stats?.memoryBytes ?? null,
             memoryLimitBytes: stats?.memoryLimitBytes ?? null,
             cpuPercent: stats?.cpuPercent ?? null,
+            node: nodes?.node ?? (running && r.address.host ? `${app.name}@${r.address.host}` : null),
+            connectedNodes: nodes?.connected ?? null,
           };
         }),
       ),
     };
+  }
+
+  /** A running replica's node and peers over rpc, bounded by PS_NODES_TIMEOUT_MS; null for no release or no answer. */
+  async #nodes(id: string): Promise<{ node: string; connected: string[] } | null> {
+    const deadline = Date.now() + PS_NODES_TIMEOUT_MS;
+    try {
+      const release = await findRelease(this.deps.runner, id, { timeoutMs: PS_NODES_TIMEOUT_MS });
+      if (!release) return null;
+      return await nodeInfo(this.deps.runner, id, release, Math.max(1000, deadline - Date.now()));
+    } catch {
+      return null;
+    }
   }
 
   /** Scales process types; see scale.ts for how each change is applied. */

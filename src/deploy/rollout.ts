@@ -2,6 +2,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { Secret } from "../lib/secret.ts";
 import type { Replica, Runner } from "../runner/types.ts";
 import { APP_PORT } from "./env.ts";
+import { nodeProbe } from "./beam.ts";
 import { waitHealthy } from "./health.ts";
 
 export interface Backend {
@@ -39,7 +40,8 @@ export function defaultFormation(processTypes: Record<string, string>): Record<s
 
 /**
  * Zero-downtime rollout: start the new replicas, wait until every web replica
- * is healthy (bounded), switch the router, let the old replicas drain, stop
+ * is healthy (its port answers and, for an Elixir release, its node answers an
+ * rpc; bounded), switch the router, let the old replicas drain, stop
  * them. If the new release never becomes healthy, its replicas are removed and
  * the old ones keep serving, untouched.
  */
@@ -93,6 +95,8 @@ export async function rollout(
           ...(plan.health.path ? { path: plan.health.path } : {}),
           timeoutMs: plan.health.timeoutMs,
           alive: async () => (await runner.list(plan.app)).some((r) => r.id === replica.id && r.state !== "exited"),
+          // A release's node must answer an rpc too, within the same bound.
+          node: nodeProbe(runner, replica.id),
         });
         if (problem) throw new RolloutError(`${replica.process}.${replica.index} did not become healthy: ${problem}`);
         out(`${replica.process}.${replica.index} is healthy (${at()})`);

@@ -3,6 +3,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { Runner } from "../runner/types.ts";
 import { type ProcessFormation, SIZE_MAX, SIZE_MIN } from "../state/formation.ts";
 import type { App, Release, State, User } from "../state/index.ts";
+import { nodeProbe } from "./beam.ts";
 import { waitHealthy } from "./health.ts";
 import { APP_PORT } from "./env.ts";
 import { type RolloutPlan, type RouteTarget, rollout } from "./rollout.ts";
@@ -86,7 +87,7 @@ export async function applyScale(
   }
   try {
     for (const r of started.filter((r) => r.process === "web")) {
-      const problem = await waitHealthy({ host: r.address.host, port: r.address.port, ...(plan.health.path ? { path: plan.health.path } : {}), timeoutMs: plan.health.timeoutMs });
+      const problem = await waitHealthy({ host: r.address.host, port: r.address.port, ...(plan.health.path ? { path: plan.health.path } : {}), timeoutMs: plan.health.timeoutMs, node: nodeProbe(deps.runner, r.id) });
       if (problem) throw new BeamstalkError("deploy_failed", `web.${r.index} did not become healthy: ${problem}`, "the replicas that were running keep serving");
     }
   } catch (err) {

@@ -1,6 +1,7 @@
 import type { Logger } from "../lib/logger.ts";
 import type { Replica, Runner } from "../runner/types.ts";
 import type { State } from "../state/index.ts";
+import { nodeProbe } from "./beam.ts";
 import { waitHealthy } from "./health.ts";
 import { type RouteKeeper, backendKey } from "./route-keeper.ts";
 
@@ -130,7 +131,7 @@ export class Supervisor {
       this.#down.delete(id);
       return;
     }
-    const problem = await waitHealthy({ host: replica.address.host, port: replica.address.port, timeoutMs: 60_000 });
+    const problem = await waitHealthy({ host: replica.address.host, port: replica.address.port, timeoutMs: 60_000, node: nodeProbe(this.#o.runner, id) });
     if (problem) return; // it will die again (and be revived), staying out of the route
     await this.#o.runner.settle(id).catch(() => {});
     if (this.#down.delete(id) && this.#wanted(replica)) this.#o.routes.add(app, replica.address);

@@ -20,6 +20,7 @@ APP_DIR=/app
 APP_UID=1000
 SLUG=${BEAMSTALK_SLUG:-/beamstalk/slug.tar.gz}
 UNPACKED_MARK=/var/lib/beamstalk/unpacked
+NODE_ENV_FILE=/var/lib/beamstalk/node.env
 
 say() { echo "beamstalk-boot: $*" >&2; }
 fail() {
@@ -83,6 +84,18 @@ stage_root() {
     while read -r ip names; do
       if [[ " $names " == *" $HOSTNAME "* ]]; then export MY_POD_IP=$ip; break; fi
     done </etc/hosts
+  fi
+  # A replica's node is `<app>@<its IP on the app's network>`: what `<app>.internal`
+  # resolves to, so libcluster's DNS polling, dns_cluster and a Node.connect loop find
+  # it by address. Only the container knows its IP; commands run later in it (rpc,
+  # remote, the health check) read the same name from NODE_ENV_FILE. Jobs keep theirs.
+  if [[ ${1:-} != --exec && -n ${MY_POD_IP:-} && -n ${BEAMSTALK_APP:-} ]]; then
+    export RELEASE_NODE="$BEAMSTALK_APP@$MY_POD_IP" MY_NODE_NAME="$BEAMSTALK_APP@$MY_POD_IP"
+    mkdir -p "$(dirname "$NODE_ENV_FILE")"
+    printf 'export MY_POD_IP=%q RELEASE_NODE=%q MY_NODE_NAME=%q\n' "$MY_POD_IP" "$RELEASE_NODE" "$MY_NODE_NAME" >"$NODE_ENV_FILE.tmp"
+    chmod 0644 "$NODE_ENV_FILE.tmp"
+    mv -f -- "$NODE_ENV_FILE.tmp" "$NODE_ENV_FILE"
+    say "node $RELEASE_NODE"
   fi
   export HOME=$APP_DIR USER=app
   exec setpriv --reuid="$APP_UID" --regid="$APP_UID" --clear-groups -- /bin/bash "$0" --as-app "$@"

@@ -28,7 +28,7 @@ export interface Replica {
   /** Engine id (container id). */
   id: string;
   name: string;
-  /** Host name on the app's network (`web-1-k3x9.myapp`), the host part of RELEASE_NODE. */
+  /** Host name on the app's network (`web-1-k3x9.myapp`); its node is `<app>@<address.host>` (the boot script sets RELEASE_NODE). */
   hostname: string;
   app: string;
   release: number;

@@ -7,7 +7,8 @@ import type { ExecSession, Runner, TerminalSize } from "../runner/types.ts";
 import type { OpsCommand, OpsKind } from "./ops-command.ts";
 import { pickReplica, replicaName } from "./pick-replica.ts";
 import { refuseChannel } from "./refuse.ts";
-import { RELEASE_NAME_FILE, RELEASE_START_FILE, type ReleaseInfo, releaseFromBin, releaseFromFiles, replicaCommand } from "./release-command.ts";
+import { findRelease } from "../deploy/beam.ts";
+import { RELEASE_NAME_FILE, type ReleaseInfo, replicaCommand } from "./release-command.ts";
 
 /** What the SSH server needs to operate running apps; without it those commands are refused. */
 export interface OpsOptions {
@@ -60,7 +61,7 @@ export async function runOpsChannel(
   const replica = choice.replica;
   let release: ReleaseInfo | null = null;
   if (command.kind !== "ssh" && command.kind !== "psql") {
-    release = await findRelease(ops.runner, replica.id);
+    release = await findRelease(ops.runner, replica.id, { fromBin: true });
     if (!release) return refuseChannel(channel, `no Elixir release found in ${replicaName(replica)} (no ${RELEASE_NAME_FILE}, no single executable in /app/bin); ${command.kind} needs a mix or Distillery release`);
   }
   const { argv, env } = replicaCommand(command, release);
@@ -105,21 +106,4 @@ async function copy(from: Readable, to: Writable): Promise<void> {
   } catch {
     // the session closed; the exit status tells the rest
   }
-}
-
-async function findRelease(runner: OpsOptions["runner"], id: string): Promise<ReleaseInfo | null> {
-  const files = await output(runner, id, ["grep", "-sH", "", RELEASE_NAME_FILE, RELEASE_START_FILE]);
-  const fromFiles = releaseFromFiles(files);
-  if (fromFiles) return fromFiles;
-  return releaseFromBin(await output(runner, id, ["find", "/app/bin", "-maxdepth", "1", "-type", "f", "-perm", "-u+x", "-printf", "%f\\n"]));
-}
-
-async function output(runner: OpsOptions["runner"], id: string, argv: string[]): Promise<string> {
-  const proc = await runner.exec(id, argv, { tty: false });
-  proc.stdin.end();
-  proc.stderr.resume();
-  const chunks: Buffer[] = [];
-  for await (const chunk of proc.stdout) chunks.push(Buffer.from(chunk as Buffer));
-  await proc.exited;
-  return Buffer.concat(chunks).toString("utf8");
 }

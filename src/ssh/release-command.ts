@@ -31,13 +31,18 @@ export function releaseFromBin(findOutput: string): ReleaseInfo | null {
   return names.length === 1 ? { name: names[0]!, distillery: false } : null;
 }
 
+/** Written by the boot script of a replica: its node name (`<app>@<ip>`), which only the container knows. */
+export const NODE_ENV_FILE = "/var/lib/beamstalk/node.env";
+
 /**
  * Runs inside the replica (never on the host): a UTF-8 locale unless the app set
- * one (the BEAM reads argv as latin1 without it), the slug's .profile.d sourced
- * the way the boot script does, then its arguments exec'd exactly ("$@", never parsed).
+ * one (the BEAM reads argv as latin1 without it), the replica's node name from
+ * the boot script (so `bin/<release> rpc` and `remote` reach the running node),
+ * the slug's .profile.d sourced the way the boot script does, then its arguments
+ * exec'd exactly ("$@", never parsed).
  */
 export const PROFILE_THEN_EXEC =
-  'cd /app || exit 1; export LANG="${LANG:-C.UTF-8}"; for f in /app/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; exec "$@"';
+  `cd /app || exit 1; export LANG="\${LANG:-C.UTF-8}"; if [ -r ${NODE_ENV_FILE} ]; then . ${NODE_ENV_FILE}; fi; for f in /app/.profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; exec "$@"`;
 
 
 /** The Elixir run by `migrate`: reads the app name from the environment, so nothing is spliced into code. */

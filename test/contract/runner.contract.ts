@@ -89,7 +89,10 @@ export function runnerContract(name: string, make: MakeRunner, fixtures: RunnerF
       expect(await get(a1, "/env/PORT")).toBe(String(PORT));
       expect(await get(a1, "/env/HOME")).toBe("/app");
       expect(await get(a1, "/env/PROFILE_D_RAN")).toBe("yes, in /app");
-      expect(await get(a1, "/env/RELEASE_NODE")).toBe(`${appA}@${a1.hostname}`);
+      // The node is named by the replica's IP on the app's network (what <app>.internal resolves to).
+      expect(await get(a1, "/env/RELEASE_NODE")).toBe(`${appA}@${a1.address.host}`);
+      expect(await get(a1, "/env/MY_NODE_NAME")).toBe(`${appA}@${a1.address.host}`);
+      expect(await get(a1, "/env/RELEASE_DISTRIBUTION")).toBe("name");
       expect(await get(a1, "/env/DNS_CLUSTER_QUERY")).toBe(`${appA}.internal`);
       expect(await get(a1, "/env/MY_POD_IP")).toBe(a1.address.host);
       expect(fixtures.logLines().length).toBeGreaterThan(0);

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Docker from "dockerode";
 import { createMemoryLogger } from "../../src/lib/logger.ts";
+import { execOutput } from "../../src/deploy/beam.ts";
 import { DockerRunner } from "../../src/runner/docker/runner.ts";
 import { runnerContract } from "../contract/runner.contract.ts";
 import { SLUG_COMMAND, get, makeSlug, testAppFiles } from "../contract/test-slug.ts";
@@ -100,12 +101,19 @@ describe("docker specifics", () => {
     expect(await get(r, "/")).toBe("hello from web.2"); // serving again, same address
     const lines = [];
     for await (const l of runner.logs(r.id)) lines.push(l.line);
+    const node = `beamstalk-boot: node ${r.app}@${r.address.host}`;
     expect(lines.filter((l) => l.startsWith("beamstalk-boot: "))).toEqual([
       "beamstalk-boot: unpacked slug into /app (7 entries)",
+      node,
       "beamstalk-boot: starting process",
       "beamstalk-boot: slug already unpacked (container restart)",
+      node,
       "beamstalk-boot: starting process",
     ]);
+    // What commands run in it later (rpc, remote, the health check) read its node name from.
+    const env = await execOutput(runner, r.id, ["cat", "/var/lib/beamstalk/node.env"]);
+    expect(env.code).toBe(0);
+    expect(env.stdout).toBe(`export MY_POD_IP=${r.address.host} RELEASE_NODE=${r.app}@${r.address.host} MY_NODE_NAME=${r.app}@${r.address.host}\n`);
     await runner.stop(r.id, 5);
   }, 60_000);
 

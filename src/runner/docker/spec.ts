@@ -124,6 +124,7 @@ export function replicaEnv(spec: ReplicaSpec, host: string): Record<string, stri
     BEAMSTALK_INDEX: String(spec.index),
     BEAMSTALK_COMMAND: spec.command,
     RELEASE_DISTRIBUTION: "name",
+    // The boot script replaces these with `<app>@<the container's IP>` once it knows the IP.
     RELEASE_NODE: `${spec.app}@${host}`,
     MY_NODE_NAME: `${spec.app}@${host}`,
     DNS_CLUSTER_QUERY: internalName(spec.app),

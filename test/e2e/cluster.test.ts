@@ -1,0 +1,183 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cpSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
+
+/**
+ * Clustering out of the box, with the compiled binary and real containers: the
+ * fixture's Hello.Cluster resolves DNS_CLUSTER_QUERY every second and
+ * Node.connect/1s each `<app>@<ip>`; nothing else is configured.
+ */
+const APP = `clu-${Math.random().toString(36).slice(2, 8)}`;
+const OTHER = `clo-${Math.random().toString(36).slice(2, 8)}`;
+const LONG = 5 * 60_000;
+const NODE = new RegExp(`^${APP}@\\d+\\.\\d+\\.\\d+\\.\\d+$`);
+let daemon: RunningDaemon;
+let owner: CliUser;
+let sshEnv: Record<string, string>;
+
+interface PsReplica {
+  name: string;
+  state: string;
+  restarts: number;
+  node: string | null;
+  connected_nodes: string[] | null;
+}
+
+async function run(argv: string[], cwd: string) {
+  const proc = Bun.spawn(argv, { cwd, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, GIT_TERMINAL_PROMPT: "0" }, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, out, err };
+}
+
+/** Creates an app from the hello fixture and deploys it by git push. */
+async function deployFixture(app: string) {
+  const repo = join(tempDir("cluster"), app);
+  cpSync(resolve(import.meta.dir, "../fixtures/apps/hello"), repo, { recursive: true });
+  const git = ["git", "-c", "user.email=o@example.com", "-c", "user.name=o"];
+  await run([...git, "init", "-q", "-b", "main"], repo);
+  await run([...git, "add", "-A"], repo);
+  await run([...git, "commit", "-qm", "v1"], repo);
+  await owner.ok(["apps:create", app], { cwd: repo });
+  const push = await run([...git, "push", "beamstalk", "main"], repo);
+  if (push.code !== 0) throw new Error(push.err);
+  return push.out + push.err;
+}
+
+async function ps(app = APP) {
+  return JSON.parse(await owner.ok(["ps", "-a", app, "--json"])) as { replicas: PsReplica[] };
+}
+
+/** Asks one replica directly at its IP (the host reaches the app's bridge network, as the router does). */
+async function ask(node: string, path: string): Promise<string> {
+  const ip = node.slice(node.indexOf("@") + 1);
+  const res = await fetch(`http://${ip}:4000${path}`, { signal: AbortSignal.timeout(3000) });
+  return res.text();
+}
+
+async function nodesOf(node: string): Promise<string[]> {
+  return (await ask(node, "/nodes")).split("\n").filter(Boolean);
+}
+
+/** Polls until every running replica of the app lists exactly the other ones (up to ~30 s); returns them. */
+async function cluster(app: string, size: number): Promise<string[]> {
+  const deadline = Date.now() + 30_000;
+  let last = "";
+  while (Date.now() < deadline) {
+    try {
+      const replicas = (await ps(app)).replicas.filter((r) => r.state === "running");
+      const nodes = replicas.map((r) => r.node!).sort();
+      if (nodes.length === size && nodes.every(Boolean)) {
+        const views = await Promise.all(nodes.map(async (n) => ({ n, sees: await nodesOf(n) })));
+        last = JSON.stringify(views);
+        if (views.every(({ n, sees }) => JSON.stringify(sees) === JSON.stringify(nodes.filter((x) => x !== n)))) return nodes;
+      } else last = `running: ${JSON.stringify(nodes)}`;
+    } catch (err) {
+      last = String(err);
+    }
+    await Bun.sleep(500);
+  }
+  throw new Error(`${app} did not form a cluster of ${size} within 30 s; last: ${last}`);
+}
+
+beforeAll(async () => {
+  daemon = await startDaemon();
+  owner = new CliUser(daemon.url);
+  await owner.ok(["signup", "--email", "cluster@example.com", "--socket", daemon.socket], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
+  const key = join(owner.home, "id_ed25519");
+  Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key]);
+  await owner.ok(["account:ssh_keys:add", `${key}.pub`]);
+  const config = join(owner.home, "ssh_config");
+  await Bun.write(config, `Host *\n  IdentityFile ${key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`);
+  sshEnv = { BEAMSTALK_SSH_CONFIG: config };
+  const out = await deployFixture(APP);
+  expect(out).toContain("web.1 is healthy");
+}, LONG);
+
+afterAll(async () => {
+  for (const app of [APP, OTHER]) await owner?.run(["apps:destroy", "-a", app, "--confirm", app]);
+  await daemon?.stop();
+  for (const app of [APP, OTHER]) {
+    const left = Bun.spawnSync(["docker", "ps", "-aq", "--filter", `label=beamstalk.app=${app}`]).stdout.toString().trim();
+    if (left) Bun.spawnSync(["docker", "rm", "-f", ...left.split("\n")]);
+    Bun.spawnSync(["docker", "network", "rm", `beamstalk-${app}`], { stderr: "ignore" });
+  }
+  owner?.cleanup();
+});
+
+describe("clustering out of the box", () => {
+  test("a replica's node is <app>@<its IP> with the app's cookie; <app>.internal resolves to the replicas", async () => {
+    const [web1] = (await ps()).replicas;
+    expect(web1!.node).toMatch(NODE);
+    expect(await ask(web1!.node!, "/node")).toBe(web1!.node!);
+    expect(await ask(web1!.node!, "/env/MY_NODE_NAME")).toBe(web1!.node!);
+    expect(await ask(web1!.node!, "/env/RELEASE_DISTRIBUTION")).toBe("name");
+    // rpc over SSH reaches the same node (the exec reads the name the boot script wrote).
+    expect(await owner.ok(["ps:rpc", "-a", APP, "IO.puts(node())"], { env: sshEnv })).toBe(`${web1!.node}\n`);
+    const ip = web1!.node!.split("@")[1];
+    expect(await owner.ok(["ps:rpc", "-a", APP, `IO.puts(:inet_res.lookup(~c"${APP}.internal", :in, :a) |> Enum.map(&:inet.ntoa/1) |> Enum.join(","))`], { env: sshEnv })).toBe(`${ip}\n`);
+  }, LONG);
+
+  test("three replicas form one cluster", async () => {
+    await owner.ok(["ps:scale", "-a", APP, "--replicas", "3"]);
+    const nodes = await cluster(APP, 3);
+    expect(nodes.every((n) => NODE.test(n))).toBe(true);
+    expect(new Set(nodes).size).toBe(3);
+  }, LONG);
+
+  test("scaled to four, the new replica joins", async () => {
+    const before = await cluster(APP, 3);
+    await owner.ok(["ps:scale", "-a", APP, "--replicas", "4"]);
+    const after = await cluster(APP, 4);
+    for (const n of before) expect(after).toContain(n);
+  }, LONG);
+
+  test("a replica killed with docker kill is revived and rejoins; the rest heal", async () => {
+    const victim = Bun.spawnSync(["docker", "ps", "-q", "--filter", `label=beamstalk.app=${APP}`, "--filter", "label=beamstalk.index=2"]).stdout.toString().trim();
+    expect(victim).not.toBe("");
+    Bun.spawnSync(["docker", "kill", victim]);
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const r = (await ps()).replicas.find((x) => x.name === "web.2");
+      if (r?.state === "running" && r.restarts >= 1) break;
+      await Bun.sleep(300);
+    }
+    const nodes = await cluster(APP, 4);
+    expect(nodes).toHaveLength(4);
+  }, LONG);
+
+  test("ps shows each replica's node name and how many nodes it is connected to", async () => {
+    const { replicas } = await ps();
+    expect(replicas).toHaveLength(4);
+    for (const r of replicas) {
+      expect(r.node).toMatch(NODE);
+      expect(r.connected_nodes).toHaveLength(3);
+      expect(r.connected_nodes).not.toContain(r.node);
+    }
+    const table = await owner.ok(["ps", "-a", APP]);
+    expect(table).toMatch(/REPLICA\s+RELEASE\s+STATE\s+UPTIME\s+RESTARTS\s+MEMORY\s+CPU\s+NODE\s+NODES\n/);
+    for (const r of replicas) expect(table).toMatch(new RegExp(`${r.name.replace(".", "\\.")}\\s.*${r.node!.replaceAll(".", "\\.")}\\s+3\\n`));
+  }, LONG);
+
+  test("another app on the same host never sees the first app's nodes and cannot connect to them", async () => {
+    await deployFixture(OTHER);
+    const [other] = (await ps(OTHER)).replicas;
+    expect(other!.node).toMatch(new RegExp(`^${OTHER}@\\d+\\.\\d+\\.\\d+\\.\\d+$`));
+    expect(other!.connected_nodes).toEqual([]);
+    const first = (await ps()).replicas.map((r) => r.node!);
+    // Its cluster loop runs every second: give it a few rounds.
+    await Bun.sleep(3000);
+    expect(await nodesOf(other!.node!)).toEqual([]);
+    for (const n of first) expect(await nodesOf(n)).not.toContain(other!.node!);
+    // <app>.internal of the first app does not resolve on the other app's network...
+    const lookup = await owner.ok(["ps:rpc", "-a", OTHER, `IO.inspect(:inet_res.lookup(~c"${APP}.internal", :in, :a))`], { env: sshEnv });
+    expect(lookup).toBe("[]\n");
+    // ...and told the first app's node by IP, Node.connect/1 fails (other network, other cookie).
+    const connect = await owner.ok(["ps:rpc", "-a", OTHER, `IO.inspect(Node.connect(:"${first[0]}"))`], { env: sshEnv });
+    expect(connect).toBe("false\n");
+    const cookies = await Promise.all([APP, OTHER].map((app) => owner.ok(["ps:rpc", "-a", app, "IO.puts(Node.get_cookie())"], { env: sshEnv })));
+    expect(cookies[0]).not.toBe(cookies[1]);
+    expect((await ps(OTHER)).replicas[0]!.connected_nodes).toEqual([]);
+    for (const r of (await ps()).replicas) expect(r.connected_nodes).toHaveLength(3);
+  }, LONG);
+});
