@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
+import { CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
+import { createFixtureApp, sshConfigFor, tearDown } from "../support/fixture-app.ts";
 
 /**
  * Clustering out of the box, with the compiled binary and real containers: the
@@ -24,23 +23,9 @@ interface PsReplica {
   connected_nodes: string[] | null;
 }
 
-async function run(argv: string[], cwd: string) {
-  const proc = Bun.spawn(argv, { cwd, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, GIT_TERMINAL_PROMPT: "0" }, stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, out, err };
-}
-
-/** Creates an app from the hello fixture and deploys it by git push. */
+/** Creates an app from the hello fixture and deploys it by git push; returns the push's output. */
 async function deployFixture(app: string) {
-  const repo = join(tempDir("cluster"), app);
-  cpSync(resolve(import.meta.dir, "../fixtures/apps/hello"), repo, { recursive: true });
-  const git = ["git", "-c", "user.email=o@example.com", "-c", "user.name=o"];
-  await run([...git, "init", "-q", "-b", "main"], repo);
-  await run([...git, "add", "-A"], repo);
-  await run([...git, "commit", "-qm", "v1"], repo);
-  await owner.ok(["apps:create", app], { cwd: repo });
-  const push = await run([...git, "push", "beamstalk", "main"], repo);
-  if (push.code !== 0) throw new Error(push.err);
+  const push = await (await createFixtureApp(owner, app)).push();
   return push.out + push.err;
 }
 
@@ -84,26 +69,12 @@ beforeAll(async () => {
   daemon = await startDaemon();
   owner = new CliUser(daemon.url);
   await owner.ok(["signup", "--email", "cluster@example.com", "--socket", daemon.socket], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
-  const key = join(owner.home, "id_ed25519");
-  Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key]);
-  await owner.ok(["account:ssh_keys:add", `${key}.pub`]);
-  const config = join(owner.home, "ssh_config");
-  await Bun.write(config, `Host *\n  IdentityFile ${key}\n  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n`);
-  sshEnv = { BEAMSTALK_SSH_CONFIG: config };
+  sshEnv = { BEAMSTALK_SSH_CONFIG: await sshConfigFor(owner) };
   const out = await deployFixture(APP);
   expect(out).toContain("web.1 is healthy");
 }, LONG);
 
-afterAll(async () => {
-  for (const app of [APP, OTHER]) await owner?.run(["apps:destroy", "-a", app, "--confirm", app]);
-  await daemon?.stop();
-  for (const app of [APP, OTHER]) {
-    const left = Bun.spawnSync(["docker", "ps", "-aq", "--filter", `label=beamstalk.app=${app}`]).stdout.toString().trim();
-    if (left) Bun.spawnSync(["docker", "rm", "-f", ...left.split("\n")]);
-    Bun.spawnSync(["docker", "network", "rm", `beamstalk-${app}`], { stderr: "ignore" });
-  }
-  owner?.cleanup();
-});
+afterAll(() => tearDown(owner, daemon, APP, OTHER), LONG);
 
 describe("clustering out of the box", () => {
   test("a replica's node is <app>@<its IP> with the app's cookie; <app>.internal resolves to the replicas", async () => {

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
 import { createFixtureApp, type FixtureApp, removeAppContainers, sshConfigFor } from "../support/fixture-app.ts";
+import { underLoad } from "../support/load.ts";
 
 /**
  * The whole path, for real: the compiled binary as server, `git push` over
@@ -30,29 +31,8 @@ async function get(path: string, host = `${APP}.apps.test`) {
   return { status: res.status, body: await res.text() };
 }
 
-/** A steady, bounded request loop through the router while `work` runs; returns what failed. */
-async function underLoad<T>(work: () => Promise<T>): Promise<{ result: T; ok: number; failures: string[] }> {
-  let done = false;
-  let ok = 0;
-  const failures: string[] = [];
-  const deadline = Date.now() + 8 * 60_000;
-  const worker = async () => {
-    while (!done && Date.now() < deadline) {
-      try {
-        const res = await get("/");
-        if (res.status === 200 && res.body.startsWith("hello v")) ok++;
-        else failures.push(`${res.status} ${res.body.slice(0, 80)}`);
-      } catch (err) {
-        failures.push(String(err));
-      }
-      await Bun.sleep(20);
-    }
-  };
-  const workers = [worker(), worker(), worker()];
-  const result = await work().finally(() => (done = true));
-  await Promise.all(workers);
-  return { result, ok, failures };
-}
+/** Requests GET / through the router while `work` runs; a good answer is a 200 from some version. */
+const loaded = <T>(work: () => Promise<T>) => underLoad(() => get("/"), work, { good: (a) => a.status === 200 && a.body.startsWith("hello v") });
 
 function setVersion(marker: string) {
   const file = join(repo, "lib/hello/version.ex");
@@ -89,7 +69,7 @@ describe("git push to a running app", () => {
   }, LONG);
 
   test("config:set rolls out with zero failed requests and the app sees the value", async () => {
-    const { ok, failures } = await underLoad(() => owner.ok(["config:set", "-a", APP, "GREETING=hi there"]));
+    const { ok, failures } = await loaded(() => owner.ok(["config:set", "-a", APP, "GREETING=hi there"]));
     expect(failures).toEqual([]);
     expect(ok).toBeGreaterThan(10);
     expect(await get("/env/GREETING")).toEqual({ status: 200, body: "hi there" });
@@ -100,7 +80,7 @@ describe("git push to a running app", () => {
     setVersion("hello v2");
     await git(["commit", "-qam", "v2"]);
     await git(["remote", "set-url", "beamstalk", `ssh://git@127.0.0.1:${daemon.sshPort}/${APP}.git`]);
-    const { result: push, ok, failures } = await underLoad(async () => git(["push", "beamstalk", "main"], sshEnv()));
+    const { result: push, ok, failures } = await loaded(async () => git(["push", "beamstalk", "main"], sshEnv()));
     expect({ code: push.code, err: push.err }).toMatchObject({ code: 0 });
     expect(failures).toEqual([]);
     expect(ok).toBeGreaterThan(10);

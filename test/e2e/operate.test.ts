@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
 import { createFixtureApp, removeAppContainers, sshConfigFor } from "../support/fixture-app.ts";
+import { underLoad } from "../support/load.ts";
 
 /** Operating a running app for real: ps, scale, restart, crashes, a daemon killed with SIGKILL. */
 const APP = `ops-${Math.random().toString(36).slice(2, 8)}`;
@@ -21,32 +22,8 @@ async function ps() {
   };
 }
 
-/** A steady, bounded request loop while work runs; returns failures with their times. */
-async function underLoad<T>(work: () => Promise<T>) {
-  let done = false;
-  let ok = 0;
-  const failures: { at: number; what: string }[] = [];
-  const nodes = new Set<string>();
-  const worker = async () => {
-    const deadline = Date.now() + 4 * 60_000;
-    while (!done && Date.now() < deadline) {
-      try {
-        const res = await get("/env/RELEASE_NODE");
-        if (res.status === 200) {
-          ok++;
-          nodes.add(res.body);
-        } else failures.push({ at: Date.now(), what: `${res.status}` });
-      } catch (err) {
-        failures.push({ at: Date.now(), what: String(err) });
-      }
-      await Bun.sleep(15);
-    }
-  };
-  const workers = [worker(), worker(), worker()];
-  const result = await work().finally(() => (done = true));
-  await Promise.all(workers);
-  return { result, ok, failures, nodes };
-}
+/** Asks which replica answers (its node name) through the router while `work` runs. */
+const loaded = <T>(work: () => Promise<T>) => underLoad(() => get("/env/RELEASE_NODE"), work, { pauseMs: 15, maxMs: 4 * 60_000 });
 
 beforeAll(async () => {
   daemon = await startDaemon();
@@ -107,12 +84,12 @@ describe("operating a running app", () => {
   }, LONG);
 
   test("ps:scale up to 3 and back down to 2 under steady traffic: no failed request", async () => {
-    const up = await underLoad(() => owner.ok(["ps:scale", "-a", APP, "--replicas", "3"]));
+    const up = await loaded(() => owner.ok(["ps:scale", "-a", APP, "--replicas", "3"]));
     expect(up.failures).toEqual([]);
     expect((await ps()).replicas.filter((r) => r.state === "running")).toHaveLength(3);
-    const spread = await underLoad(async () => Bun.sleep(1500));
-    expect(spread.nodes.size).toBe(3);
-    const down = await underLoad(() => owner.ok(["scale", "-a", APP, "--replicas", "2"]));
+    const spread = await loaded(async () => Bun.sleep(1500));
+    expect(spread.bodies.size).toBe(3);
+    const down = await loaded(() => owner.ok(["scale", "-a", APP, "--replicas", "2"]));
     expect(down.failures).toEqual([]);
     expect((await ps()).replicas.map((r) => r.name).sort()).toEqual(["web.1", "web.2"]);
   }, LONG);
@@ -121,7 +98,7 @@ describe("operating a running app", () => {
     const victim = Bun.spawnSync(["docker", "ps", "-q", "--filter", `label=beamstalk.app=${APP}`, "--filter", "label=beamstalk.index=2"]).stdout.toString().trim();
     expect(victim).not.toBe("");
     let killedAt = 0;
-    const { failures } = await underLoad(async () => {
+    const { failures } = await loaded(async () => {
       await Bun.sleep(500);
       killedAt = Date.now();
       Bun.spawnSync(["docker", "kill", victim]);
@@ -137,9 +114,9 @@ describe("operating a running app", () => {
     const revived = (await ps()).replicas.find((x) => x.name === "web.2")!;
     expect(revived).toMatchObject({ state: "running" });
     expect(revived.restarts).toBeGreaterThanOrEqual(1);
-    const after = await underLoad(async () => Bun.sleep(1500));
+    const after = await loaded(async () => Bun.sleep(1500));
     expect(after.failures).toEqual([]);
-    expect(after.nodes.size).toBe(2);
+    expect(after.bodies.size).toBe(2);
   }, LONG);
 
   test("what the platform did is in the app's log: releases, scaling, restarts after a crash", async () => {
@@ -150,12 +127,12 @@ describe("operating a running app", () => {
   }, LONG);
 
   test("ps:restart and a resize roll through health checks with no failed request", async () => {
-    const before = (await underLoad(async () => Bun.sleep(500))).nodes;
-    const restart = await underLoad(() => owner.ok(["ps:restart", "-a", APP]));
+    const before = (await loaded(async () => Bun.sleep(500))).bodies;
+    const restart = await loaded(() => owner.ok(["ps:restart", "-a", APP]));
     expect(restart.failures).toEqual([]);
-    const after = (await underLoad(async () => Bun.sleep(800))).nodes;
+    const after = (await loaded(async () => Bun.sleep(800))).bodies;
     for (const node of after) expect(before.has(node)).toBe(false);
-    const resize = await underLoad(() => owner.ok(["ps:scale", "-a", APP, "--size", "2"]));
+    const resize = await loaded(() => owner.ok(["ps:scale", "-a", APP, "--size", "2"]));
     expect(resize.failures).toEqual([]);
     const p = await ps();
     expect(p.formation.web).toEqual({ count: 2, size: 2 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { BINARY, CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
-import { containersLabelled, createFixtureApp, type FixtureApp, removeAppContainers } from "../support/fixture-app.ts";
+import { containersLabelled, createFixtureApp, type FixtureApp, tearDown } from "../support/fixture-app.ts";
 
 /**
  * `beamstalk run -- CMD ARGS…` for real: the compiled binary as server and CLI,
@@ -32,12 +32,7 @@ beforeAll(async () => {
   fixture = await createFixtureApp(owner, APP);
 }, LONG);
 
-afterAll(async () => {
-  if (owner) await owner.run(["apps:destroy", "-a", APP, "--confirm", APP]);
-  await daemon?.stop();
-  removeAppContainers(APP);
-  owner?.cleanup();
-}, LONG);
+afterAll(() => tearDown(owner, daemon, APP), LONG);
 
 describe("beamstalk run", () => {
   test("an app with no deployed release is refused clearly", async () => {

@@ -1,6 +1,6 @@
 import { cpSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type CliUser, tempDir } from "./daemon.ts";
+import { type CliUser, type RunningDaemon, tempDir } from "./daemon.ts";
 
 /** The plain OTP fixture app every end-to-end test deploys (no hex dependencies). */
 export const FIXTURE = resolve(import.meta.dir, "../fixtures/apps/hello");
@@ -71,4 +71,12 @@ export function removeAppContainers(app: string): void {
   const ids = [...containersLabelled(`beamstalk.app=${app}`), ...containersLabelled(`beamstalk.postgres=${app}`)];
   if (ids.length) Bun.spawnSync(["docker", "rm", "-f", ...ids]);
   Bun.spawnSync(["docker", "network", "rm", `beamstalk-${app}`], { stderr: "ignore", stdout: "ignore" });
+}
+
+/** What an end-to-end file's afterAll does: destroy its apps through the CLI, stop the daemon, remove what Docker kept, drop the user's files. */
+export async function tearDown(owner: CliUser | undefined, daemon: RunningDaemon | undefined, ...apps: string[]): Promise<void> {
+  for (const app of apps) await owner?.run(["apps:destroy", "-a", app, "--confirm", app]);
+  await daemon?.stop();
+  for (const app of apps) removeAppContainers(app);
+  owner?.cleanup();
 }
