@@ -15,3 +15,7 @@ declare module "*/bin/release" {
   const text: string;
   export default text;
 }
+declare module "*.escript" {
+  const text: string;
+  export default text;
+}

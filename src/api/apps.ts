@@ -95,4 +95,6 @@ export const releaseJson = (rel: Release) => ({
   process_types: rel.processTypes,
   created_by: rel.createdBy,
   created_at: rel.createdAt,
+  /** A hot upgrade: the release whose running replicas it was installed into. */
+  hot_from: rel.hotFrom,
 });

@@ -43,7 +43,7 @@ export function internalRoutes(deps: ApiDeps) {
 }
 
 function parsePush(body: Record<string, unknown>): PushRequest {
-  const { app, userId, repoPath, refs, gitEnv, pushOptions, clean } = body;
+  const { app, userId, repoPath, refs, gitEnv, pushOptions, clean, hot } = body;
   if (!isAppName(app)) throw badRequest("push: invalid app");
   if (typeof repoPath !== "string") throw badRequest("push: repoPath missing");
   if (!Array.isArray(refs) || refs.some((r) => typeof r?.old !== "string" || typeof r?.new !== "string" || typeof r?.ref !== "string")) {
@@ -57,5 +57,6 @@ function parsePush(body: Record<string, unknown>): PushRequest {
     gitEnv: typeof gitEnv === "object" && gitEnv !== null ? (gitEnv as Record<string, string>) : {},
     pushOptions: Array.isArray(pushOptions) ? pushOptions.filter((o): o is string => typeof o === "string") : [],
     clean: clean === true,
+    hot: hot === true,
   };
 }

@@ -1,16 +1,16 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exec } from "../lib/exec.ts";
 import { isAppName } from "../lib/validate.ts";
 import { BUILD_IMAGE } from "../stack/images.ts";
-import { writeDriver } from "./builtin.ts";
+import { writeDriver, writeRelupScript } from "./builtin.ts";
 import { fetchBuildpacks, planBuildpacks } from "./buildpacks.ts";
 import { CONTAINER_PATHS, removeContainer, runBuildContainer, type BuildContainerSpec } from "./container.ts";
 import { redactor, writeEnvDir } from "./env-dir.ts";
 import { mergeProcessTypes, parseProcfile, parseReleaseYaml } from "./process-types.ts";
 import { storeSlug } from "./slug.ts";
-import { BuildError, type BuildFailure, type BuildOptions, type BuildResult } from "./types.ts";
+import { BuildError, type BuildFailure, type BuildOptions, type BuildResult, type UpgradePackage } from "./types.ts";
 
 export const DEFAULT_MAX_SLUG_BYTES = 1024 ** 3;
 export const DEFAULT_BUILD_TIMEOUT_MS = 30 * 60_000;
@@ -18,7 +18,7 @@ export const DEFAULT_BUILD_MEMORY_BYTES = 2 * 1024 ** 3;
 const TAIL_LINES = 30;
 
 /** driver.sh's exit codes. */
-const DRIVER_FAILURES: Record<number, BuildFailure> = { 10: "detect", 11: "detect", 12: "compile", 13: "release", 14: "slug" };
+const DRIVER_FAILURES: Record<number, BuildFailure> = { 10: "detect", 11: "detect", 12: "compile", 13: "release", 14: "slug", 15: "hot" };
 
 /**
  * Builds a slug from a source tree with Heroku-style buildpacks, inside one
@@ -60,6 +60,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const meta = join(work, "meta");
     mkdirSync(meta);
     writeDriver(meta);
+    if (options.previousSlug) writeRelupScript(meta);
     writeFileSync(join(meta, "mode"), plan.mode + "\n");
     writeFileSync(join(meta, "buildpacks"), plan.sources.map((s) => s.name.replace(/[\r\n]/g, " ") + "\n").join(""));
     const envDir = join(work, "env");
@@ -78,6 +79,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         { source: meta, target: CONTAINER_PATHS.meta, readOnly: true },
         ...dirs.map((dir, i) => ({ source: dir, target: `${CONTAINER_PATHS.buildpacks}/${i}`, readOnly: true })),
         { source: outDir, target: CONTAINER_PATHS.out, readOnly: false },
+        ...(options.previousSlug ? [{ source: options.previousSlug, target: CONTAINER_PATHS.previous, readOnly: true }] : []),
       ],
     };
     const run = await runBuildContainer(spec, { timeoutMs, signal: options.signal, onLine: say });
@@ -95,10 +97,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const procfile = join(appDir, "Procfile");
     const processTypes = mergeProcessTypes(defaults, existsSync(procfile) ? parseProcfile(readFileSync(procfile, "utf8")) : null);
     const slug = await storeSlug(join(outDir, "slug.tar.gz"), options.slugDir);
+    const upgrade = options.previousSlug ? keepUpgrade(outDir, options.slugDir, slug.sha256) : undefined;
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     say(`-----> Process types: ${Object.keys(processTypes).join(", ") || "(none)"}`);
     say(`-----> Slug ${slug.sha256.slice(0, 12)}: ${(slug.bytes / 1024 ** 2).toFixed(1)} MiB, built in ${seconds} s`);
-    return { slug, processTypes, buildpacks: applied.map((i) => plan.sources[i]?.name ?? String(i)) };
+    return { slug, processTypes, buildpacks: applied.map((i) => plan.sources[i]?.name ?? String(i)), ...(upgrade ? { upgrade } : {}) };
   } finally {
     await removeContainer(container);
     rmSync(work, { recursive: true, force: true });
@@ -114,6 +117,15 @@ function driverFailure(code: number, outDir: string, maxSlugBytes: number, tail:
   }
   if (code === 137) return new BuildError("compile", "build container was killed (out of memory?)", tail);
   return new BuildError(DRIVER_FAILURES[code] ?? "compile", message, tail);
+}
+
+/** Moves the driver's upgrade package next to the slug and reads what it upgrades. */
+function keepUpgrade(outDir: string, slugDir: string, sha256: string): UpgradePackage {
+  const [name, from, to] = readFileSync(join(outDir, "hot"), "utf8").trim().split(" ");
+  if (!name || !from || !to) throw new BuildError("hot", "the build made no upgrade package");
+  const path = join(slugDir, `${sha256}.upgrade.tar.gz`);
+  renameSync(join(outDir, "upgrade.tar.gz"), path);
+  return { path, name, from, to };
 }
 
 function readLines(path: string): string[] {

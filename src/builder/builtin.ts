@@ -4,6 +4,7 @@ import compile from "./buildpacks/elixir/bin/compile" with { type: "text" };
 import detect from "./buildpacks/elixir/bin/detect" with { type: "text" };
 import release from "./buildpacks/elixir/bin/release" with { type: "text" };
 import driver from "./driver.sh" with { type: "text" };
+import relup from "./hot/relup.escript" with { type: "text" };
 
 /** The name the built-in Elixir buildpack goes by in results and `.buildpacks`. */
 export const BUILTIN_ELIXIR = "builtin:elixir";
@@ -24,5 +25,12 @@ export function writeDriver(dir: string): string {
   const path = join(dir, "driver.sh");
   writeFileSync(path, driver);
   chmodSync(path, 0o755);
+  return path;
+}
+
+/** Writes the appup/relup maker a hot upgrade's build runs (driver.sh calls it). */
+export function writeRelupScript(dir: string): string {
+  const path = join(dir, "relup.escript");
+  writeFileSync(path, relup);
   return path;
 }

@@ -18,6 +18,7 @@ export const CONTAINER_PATHS = {
   meta: "/beamstalk/meta",
   buildpacks: "/beamstalk/buildpacks",
   out: "/out",
+  previous: "/beamstalk/previous.tar.gz",
 } as const;
 
 /** `docker run` argv for the build container: no published ports, memory-capped, named for cleanup. */

@@ -6,9 +6,12 @@
 #   /env                 ENV_DIR (one file per config var, read-only)
 #   /beamstalk/meta      mode, buildpack names (read-only)
 #   /beamstalk/buildpacks/N   buildpacks in order (read-only; copied before use)
-#   /out                 slug.tar.gz, release-N.yml, applied, error
+#   /out                 slug.tar.gz, release-N.yml, applied, error; for a hot
+#                        upgrade also upgrade.tar.gz and hot ("NAME FROM TO")
+#   /beamstalk/previous.tar.gz  the running release's slug (hot upgrades only)
 # Exit codes: 10 detect failed (explicit list), 11 nothing detected,
-# 12 compile failed, 13 release failed, 14 slug failed or too large.
+# 12 compile failed, 13 release failed, 14 slug failed or too large,
+# 15 no hot upgrade can be made from the running release to this one.
 set -uo pipefail
 exec 2>&1
 
@@ -83,6 +86,49 @@ else
   echo "-----> ${label} app detected"
   run_buildpack "$chosen"
 fi
+
+# A hot upgrade: the running release (the current slug) beside the new one, appups and a
+# relup made by relup.escript, and an upgrade package holding only what changed
+# (lib/APP-VSN of changed and added applications, releases/VSN, releases/NAME-VSN.rel),
+# as :release_handler.unpack_release/1 expects it.
+hot_upgrade() {
+  local previous=/tmp/previous name old_name old new line changed=() staging
+  [ -f "$BUILD_DIR/.beamstalk/release-name" ] || fail 15 "a hot upgrade needs a mix release, and this build made none"
+  name=$(cat "$BUILD_DIR/.beamstalk/release-name")
+  [ "$(cat "$BUILD_DIR/.beamstalk/release-start")" = start ] || fail 15 "hot upgrades work with mix releases; this is a Distillery release: push without -o hot"
+  echo "-----> Preparing a hot upgrade"
+  rm -rf "$previous" && mkdir -p "$previous"
+  tar -xzf /beamstalk/previous.tar.gz -C "$previous" || fail 15 "could not unpack the running release's slug"
+  old_name=$(cat "$previous/.beamstalk/release-name" 2>/dev/null) || fail 15 "the running release is no mix release: deploy without -o hot"
+  [ "$old_name" = "$name" ] || fail 15 "the running release is ${old_name}, this build makes ${name}: a hot upgrade needs the same release"
+  [ -f "$previous/releases/RELEASES" ] || fail 15 "the running release has no releases/RELEASES (it was built before hot upgrades existed): deploy once without -o hot"
+  old=$(awk '{ print $2 }' "$previous/releases/start_erl.data")
+  new=$(awk '{ print $2 }' "$BUILD_DIR/releases/start_erl.data")
+  [ -n "$old" ] && [ -n "$new" ] || fail 15 "could not read the release versions (releases/start_erl.data)"
+  [ "$old" != "$new" ] || fail 15 "the version is still ${new}: a hot upgrade needs a new version in mix.exs"
+  echo "       ${name} ${old} -> ${new}"
+  while IFS= read -r line; do
+    case "$line" in
+      "error: "*) fail 15 "no hot upgrade from ${old} to ${new}: ${line#error: }" ;;
+      "changed "*) read -r -a changed <<<"${line#changed }" ;;
+      "exit 0") ;;
+      "exit "*) fail 15 "no hot upgrade from ${old} to ${new}: making the relup failed (${line})" ;;
+      *) echo "       $line" ;;
+    esac
+  done < <(escript "$META/relup.escript" "$previous" "$BUILD_DIR" "$name" "$old" "$new" 2>&1; echo "exit $?")
+  [ -f "$BUILD_DIR/releases/$new/relup" ] || fail 15 "no hot upgrade from ${old} to ${new}: no relup was made"
+  staging=$(mktemp -d /tmp/upgrade.XXXXXX)
+  mkdir -p "$staging/lib" "$staging/releases"
+  for dir in "${changed[@]}"; do cp -a "$BUILD_DIR/lib/$dir" "$staging/lib/"; done
+  cp -a "$BUILD_DIR/releases/$new" "$staging/releases/$new"
+  cp "$BUILD_DIR/releases/$new/$name.rel" "$staging/releases/$name-$new.rel"
+  # Entry names without "./": release_handler extracts releases/NAME-VSN.rel by its exact name.
+  tar -C "$staging" --sort=name --owner=0 --group=0 --numeric-owner -czf "$OUT/upgrade.tar.gz" lib releases || fail 15 "could not pack the upgrade"
+  rm -rf "$staging" "$previous"
+  echo "$name $old $new" >"$OUT/hot"
+  echo "       Upgrade package: $(($(stat -c %s "$OUT/upgrade.tar.gz") / 1024)) KiB (${changed[*]:-no application changed})"
+}
+if [ -f /beamstalk/previous.tar.gz ]; then hot_upgrade; fi
 
 echo "-----> Compressing slug"
 rm -rf "$BUILD_DIR/.git"

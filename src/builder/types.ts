@@ -25,6 +25,12 @@ export interface BuildOptions {
   memoryBytes?: number;
   /** Where temporary copies live; default the OS temp dir. */
   workDir?: string;
+  /**
+   * The running release's slug (host path): asks for a hot upgrade. The build
+   * then also makes appups, a relup and an upgrade package (BuildResult.upgrade),
+   * or fails with reason "hot" saying why none can be made.
+   */
+  previousSlug?: string;
   /** Allow `file://` git URLs in `.buildpacks` (tests); off by default, as they read the host's disk. */
   allowFileGitUrls?: boolean;
 }
@@ -41,6 +47,19 @@ export interface BuildResult {
   processTypes: Record<string, string>;
   /** The buildpacks that ran, as given (URL, path, or "builtin:elixir"). */
   buildpacks: string[];
+  /** Only when previousSlug was given. */
+  upgrade?: UpgradePackage;
+}
+
+/** What a hot upgrade installs on running nodes: only what changed, for :release_handler. */
+export interface UpgradePackage {
+  /** Host path of the tar.gz (`<slugDir>/<new slug sha>.upgrade.tar.gz`). */
+  path: string;
+  /** The release name (`bin/<name>`). */
+  name: string;
+  /** The running release's version and the new one (from mix.exs). */
+  from: string;
+  to: string;
 }
 
 export type BuildFailure =
@@ -52,7 +71,8 @@ export type BuildFailure =
   | "slug_too_large"
   | "slug"
   | "timeout"
-  | "cancelled";
+  | "cancelled"
+  | "hot";
 
 /** A build that did not produce a slug. `tail` holds the last lines of output. */
 export class BuildError extends Error {

@@ -16,10 +16,11 @@ export interface ExecOutput {
 
 type Exec = Pick<Runner, "exec">;
 
-/** Runs argv in a replica and collects its output; after timeoutMs the session is dropped (timedOut). */
-export async function execOutput(runner: Exec, id: string, argv: string[], timeoutMs = 30_000): Promise<ExecOutput> {
+/** Runs argv in a replica (input, if any, on its stdin) and collects its output; after timeoutMs the session is dropped (timedOut). */
+export async function execOutput(runner: Exec, id: string, argv: string[], timeoutMs = 30_000, input?: Uint8Array): Promise<ExecOutput> {
   const proc = await runner.exec(id, argv, { tty: false });
-  proc.stdin.end();
+  if (input) proc.stdin.end(input);
+  else proc.stdin.end();
   const read = async (stream: NodeJS.ReadableStream) => {
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));

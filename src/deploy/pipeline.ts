@@ -1,7 +1,9 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../lib/logger.ts";
-import type { Runner } from "../runner/types.ts";
+import type { Replica, Runner } from "../runner/types.ts";
+import { BuildError, type UpgradePackage } from "../builder/types.ts";
+import { installOnReplicas, restoreReplicas } from "./hot.ts";
 import type { App, Release, State, User } from "../state/index.ts";
 import { AppQueue } from "./app-queue.ts";
 import { checkout } from "./checkout.ts";
@@ -101,13 +103,15 @@ export class Deployer {
     if (!target) return 0;
     const user = req.userId === null ? null : state.users.byId(req.userId);
     const clean = req.clean || req.pushOptions.includes("clean");
+    const hot = req.hot || req.pushOptions.includes("hot");
     try {
-      await this.#queue.run(app.name, () => this.#buildAndDeploy(app, user, target.new, req, clean, out), () =>
+      await this.#queue.run(app.name, () => this.#buildAndDeploy(app, user, target.new, req, { clean, hot }, out), () =>
         out(`another deploy of ${app.name} is running: waiting for it to finish`),
       );
       return 0;
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      // A failed build's last lines were streamed already: only its reason is repeated.
+      const message = err instanceof BuildError ? err.message.split("\n")[0]! : err instanceof Error ? err.message : String(err);
       out(`!     ${message}`);
       out("!     push rejected; the running release was not changed");
       this.deps.logger.warn("deploy.failed", { app: app.name, sha: target.new.slice(0, 7), error: message });
@@ -115,7 +119,7 @@ export class Deployer {
     }
   }
 
-  async #buildAndDeploy(app: App, user: User | null, sha: string, req: PushRequest, clean: boolean, push: (line: string) => void): Promise<void> {
+  async #buildAndDeploy(app: App, user: User | null, sha: string, req: PushRequest, mode: { clean: boolean; hot: boolean }, push: (line: string) => void): Promise<void> {
     const { state, paths } = this.deps;
     const buildLog = this.deps.logs?.startBuild(app.name);
     const out = (line: string) => {
@@ -123,14 +127,16 @@ export class Deployer {
       buildLog?.line(line);
     };
     const started = performance.now();
-    out(`-----> Building ${app.name} from ${sha.slice(0, 7)}`);
+    // A hot upgrade goes into the replicas that run now: all of them must be up before anything is built.
+    const hot = mode.hot ? await this.#hotTargets(app) : null;
+    out(`-----> Building ${app.name} from ${sha.slice(0, 7)}${hot ? ` as a hot upgrade of v${hot.current.version}` : ""}`);
     mkdirSync(paths.tmp, { recursive: true, mode: 0o700 });
     const work = mkdtempSync(join(paths.tmp, `build-${app.name}-`));
     try {
       const sourceDir = join(work, "src");
       await checkout({ repoPath: req.repoPath, sha, dest: sourceDir, gitEnv: req.gitEnv, maxBytes: this.#settings.maxSourceBytes, out });
       const cacheDir = join(paths.cache, app.name);
-      if (clean) {
+      if (mode.clean) {
         rmSync(cacheDir, { recursive: true, force: true });
         out("-----> Clean build: the build cache was wiped");
       }
@@ -140,23 +146,15 @@ export class Deployer {
       const { runImage } = await this.deps.stackReady();
       const config = state.config.get(app);
       const buildStarted = performance.now();
-      const built = await this.deps.build({ app: app.name, sourceDir, cacheDir, env: config, slugDir, onOutput: out, timeoutMs: this.#settings.buildTimeoutMs });
-      const release = state.transaction(() => {
-        const rel = state.releases.append({
-          appId: app.id,
-          appName: app.name,
-          summary: `Deploy ${sha.slice(0, 7)}`,
-          config,
-          slug: built.slug.sha256,
-          processTypes: built.processTypes,
-          buildpacks: built.buildpacks,
-          gitSha: sha,
-          status: "pending",
-          createdBy: user?.id ?? null,
-        });
-        state.activity.record(app.id, user?.id ?? null, "deploy", `Deployed ${sha.slice(0, 7)} (v${rel.version})`);
-        return rel;
-      });
+      const previousSlug = hot ? join(slugDir, `${hot.current.slug}.tar.gz`) : undefined;
+      const built = await this.deps.build({ app: app.name, sourceDir, cacheDir, env: config, slugDir, onOutput: out, timeoutMs: this.#settings.buildTimeoutMs, ...(previousSlug ? { previousSlug } : {}) });
+      if (hot) {
+        if (!built.upgrade) throw new DeployError("the build made no upgrade package");
+        await this.#hotUpgrade(app, user, sha, hot, { ...built, upgrade: built.upgrade }, out);
+        out(`       (whole deploy ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+        return;
+      }
+      const release = this.#recordBuild(app, user, sha, built, config, { summary: `Deploy ${sha.slice(0, 7)}`, activity: (v) => `Deployed ${sha.slice(0, 7)} (v${v})` });
       buildLog?.release(release.version);
       const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
       out(`-----> Built in ${seconds(buildStarted)} s; releasing v${release.version}`);
@@ -168,6 +166,106 @@ export class Deployer {
     } finally {
       buildLog?.close();
       rmSync(work, { recursive: true, force: true });
+    }
+  }
+
+  /** Records a build as release n+1, pending until it serves, with its line in the app's activity. */
+  #recordBuild(
+    app: App,
+    user: User | null,
+    sha: string,
+    built: { slug: { sha256: string }; processTypes: Record<string, string>; buildpacks: string[] },
+    config: Record<string, string>,
+    what: { summary: string; activity: (version: number) => string; hotFrom?: number },
+  ): Release {
+    const { state } = this.deps;
+    return state.transaction(() => {
+      const rel = state.releases.append({
+        appId: app.id,
+        appName: app.name,
+        summary: what.summary,
+        config,
+        slug: built.slug.sha256,
+        processTypes: built.processTypes,
+        buildpacks: built.buildpacks,
+        gitSha: sha,
+        status: "pending",
+        createdBy: user?.id ?? null,
+        ...(what.hotFrom !== undefined ? { hotFrom: what.hotFrom } : {}),
+      });
+      state.activity.record(app.id, user?.id ?? null, "deploy", what.activity(rel.version));
+      return rel;
+    });
+  }
+
+  /** The serving release and its replicas, when a hot upgrade can go into them; else why not. */
+  async #hotTargets(app: App): Promise<{ current: Release; replicas: Replica[] }> {
+    const { state, runner } = this.deps;
+    const current = state.releases.current(app.id);
+    if (!current?.slug) throw new DeployError(`${app.name} runs nothing to upgrade: push without -o hot first`);
+    const serving = state.releases.lineage(app.id, current.version);
+    const replicas = (await runner.list(app.name)).filter((r) => serving.has(r.release));
+    const formation = state.formation.for(app.id, Object.keys(current.processTypes));
+    for (const [type, f] of Object.entries(formation)) {
+      for (let index = 1; index <= f.count; index++) {
+        const r = replicas.find((x) => x.process === type && x.index === index);
+        if (!r || r.state !== "running") throw new DeployError(`${type}.${index} is not running, so it cannot be upgraded in place: wait for it, or push without -o hot`);
+      }
+    }
+    const running = replicas.filter((r) => r.state === "running");
+    if (running.length === 0) throw new DeployError(`${app.name} has no running replica to upgrade (scaled to 0): push without -o hot`);
+    return { current, replicas: running };
+  }
+
+  /**
+   * Installs a hot upgrade into every running replica at once (see hot.ts). All
+   * of them upgraded: the new release is recorded as serving, its slug the one
+   * new containers get. Any of them failed: every replica is put back on the old
+   * version, the release is marked failed, and the push reports which and why.
+   */
+  async #hotUpgrade(
+    app: App,
+    user: User | null,
+    sha: string,
+    target: { current: Release; replicas: Replica[] },
+    built: { slug: { sha256: string }; processTypes: Record<string, string>; buildpacks: string[]; upgrade: UpgradePackage },
+    out: (line: string) => void,
+  ): Promise<void> {
+    const { state, runner } = this.deps;
+    const { current, replicas } = target;
+    const { upgrade } = built;
+    try {
+      if (JSON.stringify(built.processTypes) !== JSON.stringify(current.processTypes)) {
+        throw new DeployError("the process types changed (Procfile): that needs new containers, so push without -o hot");
+      }
+      const config = state.releases.config(app.id, app.name, current.version) ?? {};
+      const release = this.#recordBuild(app, user, sha, built, config, {
+        summary: `Hot upgrade ${sha.slice(0, 7)} (${upgrade.from} to ${upgrade.to})`,
+        activity: (v) => `Hot upgrade ${sha.slice(0, 7)} to ${upgrade.to} (v${v})`,
+        hotFrom: current.version,
+      });
+      const names = replicas.map((r) => `${r.process}.${r.index}`).join(", ");
+      out(`-----> Hot upgrade v${release.version}: installing ${upgrade.name} ${upgrade.to} over ${upgrade.from} on ${names}`);
+      const began = performance.now();
+      const results = await installOnReplicas(runner, replicas, upgrade);
+      const failed = results.filter((r) => r.error !== null);
+      if (failed.length === 0) {
+        state.releases.setStatus(app.id, release.version, "succeeded");
+        const seconds = ((performance.now() - began) / 1000).toFixed(2);
+        out(`-----> ${app.name} v${release.version} (${upgrade.to}) is live on ${replicas.length} replica${replicas.length > 1 ? "s" : ""}, upgraded in place in ${seconds} s`);
+        this.deps.logger.info("deploy.hot_upgraded", { app: app.name, version: release.version, from: upgrade.from, to: upgrade.to, replicas: replicas.length, ms: Math.round(performance.now() - began) });
+        this.deps.logs?.platform(app.name, `Release v${release.version} (${release.summary}) is live, upgraded in place`);
+        return;
+      }
+      for (const f of failed) out(` !     ${f.replica.process}.${f.replica.index}: the upgrade failed: ${f.error}`);
+      out(`-----> Putting every replica back on ${upgrade.from}`);
+      const stuck = await restoreReplicas(runner, replicas, upgrade);
+      for (const s of stuck) out(` !     ${s.replica.process}.${s.replica.index} could not be put back on ${upgrade.from}: ${s.error}`);
+      state.releases.setStatus(app.id, release.version, "failed");
+      this.deps.logs?.platform(app.name, `Release v${release.version} (hot upgrade to ${upgrade.to}) failed on ${failed.map((f) => `${f.replica.process}.${f.replica.index}`).join(", ")}; back on ${upgrade.from}`);
+      throw new DeployError(`the hot upgrade to ${upgrade.to} failed on ${failed.length} of ${replicas.length} replica${replicas.length > 1 ? "s" : ""}; ${stuck.length === 0 ? `every replica is back on ${upgrade.from}` : `${stuck.length} could not be put back: restart them with ps:restart`}`);
+    } finally {
+      rmSync(upgrade.path, { force: true });
     }
   }
 
@@ -249,6 +347,7 @@ export class Deployer {
     const current = state.releases.current(app.id);
     const formation = current ? state.formation.for(app.id, Object.keys(current.processTypes)) : {};
     const replicas = await runner.list(app.name);
+    const serving = current ? state.releases.lineage(app.id, current.version) : new Set<number>();
     const now = Date.now();
     return {
       release: current?.version ?? null,
@@ -261,7 +360,8 @@ export class Deployer {
             name: `${r.process}.${r.index}`,
             process: r.process,
             index: r.index,
-            release: r.release,
+            // A hot-upgraded replica runs the serving release in a container labelled with an older one.
+            release: current && serving.has(r.release) ? current.version : r.release,
             state: r.state,
             size: r.size,
             startedAt: r.startedAt,
@@ -347,7 +447,8 @@ export class Deployer {
       await runner.settle(r.id).catch((err) => this.deps.logger.warn("deploy.settle_failed", { id: r.id, error: (err as Error).message }));
       if (r.process !== "web" || r.state === "exited") continue;
       const app = state.apps.byName(r.app);
-      if (!app || state.releases.current(app.id)?.version !== r.release) continue;
+      const current = app ? state.releases.current(app.id) : null;
+      if (!app || !current || !state.releases.lineage(app.id, current.version).has(r.release)) continue;
       byApp.set(r.app, [...(byApp.get(r.app) ?? []), r.address]);
     }
     for (const [app, backends] of byApp) this.deps.router.setRoute(app, this.hostnames(app), backends);

@@ -72,7 +72,8 @@ export async function applyScale(
     await retired;
     return;
   }
-  const existing = (await deps.runner.list(app.name)).filter((r) => r.release === plan.release);
+  const serving = deps.state.releases.lineage(app.id, plan.release); // hot-upgraded replicas keep an older label
+  const existing = (await deps.runner.list(app.name)).filter((r) => serving.has(r.release));
   const started = [];
   for (const [type, { count, size }] of Object.entries(next)) {
     const command = plan.processTypes[type]!;

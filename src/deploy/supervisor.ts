@@ -113,7 +113,7 @@ export class Supervisor {
     const { state } = this.#o;
     const app = state.apps.byName(replica.app);
     const current = app ? state.releases.current(app.id) : null;
-    if (!app || !current || current.version !== replica.release) return false;
+    if (!app || !current || !state.releases.lineage(app.id, current.version).has(replica.release)) return false;
     const formation = state.formation.for(app.id, Object.keys(current.processTypes));
     return replica.index <= (formation[replica.process]?.count ?? 0);
   }

@@ -1,3 +1,4 @@
+import type { UpgradePackage } from "../builder/types.ts";
 import type { Secret } from "../lib/secret.ts";
 
 /** What the pipeline needs from the builder (src/builder implements it). */
@@ -9,7 +10,9 @@ export type BuildSlug = (options: {
   slugDir: string;
   onOutput: (line: string) => void;
   timeoutMs?: number;
-}) => Promise<{ slug: { path: string; sha256: string; bytes: number }; processTypes: Record<string, string>; buildpacks: string[] }>;
+  /** The running release's slug: a hot upgrade (the result then has `upgrade`). */
+  previousSlug?: string;
+}) => Promise<{ slug: { path: string; sha256: string; bytes: number }; processTypes: Record<string, string>; buildpacks: string[]; upgrade?: UpgradePackage }>;
 
 /** One ref update as git's pre-receive hook sees it. */
 export interface RefUpdate {
@@ -27,6 +30,8 @@ export interface PushRequest {
   gitEnv: Record<string, string | undefined>;
   pushOptions: string[];
   clean: boolean;
+  /** Upgrade the running nodes in place (`-o hot`, BEAMSTALK-HOT: true); absent from older hooks. */
+  hot?: boolean;
 }
 
 export interface DeploySettings {

@@ -57,9 +57,10 @@ test("sends the push and relays lines split across chunks; the exit line is the 
     GIT_QUARANTINE_PATH: `${repo}/objects/tmp_objdir-incoming-x`,
     GIT_OBJECT_DIRECTORY: `${repo}/objects/tmp_objdir-incoming-x`,
     GIT_ALTERNATE_OBJECT_DIRECTORIES: `${repo}/objects`,
-    GIT_PUSH_OPTION_COUNT: "2",
+    GIT_PUSH_OPTION_COUNT: "3",
     GIT_PUSH_OPTION_0: "clean",
     GIT_PUSH_OPTION_1: "x=y",
+    GIT_PUSH_OPTION_2: "hot",
   });
   expect(code).toBe(3);
   expect(out).toBe("-----> Building\n-----> Done\n");
@@ -73,15 +74,21 @@ test("sends the push and relays lines split across chunks; the exit line is the 
       GIT_ALTERNATE_OBJECT_DIRECTORIES: `${repo}/objects`,
       GIT_QUARANTINE_PATH: `${repo}/objects/tmp_objdir-incoming-x`,
     },
-    pushOptions: ["clean", "x=y"],
+    pushOptions: ["clean", "x=y", "hot"],
     clean: true,
+    hot: true,
   });
 });
 
-test("BEAMSTALK_CLEAN=1 sets clean", async () => {
+test("BEAMSTALK_CLEAN=1 sets clean, BEAMSTALK_HOT=1 sets hot; neither without them", async () => {
   answer = () => new Response("beamstalk:exit=0");
+  expect((await run({})).code).toBe(0);
+  expect(requests.at(-1)).toMatchObject({ clean: false, hot: false });
+  expect((await run({ BEAMSTALK_HOT: "1" })).code).toBe(0);
+  expect(requests.at(-1)).toMatchObject({ clean: false, hot: true });
   expect((await run({ BEAMSTALK_CLEAN: "1" })).code).toBe(0);
   expect(requests.at(-1)!.clean).toBe(true);
+  expect(requests.at(-1)!.hot).toBe(false);
   expect(requests.at(-1)!.pushOptions).toEqual([]);
 });
 

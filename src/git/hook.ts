@@ -48,6 +48,7 @@ export async function runPreReceiveHook(options: PreReceiveHookOptions = {}): Pr
     gitEnv: quarantineEnv(env),
     pushOptions: pushOptions(env),
     clean: env.BEAMSTALK_CLEAN === "1" || pushOptions(env).includes("clean"),
+    hot: env.BEAMSTALK_HOT === "1" || pushOptions(env).includes("hot"),
   };
 
   let res: Response;

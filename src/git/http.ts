@@ -95,6 +95,7 @@ async function runBackend(options: GitHttpOptions, idleMs: number, req: Request,
   const protocol = safeGitProtocol(req.headers.get("git-protocol"));
   if (protocol) env.GIT_PROTOCOL = protocol;
   if (req.headers.get("beamstalk-clean")?.trim().toLowerCase() === "true") env.BEAMSTALK_CLEAN = "1";
+  if (req.headers.get("beamstalk-hot")?.trim().toLowerCase() === "true") env.BEAMSTALK_HOT = "1";
 
   const log = { app: route.app, service: route.service, user: user.id };
   if (route.kind === "rpc") options.logger.info("git.http.rpc", log);

@@ -33,6 +33,8 @@ export interface PushRequest {
   pushOptions: string[];
   /** A clean build: the BEAMSTALK-CLEAN: true header, or `git push -o clean`. */
   clean: boolean;
+  /** A hot upgrade of the running nodes: the BEAMSTALK-HOT: true header, or `git push -o hot`. */
+  hot: boolean;
 }
 
 export const ZERO_SHA = "0".repeat(40);

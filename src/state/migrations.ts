@@ -177,4 +177,9 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX backups_app ON backups(app_id, id);
   `,
+  // hot upgrades: a release installed into the running replicas of another one (its
+  // version here) runs in their containers, which keep that release's label
+  `
+  ALTER TABLE releases ADD COLUMN hot_from INTEGER;
+  `,
 ];

@@ -19,6 +19,8 @@ export interface Release {
   status: ReleaseStatus;
   createdBy: string | null;
   createdAt: string;
+  /** A hot upgrade: the release whose running replicas it was installed into. */
+  hotFrom: number | null;
 }
 
 interface ReleaseRow {
@@ -31,6 +33,7 @@ interface ReleaseRow {
   status: ReleaseStatus;
   created_by: string | null;
   created_at: string;
+  hot_from: number | null;
 }
 
 const toRelease = (r: ReleaseRow): Release => ({
@@ -43,9 +46,10 @@ const toRelease = (r: ReleaseRow): Release => ({
   status: r.status,
   createdBy: r.created_by,
   createdAt: r.created_at,
+  hotFrom: r.hot_from,
 });
 
-const SELECT = `SELECT r.version, r.summary, r.slug, r.process_types, r.buildpacks, r.git_sha, r.status, u.email AS created_by, r.created_at
+const SELECT = `SELECT r.version, r.summary, r.slug, r.process_types, r.buildpacks, r.git_sha, r.status, u.email AS created_by, r.created_at, r.hot_from
                   FROM releases r LEFT JOIN users u ON u.id = r.created_by`;
 
 /** Releases are immutable: version n+1 = slug + config snapshot + summary. Only status moves. */
@@ -79,6 +83,17 @@ export class Releases {
     return row ? toRelease(row) : null;
   }
 
+  /**
+   * The versions whose replicas run this release's code: itself and, through
+   * hot upgrades, the releases it was installed into (their containers keep
+   * their old label).
+   */
+  lineage(appId: number, version: number): Set<number> {
+    const versions = new Set<number>();
+    for (let v: number | null = version; v !== null && !versions.has(v); v = this.get(appId, v)?.hotFrom ?? null) versions.add(v);
+    return versions;
+  }
+
   setStatus(appId: number, version: number, status: ReleaseStatus): void {
     this.db.query("UPDATE releases SET status = ? WHERE app_id = ? AND version = ?").run(status, appId, version);
   }
@@ -95,6 +110,7 @@ export class Releases {
     gitSha: string | null;
     status: ReleaseStatus;
     createdBy: number | null;
+    hotFrom?: number;
   }): Release {
     const { n } = this.db.query("SELECT coalesce(max(version), 0) AS n FROM releases WHERE app_id = ?").get(input.appId) as {
       n: number;
@@ -103,8 +119,8 @@ export class Releases {
     const sealed = this.cipher.encrypt(JSON.stringify(input.config), `release:${input.appName}:${version}`);
     this.db
       .query(
-        `INSERT INTO releases (app_id, version, summary, config, slug, process_types, buildpacks, git_sha, status, created_by, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO releases (app_id, version, summary, config, slug, process_types, buildpacks, git_sha, status, created_by, created_at, hot_from)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         input.appId,
@@ -118,6 +134,7 @@ export class Releases {
         input.status,
         input.createdBy,
         isoNow(this.clock),
+        input.hotFrom ?? null,
       );
     return this.get(input.appId, version)!;
   }

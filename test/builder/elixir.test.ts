@@ -102,6 +102,42 @@ describe("the built-in Elixir buildpack", () => {
     expect(result.processTypes.web).toBe("bin/hello start");
   }, LONG);
 
+  test("releases/RELEASES is written for release_handler, naming the release permanent with /app paths", async () => {
+    const app = await unpack(slugPath);
+    const releases = readFileSync(join(app, "releases/RELEASES"), "utf8");
+    expect(releases).toContain('[{release,"hello","0.1.0",');
+    expect(releases).toContain('{hello,"0.1.0","/app/lib/hello-0.1.0"}');
+    expect(releases).toContain('{sasl,"4.2","/app/lib/sasl-4.2"}');
+    expect(releases.trimEnd()).toEndWith("permanent}].");
+  }, LONG);
+
+  test("with the running slug, a build makes appups, a relup and an upgrade package holding only what changed", async () => {
+    const source = checkout("hello");
+    writeFileSync(join(source, "mix.exs"), readFileSync(join(source, "mix.exs"), "utf8").replace('version: "0.1.0"', 'version: "0.2.0"'));
+    const version = join(source, "lib/hello/version.ex");
+    writeFileSync(version, readFileSync(version, "utf8").replace('"hello v1"', '"hello v2"'));
+    const { result, output } = await timed({ ...hello, sourceDir: source, previousSlug: slugPath });
+    expect(output).toContain("       hello 0.1.0 -> 0.2.0");
+    expect(output).toContain("       hello 0.1.0 -> 0.2.0: 1 load_module, 0 update, 0 add_module, 0 delete_module");
+    expect(result.upgrade).toMatchObject({ name: "hello", from: "0.1.0", to: "0.2.0" });
+    const listing = (await exec(["tar", "-tzf", result.upgrade!.path])).stdout.split("\n");
+    // Exact entry names: release_handler extracts releases/hello-0.2.0.rel by that name.
+    expect(listing).toContain("releases/hello-0.2.0.rel");
+    expect(listing).toContain("releases/0.2.0/relup");
+    expect(listing).toContain("lib/hello-0.2.0/ebin/hello.appup");
+    expect(listing).toContain("lib/hello-0.2.0/ebin/Elixir.Hello.Version.beam");
+    expect(listing.some((name) => /^lib\/(kernel|stdlib|elixir|sasl)-/.test(name))).toBe(false);
+    expect(listing.some((name) => name.includes("COOKIE") || name.endsWith("start_erl.data"))).toBe(false);
+    const app = await unpack(result.slug.path);
+    expect(readFileSync(join(app, "releases/start_erl.data"), "utf8")).toContain("0.2.0");
+
+    // The same version again: no upgrade can be made, and the build says why.
+    const again = await build({ ...hello, sourceDir: source, previousSlug: result.slug.path }).catch((err) => err);
+    expect(again).toBeInstanceOf(BuildError);
+    expect((again as BuildError).reason).toBe("hot");
+    expect((again as BuildError).message).toContain("the version is still 0.2.0: a hot upgrade needs a new version in mix.exs");
+  }, LONG);
+
   test("the slug runs on the run image: GET /, /env/NAME, /health", async () => {
     expect(slugPath).not.toBe("");
     const url = await serve(slugPath, { GREETING: "hello-from-env" });

@@ -63,6 +63,7 @@ describe("git push over smart HTTP", () => {
       refs: [{ old: "0".repeat(40), new: sha, ref: "refs/heads/main" }],
       pushOptions: [],
       clean: false,
+      hot: false,
     });
     expect(push.body.gitEnv.GIT_QUARANTINE_PATH).toStartWith(join(fx.reposDir, "shop.git"));
     expect(push.body.gitEnv.GIT_QUARANTINE_PATH).toContain("tmp_objdir-incoming");
@@ -155,6 +156,15 @@ describe("git push over smart HTTP", () => {
     expect(res.code).toBe(0);
     expect(fx.pushes.at(-1)!.body.clean).toBe(true);
     expect(fx.pushes.at(-1)!.body.pushOptions).toEqual([]);
+  });
+
+  test("the BEAMSTALK-HOT: true header and -o hot reach hot", async () => {
+    await fx.commit(work, "h.txt", "h\n");
+    expect((await fx.git(work, ["-c", "http.extraheader=BEAMSTALK-HOT: true", "push", `${base}/shop.git`, "main"])).code).toBe(0);
+    expect(fx.pushes.at(-1)!.body).toMatchObject({ hot: true, clean: false, pushOptions: [] });
+    await fx.commit(work, "h2.txt", "h2\n");
+    expect((await fx.git(work, ["push", "-o", "hot", `${base}/shop.git`, "main"])).code).toBe(0);
+    expect(fx.pushes.at(-1)!.body).toMatchObject({ hot: true, pushOptions: ["hot"] });
   });
 
   test("a viewer cannot push: 403 with a message git shows", async () => {
