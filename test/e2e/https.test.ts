@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
 import { createFixtureApp, type FixtureApp, removeAppContainers } from "../support/fixture-app.ts";
@@ -110,6 +110,7 @@ afterAll(async () => {
   proxy?.stop();
   await pebble?.stop();
   owner?.cleanup();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 }, 2 * 60_000);
 
 describe("HTTPS through the daemon, against Pebble", () => {
