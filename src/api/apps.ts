@@ -33,6 +33,7 @@ export function appRoutes(deps: ApiDeps) {
     if (state.apps.exists(name)) throw conflict(`app name ${name} is taken`, "pick another name, or leave it out for a generated one");
     const app = state.apps.create(name, c.var.user);
     deps.logger.info("app.create", { app: name, user: c.var.user.email });
+    deps.appCreated?.(app);
     return c.json(json(app, "owner"), 201);
   });
 

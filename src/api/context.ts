@@ -24,6 +24,8 @@ export interface ApiDeps {
   routes: RouteControl;
   /** Stops what the app runs and removes everything it keeps in the data directory (repos, slugs, cache, logs, backups). */
   removeApp(app: App): Promise<void>;
+  /** Told after an app is created: its `<app>.<baseDomain>` wants a certificate now, not at the next TLS pass. */
+  appCreated?(app: App): void;
   /** One-off jobs, `beamstalk run` (src/deploy/jobs.ts's Jobs); the run route answers 503 without it. */
   jobs?: JobActions;
   /** App logs, build logs and drains (src/logs's Logs); the log routes answer 503 without it. */

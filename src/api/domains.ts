@@ -10,10 +10,12 @@ import { type ApiDeps, type Env, appFor, readJson } from "./context.ts";
 /** What the domain and certificate routes need beyond ApiDeps (the daemon passes the repository and the TlsManager). */
 export interface DomainDeps {
   domains: Domains;
-  /** Certificate state per host name, and manual certificates (src/tls's TlsManager); without it every state reads "none". */
+  /** Certificate state per host name, manual certificates, renewals and removals (src/tls's TlsManager); without it every state reads "none". */
   tls?: {
     status(hostname: string): CertificateStatus;
     addManual(hostname: string, certPem: string, keyPem: import("../lib/secret.ts").Secret): CertificateStatus;
+    renewNow(hostname: string): Promise<CertificateStatus>;
+    remove(hostname: string): CertificateStatus;
   };
   /** Called after an app's domains changed: re-route its host names and order or drop certificates. */
   changed(app: App, change: { added: string[]; removed: string[] }): void | Promise<void>;

@@ -49,7 +49,9 @@ export class ApiClient {
     if (options.body !== undefined) headers["content-type"] = "application/json";
     let res: Response;
     try {
-      res = await fetch(this.options.url + path, {
+      // The daemon's unix socket speaks plain HTTP even when the server's URL is https://.
+      const base = this.options.socket ? this.options.url.replace(/^https:/, "http:") : this.options.url;
+      res = await fetch(base + path, {
         method,
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),

@@ -90,3 +90,37 @@ export const certsAdd = command({
     cli.print(res, () => info(`Installed a certificate for ${args.domain} on ${name}, valid until ${res.expires_at}.`));
   },
 });
+
+export const certsRenew = command({
+  name: "certs:renew",
+  description: "Order a new certificate (and key) for one of an app's domains now, e.g. after a key compromise; waits until it is served or says why the CA refused",
+  app: true,
+  data: true,
+  args: { domain: { type: "positional", required: true, description: "the app's domain" } },
+  async run(args, cli) {
+    const name = await cli.app();
+    const res = await cli.client().post<CertificateJson>(`/api/apps/${enc(name)}/certs/${enc(args.domain.toLowerCase())}/renew`);
+    cli.print(res, () =>
+      info(
+        res.state === "issued"
+          ? `Renewed the certificate of ${args.domain} on ${name}; the new one is served, valid until ${res.expires_at}.`
+          : `The certificate authority is still working on ${args.domain}; \`beamstalk domains\` shows when it is issued.`,
+      ),
+    );
+  },
+});
+
+export const certsRemove = command({
+  name: "certs:remove",
+  description: "Remove the certificate of one of an app's domains (manual or ACME); while the domain stays on the app, automatic TLS orders a new one",
+  app: true,
+  data: true,
+  args: { domain: { type: "positional", required: true, description: "the app's domain" } },
+  async run(args, cli) {
+    const name = await cli.app();
+    const res = await cli.client().delete<CertificateJson>(`/api/apps/${enc(name)}/certs/${enc(args.domain.toLowerCase())}`);
+    cli.print(res, () =>
+      info(`Removed the certificate of ${args.domain} on ${name}.${res.state === "pending" ? " A new one is being ordered over ACME; `beamstalk domains` shows its state." : ""}`),
+    );
+  },
+});

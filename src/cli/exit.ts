@@ -14,6 +14,7 @@ export const EXIT: Record<ErrorCode | "unexpected", number> = {
   conflict: 5,
   unreachable: 6,
   deploy_failed: 7,
+  certificate_failed: 1,
   internal: 1,
   unexpected: 1,
 };

@@ -6,7 +6,7 @@ import type { CommandSpec } from "./define.ts";
 import { drains, drainsAdd, drainsRemove } from "./drains.ts";
 import { logs } from "./logs.ts";
 import { maintenance, maintenanceOff, maintenanceOn } from "./maintenance.ts";
-import { certsAdd, domains, domainsAdd, domainsRemove } from "./domains.ts";
+import { certsAdd, certsRemove, certsRenew, domains, domainsAdd, domainsRemove } from "./domains.ts";
 import { pg, pgBackups, pgBackupsCapture, pgBackupsRestore, pgCreate, pgDestroy, pgPsql, pgScale } from "./postgres.ts";
 import { ps, psRestart, psScale } from "./ps.ts";
 import { psEval, psMigrate, psRemoteConsole, psRpc, psSsh } from "./ps-remote.ts";
@@ -31,5 +31,5 @@ export const COMMANDS: CommandSpec<any>[] = [
   maintenance, maintenanceOn, maintenanceOff,
   accountUsage, accountInvoices, usagePriceSet,
   pg, pgCreate, pgScale, pgDestroy, pgBackups, pgBackupsCapture, pgBackupsRestore, pgPsql,
-  domains, domainsAdd, domainsRemove, certsAdd,
+  domains, domainsAdd, domainsRemove, certsAdd, certsRenew, certsRemove,
 ];

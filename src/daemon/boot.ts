@@ -148,6 +148,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
       },
     },
     routes: { setMaintenance: (app, on) => router.setMaintenance(app, on) },
+    appCreated: () => tls?.refresh(),
     removeApp: async (app) => {
       await postgres.removeApp(app); // before the runner removes the app's network
       await deployer.removeApp(app);

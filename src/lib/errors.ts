@@ -13,6 +13,7 @@ export type ErrorCode =
   | "conflict"
   | "payload_too_large"
   | "deploy_failed"
+  | "certificate_failed"
   | "internal"
   | "unreachable"
   | "not_logged_in"
@@ -28,6 +29,8 @@ const STATUS: Record<ErrorCode, number> = {
   conflict: 409,
   payload_too_large: 413,
   deploy_failed: 422,
+  // The certificate authority refused or could not validate: an upstream's failure.
+  certificate_failed: 502,
   internal: 500,
   unreachable: 503,
   not_logged_in: 401,

@@ -1,5 +1,5 @@
 import type { Server, WebSocketHandler } from "bun";
-import { badRequest, notFound } from "../lib/errors.ts";
+import { BeamstalkError, badRequest, conflict, notFound } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { Secret } from "../lib/secret.ts";
 import type { Certificates } from "../state/certificates.ts";
@@ -67,6 +67,8 @@ export class TlsManager {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #reloadTimer: ReturnType<typeof setTimeout> | undefined;
   #pass: Promise<void> | undefined;
+  /** Orders in flight by host name: the scheduler and `renewNow` share one order per name. */
+  readonly #ordering = new Map<string, Promise<OrderOutcome>>();
   #again = false;
   #started = false;
   #stopped = false;
@@ -149,13 +151,55 @@ export class TlsManager {
     for (const name of wanted) this.#opts.certificates.want(name);
   }
 
-  /** Orders a new certificate for the name now (an ACME one; manual ones are not renewed). */
+  /** Makes the name's ACME certificate due now; the scheduler orders it (manual ones are not renewed). */
   renew(hostname: string): void {
     const rec = this.#opts.certificates.get(hostname);
     if (!rec) throw notFound(`no certificate for ${hostname}`);
-    if (rec.source === "manual") throw badRequest(`${hostname} has a manual certificate`, "replace it with `beamstalk certs:add`");
+    if (rec.source === "manual") throw manualNotRenewed(hostname);
     this.#opts.certificates.schedule(hostname, this.#clock());
     this.#kick();
+  }
+
+  /**
+   * `certs:renew`: orders a new certificate (with a new key) now and answers
+   * when it is served, or throws `certificate_failed` with the CA's reason (the
+   * certificate held so far keeps serving; the usual back-off retries it). An
+   * order already in flight for the name is waited for rather than doubled.
+   * After `waitMs` it gives up waiting and returns the state as it is (pending).
+   * The caller checks that the name is one of the app's.
+   */
+  async renewNow(hostname: string, waitMs = 90_000): Promise<CertificateStatus> {
+    if (!this.#started || this.#stopped) throw new BeamstalkError("unreachable", "automatic TLS is not running", "start the server with --https-port");
+    const rec = this.#opts.certificates.get(hostname);
+    if (rec?.source === "manual") throw manualNotRenewed(hostname);
+    if (!rec) this.#opts.certificates.want(hostname);
+    const order = this.#order(hostname);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([order, new Promise<null>((r) => (timer = setTimeout(() => r(null), waitMs)))]).finally(() => clearTimeout(timer));
+    this.#kick(); // the pass reschedules its timer for the new renewal time
+    if (outcome === null) return this.status(hostname);
+    if (!outcome.ok) {
+      const held = this.#opts.certificates.get(hostname)?.cert ? "; the previous certificate keeps serving" : "";
+      throw new BeamstalkError("certificate_failed", `ordering a certificate for ${hostname} failed: ${outcome.error}${held}`, "check that the name's DNS points at this server and port 80 reaches it; it is retried with back-off (`beamstalk domains` shows when)");
+    }
+    this.#reloadImmediately(); // serve it before answering
+    return this.status(hostname);
+  }
+
+  /**
+   * `certs:remove`: forgets the name's certificate, manual or ACME, and stops
+   * serving it. A name still wanted (a domain still on its app) gets a new
+   * ACME order at once: removing a manual certificate hands the name back to
+   * automatic TLS. Throws not_found when the name holds no certificate.
+   */
+  remove(hostname: string): CertificateStatus {
+    const rec = this.#opts.certificates.get(hostname);
+    if (!rec || (rec.cert === null && rec.source === "acme")) throw notFound(`${hostname} has no certificate`, "`beamstalk domains` shows each domain's certificate");
+    this.#opts.certificates.remove(hostname);
+    this.#opts.logger.info("tls.removed", { domain: hostname, source: rec.source });
+    this.#reloadImmediately();
+    this.refresh();
+    return this.status(hostname);
   }
 
   /** Installs an uploaded certificate for the name; it serves at once and is never renewed by ACME. */
@@ -223,26 +267,43 @@ export class TlsManager {
     }
   }
 
-  async #order(hostname: string): Promise<void> {
+  /** One order per host name at a time: a second caller gets the first one's outcome. */
+  #order(hostname: string): Promise<OrderOutcome> {
+    const running = this.#ordering.get(hostname);
+    if (running) return running;
+    const order = this.#orderOnce(hostname).finally(() => this.#ordering.delete(hostname));
+    this.#ordering.set(hostname, order);
+    return order;
+  }
+
+  async #orderOnce(hostname: string): Promise<OrderOutcome> {
     const { certificates, logger } = this.#opts;
     const before = certificates.get(hostname);
-    if (!before || before.source !== "acme") return;
+    if (!before || before.source !== "acme") return { ok: false, error: "no ACME certificate is wanted for this name" };
     const started = Date.now();
+    const dropped = () => {
+      if (this.#stopped) return true;
+      const now = certificates.get(hostname);
+      // Dropped meanwhile, or replaced by a manual certificate, which an ACME order must not overwrite.
+      return !now || now.source !== "acme";
+    };
     try {
       const { cert, key } = await this.#issuer.issue(hostname);
-      if (!certificates.get(hostname) || this.#stopped) return; // dropped meanwhile
+      if (dropped()) return { ok: false, error: "the name's certificate was removed or replaced while it was ordered" };
       const info = certificateInfo(cert);
       const renewal = renewAt(info.notBefore, info.notAfter);
       certificates.saveIssued(hostname, { source: "acme", cert, key, notBefore: info.notBefore, notAfter: info.notAfter, renewAt: renewal });
       logger.info("tls.issued", { domain: hostname, not_after: info.notAfter.toISOString(), renew_at: renewal.toISOString(), ms: Date.now() - started });
       this.#reloadSoon();
+      return { ok: true };
     } catch (err) {
-      if (!certificates.get(hostname) || this.#stopped) return;
+      const message = describe(err);
+      if (dropped()) return { ok: false, error: message };
       const failures = before.state === "failed" ? before.attempts + 1 : 1;
       const delay = retryDelay(failures, this.#backoff);
-      const message = describe(err);
       certificates.saveFailure(hostname, message, failures, new Date(this.#clock().getTime() + delay));
       logger.warn("tls.issue_failed", { domain: hostname, failures, retry_in_ms: delay, serving: before.cert !== null, error: message });
+      return { ok: false, error: message };
     }
   }
 
@@ -256,6 +317,14 @@ export class TlsManager {
     }, this.#opts.reloadDelayMs ?? 250);
   }
 
+  /** Swaps now, folding in a swap that was about to happen (each swap costs keep-alive clients a reconnect). */
+  #reloadImmediately(): void {
+    if (!this.#started || this.#stopped) return;
+    clearTimeout(this.#reloadTimer);
+    this.#reloadTimer = undefined;
+    this.#reloadNow();
+  }
+
   #reloadNow(): void {
     if (this.#stopped) return;
     const entries: SniEntry[] = [];
@@ -267,11 +336,18 @@ export class TlsManager {
     }
     // The first entry answers clients without SNI or with an unknown name.
     if (this.#fallback) entries.unshift({ serverName: "beamstalk.invalid", ...this.#fallback });
-    if (entries.length === 0) return;
+    // No entries (no fallback, last certificate gone) closes the listener: nothing is left to serve or redirect to.
+    if (entries.length === 0 && !this.#listener.listening) return;
     this.#listener.serve(entries);
     this.#serving = serving;
     this.#opts.logger.info("tls.serving", { certificates: serving.size, port: this.#listener.port });
   }
+}
+
+type OrderOutcome = { ok: true } | { ok: false; error: string };
+
+function manualNotRenewed(hostname: string): BeamstalkError {
+  return conflict(`${hostname} has a manual certificate, which is not renewed by ACME`, "install a new one with `beamstalk certs:add`, or `beamstalk certs:remove` it to go back to automatic certificates");
 }
 
 function describe(err: unknown): string {

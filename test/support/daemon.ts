@@ -21,12 +21,24 @@ export interface RunningDaemon {
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
 
+export interface DaemonOptions {
+  dataDir?: string;
+  /** Further server flags. */
+  args?: string[];
+  /** Fixed ports (default: HTTP picks a free one, HTTPS is off). */
+  httpPort?: number;
+  httpsPort?: number;
+  /** Added to the daemon's environment (e.g. NODE_EXTRA_CA_CERTS for a private ACME CA). */
+  env?: Record<string, string>;
+}
+
 /** Boots the compiled binary as `beamstalk server` on a free port with its own data directory. */
-export async function startDaemon(options: { dataDir?: string; args?: string[] } = {}): Promise<RunningDaemon> {
+export async function startDaemon(options: DaemonOptions = {}): Promise<RunningDaemon> {
   const dataDir = options.dataDir ?? join(tempDir("data"), "data");
+  const ports = ["--http-port", String(options.httpPort ?? 0), "--https-port", String(options.httpsPort ?? 0)];
   const proc = Bun.spawn(
-    [BINARY, "server", "--data-dir", dataDir, "--bind", "127.0.0.1", "--http-port", "0", "--ssh-port", "0", "--https-port", "0", "--base-domain", "apps.test", ...(options.args ?? [])],
-    { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+    [BINARY, "server", "--data-dir", dataDir, "--bind", "127.0.0.1", ...ports, "--ssh-port", "0", "--base-domain", "apps.test", ...(options.args ?? [])],
+    { stdin: "ignore", stdout: "pipe", stderr: "pipe", ...(options.env ? { env: { ...process.env, ...options.env } } : {}) },
   );
   let log = "";
   const decoder = new TextDecoder();
@@ -70,7 +82,11 @@ export interface CliResult {
 export class CliUser {
   readonly home: string;
 
-  constructor(readonly url: string) {
+  /** `env` is added to every run (e.g. HTTPS_PROXY and NODE_EXTRA_CA_CERTS to reach a name over HTTPS). */
+  constructor(
+    readonly url: string,
+    readonly env: Record<string, string> = {},
+  ) {
     this.home = tempDir("home");
     mkdirSync(join(this.home, "work"));
   }
@@ -83,6 +99,7 @@ export class CliUser {
         HOME: this.home,
         BEAMSTALK_URL: this.url,
         GIT_CONFIG_NOSYSTEM: "1",
+        ...this.env,
         ...options.env,
       },
       stdin: options.stdin === undefined ? "ignore" : new Blob([options.stdin]),

@@ -10,6 +10,8 @@ export interface Pebble {
   directoryCa: string;
   /** The root that issues certificates (changes at every start), fetched from the management port. */
   root(): Promise<string>;
+  /** Makes pebble-challtestsrv answer SERVFAIL for a name (validation then fails without any traffic), or stop doing so. */
+  servfail(host: string, on: boolean): Promise<void>;
   dir: string;
   stop(): Promise<void>;
 }
@@ -116,6 +118,10 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     directoryCa,
     dir,
     root: async () => (await fetch(`https://127.0.0.1:${mgmt}/roots/0`, { tls })).text(),
+    async servfail(host, on) {
+      const res = await fetch(`http://127.0.0.1:${dnsMgmt}/${on ? "set" : "clear"}-servfail`, { method: "POST", body: JSON.stringify({ host }) });
+      if (!res.ok) throw new Error(`pebble-challtestsrv: ${res.status} ${await res.text()}`);
+    },
     async stop() {
       await stopProcess(pebble);
       await stopProcess(challtest);
