@@ -15,3 +15,7 @@ declare module "*/bin/release" {
   const text: string;
   export default text;
 }
+declare module "*.erl" {
+  const text: string;
+  export default text;
+}
