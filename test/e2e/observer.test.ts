@@ -112,6 +112,13 @@ function talk(port: number, request: Uint8Array): Promise<Buffer> {
   });
 }
 
+/** Observer (wx) in this host's Erlang, and Xvfb to give it a display: .ci/run installs both. */
+const GUI = Bun.which("Xvfb") !== null && Bun.spawnSync(["erl", "-noshell", "-eval", 'io:format("~p", [code:lib_dir(observer) =/= {error, bad_name}]), halt().']).stdout.toString() === "true";
+
+async function hiddenNodesOfReplica(): Promise<string> {
+  return owner.ok(["ps:rpc", "-a", APP, "IO.inspect(Node.list(:hidden))"], { env: sshEnv("owner") });
+}
+
 /** EPMD's NAMES_REQ: "name <node> at port <port>" lines. */
 const NAMES_REQ = new Uint8Array([0, 1, 110]);
 
@@ -172,7 +179,7 @@ afterAll(async () => {
   for (const app of [APP, OTHER]) removeAppContainers(app);
   owner?.cleanup();
   for (const user of Object.values(users)) user.cleanup();
-});
+}, LONG);
 
 describe("ps:observer", () => {
   test("the replica's node listens on the pinned distribution port, and Docker publishes nothing", async () => {
@@ -246,6 +253,48 @@ IO.inspect(node in Node.list(:hidden))`);
     expect(daemon.log()).toMatch(new RegExp(`ssh\\.observer\\.exit .*app=${APP}`));
   }, T);
 
+  test.skipIf(!GUI)("without flags, Observer opens (under Xvfb) in a hidden node connected to the replica; Ctrl-C ends it", async () => {
+    const n = 100 + Math.floor(Math.random() * 400);
+    const xvfb = Bun.spawn(["Xvfb", `:${n}`, "-nolisten", "tcp"], { stdout: "ignore", stderr: "ignore" });
+    try {
+      for (let i = 0; i < 100 && !existsSync(`/tmp/.X11-unix/X${n}`); i++) await Bun.sleep(50);
+      const proc = Bun.spawn([process.env.BEAMSTALK_TEST_BINARY || `${import.meta.dir}/../../dist/beamstalk`, "ps:observer", "-a", APP], {
+        cwd: owner.home,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, BEAMSTALK_URL: daemon.url, DISPLAY: `:${n}`, ...sshEnv("owner") },
+        stdin: "ignore", stdout: "pipe", stderr: "pipe",
+      });
+      let err = "";
+      const reading = (async () => {
+        for await (const chunk of proc.stderr) err += Buffer.from(chunk).toString("utf8");
+      })();
+      let hidden = "";
+      for (let i = 0; i < 60 && !hidden.includes("beamstalk-observer-"); i++) {
+        await Bun.sleep(500);
+        if (proc.exitCode !== null) break;
+        hidden = await hiddenNodesOfReplica();
+      }
+      expect(err).toContain("Observer is opening on ");
+      expect(hidden).toMatch(/:"beamstalk-observer-[a-z0-9]+@127\.0\.0\.1"/);
+      // Observer's window stays up (its local node lives as long as the window).
+      await Bun.sleep(2000);
+      expect(proc.exitCode).toBeNull();
+      if (err.includes("OTP 25 and older")) expect(err).toMatch(new RegExp(`choose Nodes > Connect Node and enter ${APP}@`));
+      proc.kill("SIGINT");
+      expect(await proc.exited).toBe(130);
+      await reading;
+      expect(leaks(err)).toBe(false);
+      let after = await hiddenNodesOfReplica();
+      for (let i = 0; i < 20 && after.includes("beamstalk-observer-"); i++) {
+        await Bun.sleep(250);
+        after = await hiddenNodesOfReplica();
+      }
+      expect(after).not.toContain("beamstalk-observer-");
+    } finally {
+      xvfb.kill();
+      await xvfb.exited;
+    }
+  }, T);
+
   test("a collaborator may open a session; each session is in apps:activity, once", async () => {
     const before = JSON.parse(await owner.ok(["apps:activity", "-a", APP, "--json"])) as { action: string; detail: string; user?: string; email?: string }[];
     const res = await users.collaborator.run(["ps:observer", "-a", APP, "--info"], { env: sshEnv("collaborator") });
@@ -255,7 +304,7 @@ IO.inspect(node in Node.list(:hidden))`);
     const after = JSON.parse(await owner.ok(["apps:activity", "-a", APP, "--json"])) as { action: string; detail: string }[];
     const sessions = after.filter((e) => e.action === "ps.observer");
     expect(sessions.length).toBe(before.filter((e) => e.action === "ps.observer").length + 1);
-    expect(sessions.length).toBeGreaterThanOrEqual(4);
+    expect(sessions.length).toBeGreaterThanOrEqual(GUI ? 5 : 4);
     expect(sessions[0]!.detail).toBe("Opened an observer session on web.1 (v1)");
     expect(JSON.stringify(sessions[0])).toContain("collaborator@example.com");
     expect(leaks(JSON.stringify(after))).toBe(false);

@@ -21,15 +21,22 @@ info() ->
 
 gui() ->
     Node = connect(),
-    case erlang:function_exported(observer, start, 1) of
-        true -> ok = observer:start(Node);
-        false ->
-            ok = observer:start(),
-            io:format(standard_error, "beamstalk: this Erlang's Observer (before OTP 26) opens on the local node: "
-                      "choose Nodes > Connect Node and enter ~s~n", [Node])
-    end,
-    Ref = erlang:monitor(process, whereis(observer)),
-    receive {'DOWN', Ref, _, _, _} -> halt(0) end.
+    {module, observer} = code:ensure_loaded(observer),
+    %% observer:start/1 (OTP 26 and later) opens on the given node.
+    OnNode = erlang:function_exported(observer, start, 1),
+    Started = case OnNode of
+                  true -> observer:start(Node);
+                  false -> observer:start()
+              end,
+    Started =:= ok orelse fail("Observer did not start: ~0tp~n", [Started]),
+    OnNode orelse io:format(standard_error, "beamstalk: this Erlang's Observer (OTP 25 and older) opens on the local node: "
+                            "choose Nodes > Connect Node and enter ~s~n", [Node]),
+    case whereis(observer) of
+        undefined -> fail("Observer stopped at once~n", []);
+        Pid ->
+            Ref = erlang:monitor(process, Pid),
+            receive {'DOWN', Ref, _, _, _} -> halt(0) end
+    end.
 
 connect() ->
     {ok, [[Name | _] | _]} = init:get_argument(beamstalk_node),
