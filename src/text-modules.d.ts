@@ -19,3 +19,7 @@ declare module "*.escript" {
   const text: string;
   export default text;
 }
+declare module "*.erl" {
+  const text: string;
+  export default text;
+}

@@ -9,6 +9,7 @@ import { maintenance, maintenanceOff, maintenanceOn } from "./maintenance.ts";
 import { certsAdd, certsRemove, certsRenew, domains, domainsAdd, domainsRemove } from "./domains.ts";
 import { pg, pgBackups, pgBackupsCapture, pgBackupsRestore, pgCreate, pgDestroy, pgPsql, pgScale } from "./postgres.ts";
 import { ps, psRestart, psScale } from "./ps.ts";
+import { psObserver } from "./ps-observer.ts";
 import { psEval, psMigrate, psRemoteConsole, psRpc, psSsh } from "./ps-remote.ts";
 import { releasesInfo } from "./release-info.ts";
 import { releases, releasesRollback } from "./releases.ts";
@@ -26,7 +27,7 @@ export const COMMANDS: CommandSpec<any>[] = [
   releases, releasesRollback,
   releasesInfo, logs, drains, drainsAdd, drainsRemove,
   ps, psScale, psRestart,
-  psSsh, psRemoteConsole, psRpc, psEval, psMigrate,
+  psSsh, psRemoteConsole, psRpc, psEval, psMigrate, psObserver,
   run,
   maintenance, maintenanceOn, maintenanceOff,
   accountUsage, accountInvoices, usagePriceSet,

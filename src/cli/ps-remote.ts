@@ -66,7 +66,7 @@ export async function runRemote(cli: Cli, argv: string[], interactive: boolean):
   if (code !== 0) process.exit(code);
 }
 
-function replicaArg(value: string | undefined): string[] {
+export function replicaArg(value: string | undefined): string[] {
   if (value === undefined) return [];
   if (!REPLICA_NAME.test(value)) throw new BeamstalkError("usage", `not a replica name: ${value}`, "replicas are named like web.1; `beamstalk ps` lists them");
   return [value];

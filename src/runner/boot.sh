@@ -113,6 +113,12 @@ stage_app() {
   done
   say "starting process"
   if [[ ${__beamstalk_argv[0]:-} == --exec ]]; then exec -- "${__beamstalk_argv[@]:1}"; fi
+  # The app's node listens for distribution on one known port (DIST_PORT in ports.ts),
+  # which `ps:observer` forwards over SSH. Only the process command gets it: `bin/<app>
+  # rpc` and `remote`, run later through docker exec, take free ports. ERL_ZFLAGS come
+  # last on erl's command line, and the first -kernel setting wins: a release that sets
+  # its own range (vm.args, ERL_AFLAGS) keeps it.
+  export ERL_ZFLAGS="${ERL_ZFLAGS:+$ERL_ZFLAGS }-kernel inet_dist_listen_min 9100 inet_dist_listen_max 9100"
   exec /bin/bash -c "$BEAMSTALK_COMMAND"
 }
 

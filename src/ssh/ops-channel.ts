@@ -9,6 +9,8 @@ import { pickReplica, replicaName } from "./pick-replica.ts";
 import { refuseChannel } from "./refuse.ts";
 import { findRelease } from "../deploy/beam.ts";
 import { RELEASE_NAME_FILE, type ReleaseInfo, replicaCommand } from "./release-command.ts";
+import { holdObserverSession } from "./observer-channel.ts";
+import type { Tunnels } from "./tunnels.ts";
 
 /** What the SSH server needs to operate running apps; without it those commands are refused. */
 export interface OpsOptions {
@@ -31,6 +33,7 @@ const DOING: Record<OpsKind, string> = {
   eval: "Ran eval",
   migrate: "Ran migrations",
   psql: "Opened psql",
+  observer: "Opened an observer session",
 };
 
 /**
@@ -45,6 +48,8 @@ export async function runOpsChannel(
   user: GitUser,
   command: OpsCommand,
   terminal: Terminal | null,
+  /** This SSH connection's port forwards, which an observer session opens. */
+  tunnels?: Tunnels,
 ): Promise<void> {
   const { ops, logger } = options;
   const verdict = options.appExists(command.app) ? options.authorize(user, command.app, "write") : "not_found";
@@ -63,6 +68,10 @@ export async function runOpsChannel(
   if (command.kind !== "ssh" && command.kind !== "psql") {
     release = await findRelease(ops.runner, replica.id, { fromBin: true });
     if (!release) return refuseChannel(channel, `no Elixir release found in ${replicaName(replica)} (no ${RELEASE_NAME_FILE}, no single executable in /app/bin); ${command.kind} needs a mix or Distillery release`);
+  }
+  if (command.kind === "observer") {
+    if (!tunnels || !release) return refuseChannel(channel, "observer is not available on this server");
+    return holdObserverSession({ ops, logger }, channel, { app: command.app, user, replica, release, tunnels });
   }
   const { argv, env } = replicaCommand(command, release);
   const where = `${replicaName(replica)} (v${replica.release})`;

@@ -61,3 +61,12 @@ test("psql: the app and an optional replica, nothing else", () => {
   expect(parseOpsCommand("psql shop web.2")).toEqual({ ok: true, command: { kind: "psql", app: "shop", replica: "web.2" } });
   expect(parseOpsCommand('["psql","shop","web.1","-c","DROP TABLE x"]')).toEqual({ ok: false, message: "usage: psql APP [REPLICA]" });
 });
+
+test("observer APP [REPLICA]", () => {
+  expect(ok(formatOpsCommand(["observer", "shop"]))).toEqual({ kind: "observer", app: "shop" });
+  expect(ok(formatOpsCommand(["observer", "shop", "web.2"]))).toEqual({ kind: "observer", app: "shop", replica: "web.2" });
+  expect(ok("observer shop web.1")).toEqual({ kind: "observer", app: "shop", replica: "web.1" });
+  expect(error(formatOpsCommand(["observer", "shop", "web"]))).toContain("replicas are named like web.1");
+  expect(error(formatOpsCommand(["observer", "shop", "web.1", "x"]))).toBe("usage: observer APP [REPLICA]");
+  expect(error(formatOpsCommand(["observer", "Shop"]))).toContain("invalid app name");
+});

@@ -9,6 +9,10 @@ import { isAppName } from "../lib/validate.ts";
  *   eval APP EXPR                          bin/<release> eval EXPR (in a fresh VM)
  *   migrate APP [--migration-app NAME]     <App>.Release.migrate/0, else Ecto.Migrator
  *   psql APP [REPLICA]                     psql on the app's DATABASE_URL, from inside a replica
+ *   observer APP [REPLICA]                 an observer session: prints the replica's node and
+ *                                          cookie as one JSON line, then holds this connection's
+ *                                          port forwards to its EPMD and distribution port
+ *                                          (tunnels.ts) until the client closes the channel
  *
  * Two spellings of the same argv, never interpreted by a shell:
  *   - JSON: the whole command is a JSON array of strings, e.g. ["rpc","shop","IO.puts(1)"].
@@ -17,14 +21,14 @@ import { isAppName } from "../lib/validate.ts";
  *     may hold only letters, digits and `._=-`; for rpc and eval everything after
  *     `rpc APP ` is the expression, verbatim.
  */
-export type OpsKind = "ssh" | "console" | "rpc" | "eval" | "migrate" | "psql";
+export type OpsKind = "ssh" | "console" | "rpc" | "eval" | "migrate" | "psql" | "observer";
 
 export type OpsCommand =
-  | { kind: "ssh" | "console" | "psql"; app: string; replica?: string }
+  | { kind: "ssh" | "console" | "psql" | "observer"; app: string; replica?: string }
   | { kind: "rpc" | "eval"; app: string; expr: string }
   | { kind: "migrate"; app: string; migrationApp?: string };
 
-export const OPS_KINDS: readonly OpsKind[] = ["ssh", "console", "rpc", "eval", "migrate", "psql"];
+export const OPS_KINDS: readonly OpsKind[] = ["ssh", "console", "rpc", "eval", "migrate", "psql", "observer"];
 export const MAX_EXPR_BYTES = 64 * 1024;
 /** `web.1`: a process type from the Procfile and a 1-based index. */
 export const REPLICA_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,29}\.[1-9][0-9]{0,3}$/;
@@ -78,6 +82,7 @@ const USAGE: Record<OpsKind, string> = {
   eval: "eval APP EXPR",
   migrate: "migrate APP [--migration-app NAME]",
   psql: "psql APP [REPLICA]",
+  observer: "observer APP [REPLICA]",
 };
 
 function fromArgv(argv: string[]): ParseResult {
@@ -89,7 +94,8 @@ function fromArgv(argv: string[]): ParseResult {
   switch (kind) {
     case "ssh":
     case "console":
-    case "psql": {
+    case "psql":
+    case "observer": {
       if (argv.length > 3) return usage;
       const replica = argv[2];
       if (replica === undefined) return { ok: true, command: { kind, app } };

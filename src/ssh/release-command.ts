@@ -91,5 +91,7 @@ export function replicaCommand(command: OpsCommand, release: ReleaseInfo | null)
       return { argv: wrap([bin, command.kind, command.expr]), env: {} };
     case "migrate":
       return { argv: wrap([bin, "eval", MIGRATE_EXPR]), env: { BEAMSTALK_MIGRATION_APP: command.migrationApp ?? release.name } };
+    case "observer":
+      throw new Error("replicaCommand: an observer session runs no command of its own (observer-channel.ts)");
   }
 }

@@ -8,6 +8,8 @@ import { authenticate } from "./auth.ts";
 import { loadHostKey } from "./host-key.ts";
 import type { OpsOptions } from "./ops-channel.ts";
 import { handleSession } from "./session.ts";
+import { handleForward } from "./tcpip.ts";
+import { Tunnels } from "./tunnels.ts";
 
 export interface SshServerOptions extends GitAccessOptions, Pick<RepoOptions, "maxPushBytes"> {
   /** Holds ssh_host_ed25519_key. */
@@ -36,7 +38,11 @@ export interface SshServer {
   stop(): Promise<void>;
 }
 
-/** SSH for git and for operating the caller's running apps: public-key auth only, no host shell, no forwarding. */
+/**
+ * SSH for git and for operating the caller's running apps: public-key auth only,
+ * no host shell, no forwarding but `ssh -L` to the EPMD and distribution port of
+ * the replica an observer session on the same connection holds (tcpip.ts).
+ */
 export async function startSshServer(options: SshServerOptions): Promise<SshServer> {
   const hostKey = loadHostKey(options.dataDir, options.logger);
   const sessionOptions = { ...options, reposDir: resolve(options.reposDir) };
@@ -44,6 +50,7 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
   const server = new Server({ hostKeys: [hostKey], ident: "beamstalk" }, (client, info) => {
     connections.add(client);
     let user: GitUser | null = null;
+    const tunnels = new Tunnels();
     const authTimer = setTimeout(() => client.end(), options.authTimeoutMs ?? 30_000);
     client.on("authentication", (ctx) =>
       authenticate(ctx, options.userForFingerprint, (found, fingerprint) => {
@@ -54,11 +61,15 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     client.on("ready", () => {
       clearTimeout(authTimer);
       client.on("session", (accept) => {
-        if (user) handleSession(sessionOptions, accept(), user);
+        if (user) handleSession(sessionOptions, accept(), user, tunnels);
       });
     });
-    // Port forwards come later (to the user's own replicas only); until then refuse them.
-    client.on("tcpip", (_accept, reject) => reject());
+    client.on("tcpip", (accept, reject, info) => {
+      handleForward(options, user, tunnels, info, accept, reject).catch((err) => {
+        options.logger.error("ssh.forward.failed", { user: user?.id ?? null, error: err instanceof Error ? err.message : String(err) });
+        reject();
+      });
+    });
     client.on("openssh.streamlocal", (_accept, reject) => reject());
     client.on("request", (_accept, reject) => reject?.());
     client.on("error", (err) => options.logger.warn("ssh.client_error", { ip: info.ip, error: err.message }));

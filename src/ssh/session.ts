@@ -7,6 +7,7 @@ import { parseGitCommand } from "./git-command.ts";
 import { type OpsOptions, runOpsChannel, type Terminal } from "./ops-channel.ts";
 import { parseOpsCommand } from "./ops-command.ts";
 import { NO_SHELL, refuseChannel } from "./refuse.ts";
+import type { Tunnels } from "./tunnels.ts";
 
 export interface SessionOptions extends GitChannelOptions {
   logger: Logger;
@@ -14,14 +15,14 @@ export interface SessionOptions extends GitChannelOptions {
   ops?: OpsOptions;
 }
 
-const OPS_HELP = "besides git, these run here: ssh APP [REPLICA], console APP [REPLICA], rpc APP EXPR, eval APP EXPR, migrate APP [--migration-app NAME]";
+const OPS_HELP = "besides git, these run here: ssh APP [REPLICA], console APP [REPLICA], rpc APP EXPR, eval APP EXPR, migrate APP [--migration-app NAME], observer APP [REPLICA]";
 
 /**
  * One SSH session channel. Exec requests do work: git's two commands, and the
  * ops commands (ops-command.ts) that run inside the caller's own replicas. A
  * shell, any other command or a subsystem is refused with a message.
  */
-export function handleSession(options: SessionOptions, session: Session, user: GitUser): void {
+export function handleSession(options: SessionOptions, session: Session, user: GitUser, tunnels?: Tunnels): void {
   const env: Record<string, string> = {};
 
   session.on("env", (accept, reject, info) => {
@@ -53,7 +54,7 @@ export function handleSession(options: SessionOptions, session: Session, user: G
     const ops = parseOpsCommand(info.command);
     if (ops && !ops.ok) return refuseChannel(channel, ops.message);
     if (ops) {
-      runOpsChannel(options, channel, user, ops.command, terminal).catch((err) => {
+      runOpsChannel(options, channel, user, ops.command, terminal, tunnels).catch((err) => {
         options.logger.error("ssh.ops.failed", { user: user.id, app: ops.command.app, kind: ops.command.kind, error: err instanceof Error ? err.message : String(err) });
         if (!channel.destroyed) refuseChannel(channel, `${ops.command.kind} failed; see the server log`);
       });

@@ -9,6 +9,7 @@ import { createMemoryLogger } from "../../src/lib/logger.ts";
 import { Secret } from "../../src/lib/secret.ts";
 import { DockerRunner } from "../../src/runner/docker/runner.ts";
 import type { Replica } from "../../src/runner/types.ts";
+import { PROFILE_THEN_EXEC } from "../../src/ssh/release-command.ts";
 import { startSshServer, type SshServer } from "../../src/ssh/server.ts";
 import { RUN_IMAGE } from "../../src/stack/images.ts";
 import { parsePublicKey } from "../../src/state/ssh-keys.ts";
@@ -165,10 +166,13 @@ export async function createOpsFixture(): Promise<OpsFixture> {
   }
 }
 
-/** The replica's BEAM is up (and distribution with it) once `bin/hello pid` answers. */
+/**
+ * The replica's BEAM is up (and distribution with it) once `bin/hello pid` answers,
+ * run as the ops commands run it: with the node name the boot script wrote (node.env).
+ */
 async function waitForNode(runner: DockerRunner, id: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    const proc = await runner.exec(id, ["/app/bin/hello", "pid"], { tty: false });
+    const proc = await runner.exec(id, ["/bin/bash", "-c", PROFILE_THEN_EXEC, "beamstalk", "/app/bin/hello", "pid"], { tty: false });
     proc.stdin.end();
     proc.stdout.resume();
     proc.stderr.resume();

@@ -9,6 +9,8 @@ import { APP, createOpsFixture, OTHER_APP, owner, collaborator, type OpsFixture,
 let fx: OpsFixture;
 const T = 60_000;
 const cmd = (...argv: string[]) => formatOpsCommand(argv);
+/** web.1's node: `<app>@<its IP>`, as the boot script names it. */
+const node1 = () => `${APP}@${fx.replicas[0]!.address.host}`;
 
 beforeAll(async () => {
   fx = await createOpsFixture();
@@ -81,7 +83,7 @@ describe("the release's own commands", () => {
 
   test("rpc runs on the running node", async () => {
     const res = await fx.runSsh("collaborator", [cmd("rpc", APP, "IO.puts(node())")]);
-    expect(res.stdout).toBe(`${APP}@${fx.replicas[0]!.hostname}\n`);
+    expect(res.stdout).toBe(`${node1()}\n`);
     expect(res.code).toBe(0);
   }, T);
 
@@ -106,10 +108,10 @@ describe("the release's own commands", () => {
   test("console attaches to the running node on a pty", async () => {
     const res = await interactive([cmd("console", APP)], [
       { waitFor: /iex\(.*\)\d+>/, send: ":erlang.node()\n" },
-      { waitFor: new RegExp(`:"${APP}@${fx.replicas[0]!.hostname.replaceAll(".", "\\.")}"`), send: "\x07" },
+      { waitFor: new RegExp(`:"${node1().replaceAll(".", "\\.")}"`), send: "\x07" },
       { waitFor: /User switch command/, send: "q\n" },
     ]);
-    expect(res.out).toContain(`:"${APP}@${fx.replicas[0]!.hostname}"`);
+    expect(res.out).toContain(`:"${node1()}"`);
     expect(res.code).toBe(0);
     // the node it attached to is still serving
     const still = await fx.runSsh("owner", [cmd("rpc", APP, "IO.puts(:up)")]);
@@ -241,7 +243,7 @@ describe("the CLI's ps:* commands (the system ssh client, argv only)", () => {
   test("ps:eval and ps:rpc: the SSH port from /api/health, or BEAMSTALK_SSH_PORT without asking the API", async () => {
     expect(await cli("owner", ["ps:eval", "-a", APP, `IO.puts("a  b $(id) 'q'")`])).toEqual({ code: 0, stdout: "a  b $(id) 'q'\n", stderr: "" });
     const rpc = await cli("owner", ["ps:rpc", "--app", APP, "IO.puts(node())"], { env: { BEAMSTALK_URL: "http://127.0.0.1:1", BEAMSTALK_SSH_PORT: String(fx.ssh.port) } });
-    expect(rpc).toEqual({ code: 0, stdout: `${APP}@${fx.replicas[0]!.hostname}\n`, stderr: "" });
+    expect(rpc).toEqual({ code: 0, stdout: `${node1()}\n`, stderr: "" });
   }, T);
 
   test("the remote exit status is the command's", async () => {
