@@ -1,5 +1,7 @@
 import { expect, test } from "bun:test";
-import { execSpec } from "./exec.ts";
+import { PassThrough } from "node:stream";
+import type Docker from "dockerode";
+import { dockerExec, execSpec } from "./exec.ts";
 
 test("the exec body: argv as given, the app user in /app, env added", () => {
   expect(execSpec(["printf", "%s", "$(id)"], { tty: false, env: { A: "b c" } })).toEqual({
@@ -26,4 +28,32 @@ test("the exec body: argv as given, the app user in /app, env added", () => {
   ]);
   expect(() => execSpec([], { tty: false })).toThrow(/argv/);
   expect(() => execSpec(["a\0b"], { tty: false })).toThrow(/argv/);
+});
+
+test("an exec that has not started yet is not taken for one that ended: its stream stays open and its output arrives", async () => {
+  // A stand-in for dockerode's exec (the start race cannot be forced on a real engine):
+  // inspect says "not running, no exit code" until the process starts, as Docker does.
+  const stream = new PassThrough();
+  let phase: "created" | "running" | "exited" = "created";
+  let destroyed = false;
+  stream.on("close", () => (destroyed = true));
+  const exec = {
+    start: async () => stream,
+    inspect: async () => ({ Running: phase === "running", ExitCode: phase === "exited" ? 0 : null }),
+    resize: async () => {},
+  };
+  const container = { exec: async () => exec } as unknown as Docker.Container;
+  const docker = { modem: { demuxStream: (s: PassThrough, out: PassThrough) => s.pipe(out) } } as unknown as Docker;
+  const session = await dockerExec(docker, container, ["true"], { tty: true });
+  const chunks: Buffer[] = [];
+  session.stdout.on("data", (c: Buffer) => chunks.push(c));
+  await Bun.sleep(1200); // several watch rounds while "created"
+  expect(destroyed).toBe(false);
+  phase = "running";
+  stream.write("late output\n");
+  await Bun.sleep(300);
+  phase = "exited";
+  stream.end();
+  expect(await session.exited).toBe(0);
+  expect(Buffer.concat(chunks).toString()).toBe("late output\n");
 });

@@ -68,10 +68,13 @@ export async function dockerExec(docker: Docker, container: Docker.Container, ar
   // once it has exited and its last output has had time to arrive, the stream is closed.
   let streamDone = false;
   void ended.then(() => (streamDone = true));
+  // "Exited" needs an exit code: an exec that has not started yet also reports Running
+  // false, and closing its stream then made Docker fail the start with exit 126 and no
+  // output (seen under load, as rare failures of ps:rpc and the rpc health check).
   const finished = (async () => {
     while (!streamDone) {
       const info = await exec.inspect().catch(() => null);
-      if (!info || !info.Running) {
+      if (!info || (!info.Running && typeof info.ExitCode === "number")) {
         await Promise.race([ended, Bun.sleep(OUTPUT_GRACE_MS)]);
         return;
       }
