@@ -1,5 +1,3 @@
-import { UpstreamPool } from "./upstream.ts";
-
 /** Where an app's replica listens, as the router reaches it from the host. */
 export interface Backend {
   host: string;
@@ -15,8 +13,6 @@ export interface BackendState {
   readonly key: string;
   readonly origin: string;
   readonly wsOrigin: string;
-  /** Keep-alive HTTP connections to it. */
-  readonly upstream: UpstreamPool;
   inFlight: number;
   /** How many routes list it; at 0 with nothing in flight it is forgotten. */
   routes: number;
@@ -35,7 +31,7 @@ export class BackendRegistry {
     const key = backendKey(backend);
     let state = this.states.get(key);
     if (!state) {
-      state = { key, origin: `http://${key}`, wsOrigin: `ws://${key}`, upstream: new UpstreamPool(backend.host, backend.port), inFlight: 0, routes: 0 };
+      state = { key, origin: `http://${key}`, wsOrigin: `ws://${key}`, inFlight: 0, routes: 0 };
       this.states.set(key, state);
     }
     state.routes++;
@@ -83,9 +79,6 @@ export class BackendRegistry {
   }
 
   private forgetIfUnused(state: BackendState): void {
-    if (state.routes <= 0 && state.inFlight <= 0 && this.states.get(state.key) === state) {
-      this.states.delete(state.key);
-      state.upstream.close();
-    }
+    if (state.routes <= 0 && state.inFlight <= 0 && this.states.get(state.key) === state) this.states.delete(state.key);
   }
 }

@@ -5,11 +5,10 @@
  */
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded. */
-const HOP_BY_HOP_LIST = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"];
-export const HOP_BY_HOP: ReadonlySet<string> = new Set(HOP_BY_HOP_LIST);
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"];
 
 /** Connection values that name no other header: the common case skips the split. */
-export const SIMPLE_CONNECTION: ReadonlySet<string> = new Set(["keep-alive", "close", "Keep-Alive", "Close", "upgrade", "Upgrade"]);
+const SIMPLE_CONNECTION = new Set(["keep-alive", "close", "Keep-Alive", "Close", "upgrade", "Upgrade"]);
 
 export interface ForwardedFor {
   /** The client's address as the listener saw it, if known. */
@@ -43,5 +42,5 @@ export function stripHopByHop(headers: Headers): void {
       if (name !== "") headers.delete(name);
     }
   }
-  for (const name of HOP_BY_HOP_LIST) headers.delete(name);
+  for (const name of HOP_BY_HOP) headers.delete(name);
 }
