@@ -5,7 +5,7 @@
  * connections take ports in it), wrk runs parsed into req/s and p99, and
  * stopping everything started, by PID.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exec, start, type StartOptions } from "../src/lib/exec.ts";
@@ -75,8 +75,13 @@ export class Bench {
 
   /** Starts bench/<script> under this Bun; resolves with the port it prints first. */
   async spawnBun(script: string, args: string[] = [], options: StartOptions = {}): Promise<number> {
+    return (await this.spawnBunProc(script, args, options)).port;
+  }
+
+  /** Like spawnBun, and hands back the process too (for its PID). */
+  async spawnBunProc(script: string, args: string[] = [], options: StartOptions = {}): Promise<{ port: number; proc: Child }> {
     const proc = this.start([process.execPath, join(import.meta.dir, script), ...args], { stdout: "pipe", stderr: "inherit", ...options });
-    return Number(await firstLine(proc));
+    return { port: Number(await firstLine(proc)), proc };
   }
 
   /**
@@ -175,6 +180,37 @@ export function parseWrk(stdout: string): WrkResult {
 /** A 2 s wrk run to warm a server up; its result is ignored. */
 export async function warm(url: string): Promise<void> {
   await exec(["/usr/bin/wrk", "-t1", "-c64", "-d2s", "-H", `Host: ${BENCH_HOST}`, url]);
+}
+
+/**
+ * CPU time (user + system, all threads) of a process and its direct children,
+ * in ms, from /proc: nginx's master counts its worker, the router counts
+ * Bun's fetch thread. Divided by requests served, it is the proxy's cost per
+ * request, a steadier figure than req/s on a shared machine.
+ */
+export function cpuMs(pid: number): number {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {}
+  let ticks = 0;
+  for (const p of [pid, ...children]) {
+    const fields = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
+  }
+  return ticks * (1000 / CLOCK_TICKS);
+}
+
+/** USER_HZ: 100 on Linux everywhere this runs. */
+const CLOCK_TICKS = 100;
+
+/** wrk against a proxy whose process is `pid`: the result plus the proxy's CPU µs per request. */
+export async function wrkWithCpu(url: string, duration: string, pid: number, extra: string[] = []): Promise<WrkResult & { cpuUsPerReq: number }> {
+  const before = cpuMs(pid);
+  const started = performance.now();
+  const result = await wrk(url, duration, extra);
+  const seconds = (performance.now() - started) / 1000;
+  return { ...result, cpuUsPerReq: ((cpuMs(pid) - before) * 1000) / (result.rps * seconds) };
 }
 
 /** VmRSS of a process in KiB, from /proc/<pid>/status. */
