@@ -15,13 +15,14 @@ test("request: hop-by-hop and Connection-listed headers go; X-Forwarded-* are se
     "x-forwarded-proto": "https",
     cookie: "a=1",
   });
-  forwardRequestHeaders(headers, { clientIp: "203.0.113.5", proto: "http" });
+  forwardRequestHeaders(headers, { clientIp: "203.0.113.5", proto: "http", port: 8080 });
   expect(Object.fromEntries(headers)).toEqual({
     host: "App.Test:8080",
     cookie: "a=1",
     "x-forwarded-for": "198.51.100.1, 203.0.113.5",
     "x-forwarded-proto": "http",
     "x-forwarded-host": "App.Test:8080",
+    "x-forwarded-port": "8080",
   });
 });
 

@@ -14,9 +14,11 @@ export interface ForwardedFor {
   /** The client's address as the listener saw it, if known. */
   clientIp: string | undefined;
   proto: "http" | "https";
+  /** The port the client connected to (the listener's). */
+  port?: number;
 }
 
-/** Strips hop-by-hop headers and sets X-Forwarded-For/-Proto/-Host on a request going upstream. */
+/** Strips hop-by-hop headers and sets X-Forwarded-For/-Proto/-Host/-Port on a request going upstream. */
 export function forwardRequestHeaders(headers: Headers, forwarded: ForwardedFor): void {
   stripHopByHop(headers);
   const { clientIp } = forwarded;
@@ -27,6 +29,7 @@ export function forwardRequestHeaders(headers: Headers, forwarded: ForwardedFor)
   headers.set("x-forwarded-proto", forwarded.proto);
   const host = headers.get("host");
   if (host !== null) headers.set("x-forwarded-host", host);
+  if (forwarded.port !== undefined) headers.set("x-forwarded-port", String(forwarded.port));
 }
 
 /** Strips hop-by-hop headers from a response coming back. */

@@ -25,7 +25,7 @@ export async function proxyHttp(req: Request, server: Server<unknown>, route: Ro
   if (!backend) return errorPage(503);
   server.timeout(req, 0);
   const headers = req.headers;
-  forwardRequestHeaders(headers, { clientIp: server.requestIP(req)?.address, proto: ctx.proto });
+  forwardRequestHeaders(headers, { clientIp: server.requestIP(req)?.address, proto: ctx.proto, port: server.port });
   const url = req.url;
   const pathStart = url.indexOf("/", url.indexOf("//") + 2);
   const path = pathStart < 0 ? "/" : url.slice(pathStart);

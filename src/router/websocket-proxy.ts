@@ -51,7 +51,7 @@ export async function proxyWebSocket(req: Request, server: Server<WebSocketSessi
   if (!backend) return errorPage(503);
   server.timeout(req, 0);
   const headers = new Headers(req.headers);
-  forwardRequestHeaders(headers, { clientIp: server.requestIP(req)?.address, proto: ctx.proto });
+  forwardRequestHeaders(headers, { clientIp: server.requestIP(req)?.address, proto: ctx.proto, port: server.port });
   const offered = headers.get("sec-websocket-protocol");
   for (const name of ["sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol"]) headers.delete(name);
   const protocols = offered ? offered.split(",").map((p) => p.trim()).filter((p) => p !== "") : [];

@@ -80,6 +80,7 @@ test("echo through the router: text and binary, handshake headers forwarded, sub
   const hello = JSON.parse((await c.next()) as string).hello as Record<string, string>;
   expect(hello["x-forwarded-for"]).toBe("127.0.0.1");
   expect(hello["x-forwarded-host"]).toBe("Web.Test:80");
+  expect(hello["x-forwarded-port"]).toBe(String(r.server.port));
   expect(hello["sec-websocket-protocol"]).toBe("v1.chat, v2.chat");
 
   c.ws.send("hello text");
