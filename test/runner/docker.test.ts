@@ -76,9 +76,10 @@ describe("docker specifics", () => {
     const info = await docker.getContainer(r.id).inspect();
     expect(info.NetworkSettings.Ports ?? {}).toEqual({});
     expect(Object.keys(info.HostConfig.PortBindings ?? {})).toEqual([]);
-    expect(info.Mounts.map((m) => [m.Destination, m.RW])).toEqual([
-      ["/beamstalk/slug.tar.gz", false],
+    // Docker lists mounts in no fixed order.
+    expect(info.Mounts.map((m) => [m.Destination, m.RW]).sort()).toEqual([
       ["/beamstalk/boot", false],
+      ["/beamstalk/slug.tar.gz", false],
     ]);
     expect(info.HostConfig.RestartPolicy?.Name).toBe("unless-stopped");
     expect(info.Config.Hostname).toBe(r.hostname);
