@@ -62,7 +62,7 @@ async function restart(deps: ApiDeps, app: App, release: Release, wanted: boolea
     return deps.state.releases.get(app.id, release.version)!;
   }
   try {
-    await deps.deploy.redeploy(app, release);
+    return await deps.deploy.redeploy(app, release);
   } catch (err) {
     throw new BeamstalkError(
       "deploy_failed",
@@ -70,7 +70,6 @@ async function restart(deps: ApiDeps, app: App, release: Release, wanted: boolea
       "the previous release keeps serving; `beamstalk releases` shows the state",
     );
   }
-  return deps.state.releases.get(app.id, release.version)!;
 }
 
 function parseSet(value: unknown): Record<string, string> {

@@ -54,7 +54,8 @@ export interface LogActions {
 /** What the API asks of the deploy pipeline (src/deploy/pipeline.ts's Deployer). */
 export interface DeployActions {
   push(req: PushRequest, out: (line: string) => void): Promise<number>;
-  redeploy(app: App, release: Release, out?: (line: string) => void): Promise<void>;
+  /** Resolves with the release rolled out: `release`, or a newer one when a deploy landed meanwhile. */
+  redeploy(app: App, release: Release, out?: (line: string) => void): Promise<Release>;
   rollback(app: App, user: User, version: number | undefined, out?: (line: string) => void): Promise<Release>;
   processes(app: App): Promise<ProcessList>;
   scale(app: App, user: User, changes: Record<string, ScaleChange>): Promise<Record<string, ProcessFormation>>;

@@ -22,9 +22,22 @@ export function internalRoutes(deps: ApiDeps) {
   r.post("/push", async (c) => {
     const req = parsePush(await readJson(c));
     const encoder = new TextEncoder();
+    // The hook may go away mid-push (git interrupted): the deploy carries on to a final
+    // state (a hot upgrade back to the old release, say), so writing its output never throws.
+    let gone = false;
     const body = new ReadableStream<Uint8Array>({
+      cancel() {
+        gone = true;
+      },
       async start(controller) {
-        const out = (line: string) => controller.enqueue(encoder.encode(line.replace(/\n$/, "") + "\n"));
+        const out = (line: string) => {
+          if (gone) return;
+          try {
+            controller.enqueue(encoder.encode(line.replace(/\n$/, "") + "\n"));
+          } catch {
+            gone = true;
+          }
+        };
         let code = 1;
         try {
           code = await deps.deploy.push(req, out);
@@ -33,7 +46,13 @@ export function internalRoutes(deps: ApiDeps) {
           out("!     internal error in the deploy pipeline; the server log has details");
         }
         out(exitLine(code));
-        controller.close();
+        if (!gone) {
+          try {
+            controller.close();
+          } catch {
+            // the hook went away meanwhile
+          }
+        }
       },
     });
     return new Response(body, { headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exec } from "../lib/exec.ts";
-import { isAppName } from "../lib/validate.ts";
+import { isAppName, isReleaseName, isReleaseVersion } from "../lib/validate.ts";
 import { BUILD_IMAGE } from "../stack/images.ts";
 import { writeDriver, writeRelupScript } from "./builtin.ts";
 import { fetchBuildpacks, planBuildpacks } from "./buildpacks.ts";
@@ -123,6 +123,9 @@ function driverFailure(code: number, outDir: string, maxSlugBytes: number, tail:
 function keepUpgrade(outDir: string, slugDir: string, sha256: string): UpgradePackage {
   const [name, from, to] = readFileSync(join(outDir, "hot"), "utf8").trim().split(" ");
   if (!name || !from || !to) throw new BuildError("hot", "the build made no upgrade package");
+  if (!isReleaseName(name) || !isReleaseVersion(from) || !isReleaseVersion(to)) {
+    throw new BuildError("hot", `hot upgrades need a plain release name and versions (got ${JSON.stringify(`${name} ${from} ${to}`)})`);
+  }
   const path = join(slugDir, `${sha256}.upgrade.tar.gz`);
   renameSync(join(outDir, "upgrade.tar.gz"), path);
   return { path, name, from, to };

@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { PassThrough } from "node:stream";
 import type { ExecOptions, ExecSession } from "../runner/types.ts";
 import { PROFILE_THEN_EXEC } from "../ssh/release-command.ts";
-import { NODES_EXPR, execOutput, findRelease, nodeInfo, nodeProbe, parseNodes, rpcArgv } from "./beam.ts";
+import { NODES_EXPR, execOutput, findRelease, nodeInfo, nodeProbe, parseNodes, rpcArgv, rpcHealthCheck } from "./beam.ts";
 
 /** A runner whose exec answers each argv with the reply `answer` picks (or never, for a hang). */
 function fakeRunner(answer: (argv: string[]) => { code: number; stdout?: string; stderr?: string } | "hang") {
@@ -87,4 +87,13 @@ test("nodeProbe: a release's node must answer an rpc; an app with no release pas
 
   const killed = fakeRunner((argv) => (releaseFiles(argv) ? NAME_FILE_OUT : { code: 124 }));
   expect(await nodeProbe(killed.runner, "id")(3000)).toBe("its node did not answer an rpc within 3 s");
+});
+
+test("rpcHealthCheck: on by default; off for RELEASE_DISTRIBUTION=none (rpc cannot work) and BEAMSTALK_HEALTH_RPC=false", () => {
+  expect(rpcHealthCheck({})).toBe(true);
+  expect(rpcHealthCheck({ RELEASE_DISTRIBUTION: "name" })).toBe(true);
+  expect(rpcHealthCheck({ RELEASE_DISTRIBUTION: "none" })).toBe(false);
+  expect(rpcHealthCheck({ BEAMSTALK_HEALTH_RPC: "false" })).toBe(false);
+  expect(rpcHealthCheck({ BEAMSTALK_HEALTH_RPC: "FALSE" })).toBe(false);
+  expect(rpcHealthCheck({ BEAMSTALK_HEALTH_RPC: "true" })).toBe(true);
 });

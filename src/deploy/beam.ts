@@ -80,6 +80,15 @@ export async function nodeInfo(runner: Exec, id: string, release: ReleaseInfo, t
 }
 
 /**
+ * Whether a replica's node must answer an rpc to count as healthy: yes, unless
+ * the app runs without distribution (RELEASE_DISTRIBUTION=none, where
+ * `bin/<release> rpc` cannot work) or opts out with BEAMSTALK_HEALTH_RPC=false.
+ */
+export function rpcHealthCheck(config: Record<string, string>): boolean {
+  return config.BEAMSTALK_HEALTH_RPC?.toLowerCase() !== "false" && config.RELEASE_DISTRIBUTION !== "none";
+}
+
+/**
  * A health probe for waitHealthy: the replica's node must answer an rpc. Apps
  * that are no Elixir release (no release name in the slug) pass: their port
  * check is all there is. Returns why not, or null.

@@ -9,7 +9,7 @@ test("the Elixir sent to the node names only the checked release name and versio
   expect(install).toContain(":release_handler.install_release(to)");
   expect(install).toContain(":release_handler.make_permanent(to)");
   expect(restoreExpr(pkg)).toContain('from = ~c"0.1.0"');
-  for (const odd of [{ ...pkg, name: 'x") <> System.cmd("id"' }, { ...pkg, to: '1"; :init.stop()' }, { ...pkg, from: "" }, { ...pkg, name: "Hello" }]) {
+  for (const odd of [{ ...pkg, name: 'x") <> System.cmd("id"' }, { ...pkg, to: '1"; :init.stop()' }, { ...pkg, from: "" }, { ...pkg, name: "Hello" }, { ...pkg, to: "../../x" }, { ...pkg, to: "1..2" }]) {
     expect(() => installExpr(odd)).toThrow(/unexpected release/);
     expect(() => restoreExpr(odd)).toThrow(/unexpected release/);
   }

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { UpgradePackage } from "../builder/types.ts";
 import type { Replica, Runner } from "../runner/types.ts";
+import { isReleaseName, isReleaseVersion } from "../lib/validate.ts";
 import { execOutput, rpcArgv } from "./beam.ts";
 
 /**
@@ -16,17 +17,19 @@ import { execOutput, rpcArgv } from "./beam.ts";
 /** How long one replica may take to take the package and install it. */
 export const INSTALL_TIMEOUT_MS = 60_000;
 
-const RELEASE_NAME = /^[a-z][a-z0-9_]*$/;
-const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+_-]*$/;
 const MARK = "beamstalk-hot: ";
 const NO_ANSWER = "the node did not answer";
 
 type Exec = Pick<Runner, "exec">;
 
-/** The names spliced into the Elixir below are checked first: nothing else ever is. */
+/**
+ * The names spliced into the Elixir and the package's path below come from the
+ * user's build (the builder checks them too, keepUpgrade): checked again here,
+ * before any use. Nothing else is ever spliced.
+ */
 function checked(pkg: Pick<UpgradePackage, "name" | "from" | "to">): void {
-  if (!RELEASE_NAME.test(pkg.name)) throw new Error(`unexpected release name ${JSON.stringify(pkg.name)}`);
-  for (const v of [pkg.from, pkg.to]) if (!VERSION.test(v)) throw new Error(`unexpected release version ${JSON.stringify(v)}`);
+  if (!isReleaseName(pkg.name)) throw new Error(`unexpected release name ${JSON.stringify(pkg.name)}`);
+  for (const v of [pkg.from, pkg.to]) if (!isReleaseVersion(v)) throw new Error(`unexpected release version ${JSON.stringify(v)}`);
 }
 
 /** Unpack, install and make permanent `to` on the node; prints `beamstalk-hot: :ok` or the reason. */
@@ -68,6 +71,7 @@ export function hotOutcome(out: { code: number; stdout: string; stderr: string; 
 
 /** Copies the package into the replica's /app/releases as NAME-VSN.tar.gz (as the app user). */
 async function putPackage(runner: Exec, replica: Replica, pkg: UpgradePackage, timeoutMs: number): Promise<string | null> {
+  checked(pkg);
   const target = `/app/releases/${pkg.name}-${pkg.to}.tar.gz`;
   const argv = ["/bin/bash", "-c", 'cat >"$1.part" && mv -f -- "$1.part" "$1"', "beamstalk", target];
   const res = await execOutput(runner, replica.id, argv, timeoutMs, readFileSync(pkg.path));

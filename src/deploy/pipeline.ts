@@ -7,7 +7,7 @@ import { installOnReplicas, restoreReplicas } from "./hot.ts";
 import type { App, Release, State, User } from "../state/index.ts";
 import { AppQueue } from "./app-queue.ts";
 import { checkout } from "./checkout.ts";
-import { findRelease, nodeInfo } from "./beam.ts";
+import { findRelease, nodeInfo, rpcHealthCheck } from "./beam.ts";
 import { replicaEnv } from "./env.ts";
 import type { ProcessFormation } from "../state/formation.ts";
 import { type Backend, type RolloutPlan, type RouteTarget, rollout } from "./rollout.ts";
@@ -150,7 +150,7 @@ export class Deployer {
       const built = await this.deps.build({ app: app.name, sourceDir, cacheDir, env: config, slugDir, onOutput: out, timeoutMs: this.#settings.buildTimeoutMs, ...(previousSlug ? { previousSlug } : {}) });
       if (hot) {
         if (!built.upgrade) throw new DeployError("the build made no upgrade package");
-        await this.#hotUpgrade(app, user, sha, hot, { ...built, upgrade: built.upgrade }, out);
+        await this.#hotUpgrade(app, user, sha, hot, { ...built, upgrade: built.upgrade }, { out, buildLog });
         out(`       (whole deploy ${((performance.now() - started) / 1000).toFixed(1)} s)`);
         return;
       }
@@ -229,21 +229,25 @@ export class Deployer {
     sha: string,
     target: { current: Release; replicas: Replica[] },
     built: { slug: { sha256: string }; processTypes: Record<string, string>; buildpacks: string[]; upgrade: UpgradePackage },
-    out: (line: string) => void,
+    report: { out: (line: string) => void; buildLog: BuildLog | undefined },
   ): Promise<void> {
     const { state, runner } = this.deps;
     const { current, replicas } = target;
     const { upgrade } = built;
+    const out = report.out;
+    let release: Release | null = null;
+    let settled = false;
     try {
-      if (JSON.stringify(built.processTypes) !== JSON.stringify(current.processTypes)) {
+      if (!sameProcessTypes(built.processTypes, current.processTypes)) {
         throw new DeployError("the process types changed (Procfile): that needs new containers, so push without -o hot");
       }
       const config = state.releases.config(app.id, app.name, current.version) ?? {};
-      const release = this.#recordBuild(app, user, sha, built, config, {
+      release = this.#recordBuild(app, user, sha, built, config, {
         summary: `Hot upgrade ${sha.slice(0, 7)} (${upgrade.from} to ${upgrade.to})`,
         activity: (v) => `Hot upgrade ${sha.slice(0, 7)} to ${upgrade.to} (v${v})`,
         hotFrom: current.version,
       });
+      report.buildLog?.release(release.version);
       const names = replicas.map((r) => `${r.process}.${r.index}`).join(", ");
       out(`-----> Hot upgrade v${release.version}: installing ${upgrade.name} ${upgrade.to} over ${upgrade.from} on ${names}`);
       const began = performance.now();
@@ -251,6 +255,7 @@ export class Deployer {
       const failed = results.filter((r) => r.error !== null);
       if (failed.length === 0) {
         state.releases.setStatus(app.id, release.version, "succeeded");
+        settled = true;
         const seconds = ((performance.now() - began) / 1000).toFixed(2);
         out(`-----> ${app.name} v${release.version} (${upgrade.to}) is live on ${replicas.length} replica${replicas.length > 1 ? "s" : ""}, upgraded in place in ${seconds} s`);
         this.deps.logger.info("deploy.hot_upgraded", { app: app.name, version: release.version, from: upgrade.from, to: upgrade.to, replicas: replicas.length, ms: Math.round(performance.now() - began) });
@@ -259,14 +264,27 @@ export class Deployer {
       }
       for (const f of failed) out(` !     ${f.replica.process}.${f.replica.index}: the upgrade failed: ${f.error}`);
       out(`-----> Putting every replica back on ${upgrade.from}`);
-      const stuck = await restoreReplicas(runner, replicas, upgrade);
+      const stuck = await this.#restoreHot(app, release, replicas, upgrade);
+      settled = true;
       for (const s of stuck) out(` !     ${s.replica.process}.${s.replica.index} could not be put back on ${upgrade.from}: ${s.error}`);
-      state.releases.setStatus(app.id, release.version, "failed");
       this.deps.logs?.platform(app.name, `Release v${release.version} (hot upgrade to ${upgrade.to}) failed on ${failed.map((f) => `${f.replica.process}.${f.replica.index}`).join(", ")}; back on ${upgrade.from}`);
       throw new DeployError(`the hot upgrade to ${upgrade.to} failed on ${failed.length} of ${replicas.length} replica${replicas.length > 1 ? "s" : ""}; ${stuck.length === 0 ? `every replica is back on ${upgrade.from}` : `${stuck.length} could not be put back: restart them with ps:restart`}`);
+    } catch (err) {
+      // Whatever went wrong once the release was recorded, the nodes go back to the old
+      // version and the release is marked failed: never a pending row over upgraded nodes.
+      if (release && !settled) await this.#restoreHot(app, release, replicas, upgrade);
+      throw err;
     } finally {
       rmSync(upgrade.path, { force: true });
     }
+  }
+
+  /** Puts every replica back on the old version and marks the hot release failed; returns the replicas that could not be. */
+  async #restoreHot(app: App, release: Release, replicas: Replica[], upgrade: UpgradePackage) {
+    const stuck = await restoreReplicas(this.deps.runner, replicas, upgrade);
+    this.deps.state.releases.setStatus(app.id, release.version, "failed");
+    if (stuck.length > 0) this.deps.logger.warn("deploy.hot_restore_failed", { app: app.name, version: release.version, replicas: stuck.map((s) => `${s.replica.process}.${s.replica.index}`).join(" ") });
+    return stuck;
   }
 
   /**
@@ -318,6 +336,7 @@ export class Deployer {
       health: {
         ...(config.BEAMSTALK_HEALTH_PATH ? { path: config.BEAMSTALK_HEALTH_PATH } : {}),
         timeoutMs: healthSeconds > 0 ? healthSeconds * 1000 : this.#settings.healthTimeoutMs,
+        rpc: rpcHealthCheck(config),
       },
       drainMs: this.#settings.drainMs,
     };
@@ -408,11 +427,39 @@ export class Deployer {
     return this.deps.state.domains.hostnamesFor(app, this.deps.baseDomain);
   }
 
-  /** Rolls out a config change: the serving code with the new config, as release `release`. */
-  redeploy(app: App, release: Release, out: (line: string) => void = () => {}): Promise<void> {
+  /**
+   * Rolls out a config change: the serving code with the new config, as release
+   * `release`. If a deploy landed while the change waited its turn, rolling that
+   * release out would bring back the code it was recorded on: the change goes
+   * onto the code that serves now instead, as a new release (the waiting one is
+   * left `recorded`). Resolves with the release that was rolled out.
+   */
+  redeploy(app: App, release: Release, out: (line: string) => void = () => {}): Promise<Release> {
     return this.#queue.run(app.name, async () => {
+      const { state } = this.deps;
+      const current = state.releases.current(app.id);
+      let target = release;
+      if (current?.slug && current.version > release.version) {
+        target = state.transaction(() => {
+          state.releases.setStatus(app.id, release.version, "recorded");
+          return state.releases.append({
+            appId: app.id,
+            appName: app.name,
+            summary: `${release.summary} (onto v${current.version})`,
+            config: state.config.get(app),
+            slug: current.slug,
+            processTypes: current.processTypes,
+            buildpacks: current.buildpacks,
+            gitSha: current.gitSha,
+            status: "pending",
+            createdBy: null,
+          });
+        });
+        out(`v${current.version} was deployed meanwhile: the change goes onto its code as v${target.version}`);
+      }
       const { runImage } = await this.deps.stackReady();
-      await (await this.#rollout(app, release, runImage, out));
+      await (await this.#rollout(app, target, runImage, out));
+      return state.releases.get(app.id, target.version)!;
     });
   }
 
@@ -463,4 +510,10 @@ export class Deployer {
       this.deps.state.usage.stopApp(app);
     });
   }
+}
+
+/** Process types are the same map whatever the order of the Procfile's lines. */
+function sameProcessTypes(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
 }

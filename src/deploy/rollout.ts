@@ -26,7 +26,8 @@ export interface RolloutPlan {
   formation?: Record<string, { count: number; size: number }>;
   env: Record<string, string | Secret>;
   hostnames: string[];
-  health: { path?: string; timeoutMs: number };
+  /** rpc: the node must answer an rpc too (see beam.ts rpcHealthCheck). */
+  health: { path?: string; timeoutMs: number; rpc: boolean };
   drainMs: number;
 }
 
@@ -96,7 +97,7 @@ export async function rollout(
           timeoutMs: plan.health.timeoutMs,
           alive: async () => (await runner.list(plan.app)).some((r) => r.id === replica.id && r.state !== "exited"),
           // A release's node must answer an rpc too, within the same bound.
-          node: nodeProbe(runner, replica.id),
+          ...(plan.health.rpc ? { node: nodeProbe(runner, replica.id) } : {}),
         });
         if (problem) throw new RolloutError(`${replica.process}.${replica.index} did not become healthy: ${problem}`);
         out(`${replica.process}.${replica.index} is healthy (${at()})`);

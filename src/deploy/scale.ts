@@ -88,7 +88,7 @@ export async function applyScale(
   }
   try {
     for (const r of started.filter((r) => r.process === "web")) {
-      const problem = await waitHealthy({ host: r.address.host, port: r.address.port, ...(plan.health.path ? { path: plan.health.path } : {}), timeoutMs: plan.health.timeoutMs, node: nodeProbe(deps.runner, r.id) });
+      const problem = await waitHealthy({ host: r.address.host, port: r.address.port, ...(plan.health.path ? { path: plan.health.path } : {}), timeoutMs: plan.health.timeoutMs, ...(plan.health.rpc ? { node: nodeProbe(deps.runner, r.id) } : {}) });
       if (problem) throw new BeamstalkError("deploy_failed", `web.${r.index} did not become healthy: ${problem}`, "the replicas that were running keep serving");
     }
   } catch (err) {

@@ -1,7 +1,7 @@
 import type { Logger } from "../lib/logger.ts";
 import type { Replica, Runner } from "../runner/types.ts";
 import type { State } from "../state/index.ts";
-import { nodeProbe } from "./beam.ts";
+import { nodeProbe, rpcHealthCheck } from "./beam.ts";
 import { waitHealthy } from "./health.ts";
 import { type RouteKeeper, backendKey } from "./route-keeper.ts";
 
@@ -118,6 +118,14 @@ export class Supervisor {
     return replica.index <= (formation[replica.process]?.count ?? 0);
   }
 
+  /** As a deploy checks it: the serving release's config says whether its node must answer an rpc. */
+  #rpcHealth(replica: Replica): boolean {
+    const { state } = this.#o;
+    const app = state.apps.byName(replica.app);
+    const current = app ? state.releases.current(app.id) : null;
+    return app && current ? rpcHealthCheck(state.releases.config(app.id, app.name, current.version) ?? {}) : true;
+  }
+
   async #onStart(id: string, app: string): Promise<void> {
     const crash = this.#crashes.get(id);
     if (crash) crash.lastStart = Date.now();
@@ -131,7 +139,8 @@ export class Supervisor {
       this.#down.delete(id);
       return;
     }
-    const problem = await waitHealthy({ host: replica.address.host, port: replica.address.port, timeoutMs: 60_000, node: nodeProbe(this.#o.runner, id) });
+    const rpc = this.#rpcHealth(replica);
+    const problem = await waitHealthy({ host: replica.address.host, port: replica.address.port, timeoutMs: 60_000, ...(rpc ? { node: nodeProbe(this.#o.runner, id) } : {}) });
     if (problem) return; // it will die again (and be revived), staying out of the route
     await this.#o.runner.settle(id).catch(() => {});
     if (this.#down.delete(id) && this.#wanted(replica)) this.#o.routes.add(app, replica.address);

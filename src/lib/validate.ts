@@ -56,3 +56,13 @@ export function checkConfigValue(key: string, value: unknown): string {
   if (value.includes("\0")) throw badRequest(`value of ${key} contains a NUL byte`);
   return value;
 }
+
+/** A mix release name as `bin/<name>` and release_handler know it (an Elixir app atom). */
+export function isReleaseName(value: string): boolean {
+  return /^[a-z][a-z0-9_]*$/.test(value);
+}
+
+/** A release version (mix.exs `version`): nothing that could leave a path or a quoted literal. */
+export function isReleaseVersion(value: string): boolean {
+  return /^[0-9A-Za-z][0-9A-Za-z.+_-]*$/.test(value) && !value.includes("..");
+}

@@ -117,7 +117,8 @@ stage_app() {
   # which `ps:observer` forwards over SSH. Only the process command gets it: `bin/<app>
   # rpc` and `remote`, run later through docker exec, take free ports. ERL_ZFLAGS come
   # last on erl's command line, and the first -kernel setting wins: a release that sets
-  # its own range (vm.args, ERL_AFLAGS) keeps it.
+  # its own range on the command line (vm.args, ERL_AFLAGS) keeps it; a range set only in
+  # config (sys.config) is overridden, as command-line -kernel flags beat sys.config.
   export ERL_ZFLAGS="${ERL_ZFLAGS:+$ERL_ZFLAGS }-kernel inet_dist_listen_min 9100 inet_dist_listen_max 9100"
   exec /bin/bash -c "$BEAMSTALK_COMMAND"
 }

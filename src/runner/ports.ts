@@ -7,7 +7,7 @@
 export const EPMD_PORT = 4369;
 
 /**
- * The app's node's distribution port. boot.sh pins it (ERL_AFLAGS, for the
+ * The app's node's distribution port. boot.sh pins it (ERL_ZFLAGS, for the
  * process command only) so `ps:observer` can forward exactly this port.
  */
 export const DIST_PORT = 9100;

@@ -158,13 +158,36 @@ describe("git push to a running app", () => {
     eve.cleanup();
   }, LONG);
 
+  test("an app without distribution (RELEASE_DISTRIBUTION=none) deploys on its port alone: no rpc health check", async () => {
+    await owner.ok(["config:set", "-a", APP, "RELEASE_DISTRIBUTION=none"]);
+    expect((await get("/env/RELEASE_DISTRIBUTION")).body).toBe("none");
+    expect((await get("/node")).body).toBe("nonode@nohost");
+    await owner.ok(["config:unset", "-a", APP, "RELEASE_DISTRIBUTION"]);
+    expect((await get("/env/RELEASE_DISTRIBUTION")).body).toBe("name");
+  }, LONG);
+
+  test("a config change made while a push builds lands on the pushed code, not the code it was recorded on", async () => {
+    setVersion("hello v4");
+    await git(["commit", "-qam", "v4"]);
+    const push = git(["push", "beamstalk", "main"], sshEnv());
+    await Bun.sleep(1500); // the build has read the config by now
+    const set = owner.run(["config:set", "-a", APP, "RACE=during-build"]);
+    const [pushed, configured] = await Promise.all([push, set]);
+    expect({ push: pushed.code, config: configured.code }).toEqual({ push: 0, config: 0 });
+    expect(await get("/")).toEqual({ status: 200, body: "hello v4\n" });
+    expect((await get("/env/RACE")).body).toBe("during-build");
+    const [latest] = JSON.parse(await owner.ok(["releases", "-a", APP, "--json"])) as { summary: string; status: string }[];
+    expect(latest).toMatchObject({ status: "succeeded" });
+    expect(latest!.summary).toMatch(/^Set RACE config var \(onto v\d+\)$/);
+  }, LONG);
+
   test("a restarted daemon routes to the replicas that kept running", async () => {
     const before = Bun.spawnSync(["docker", "ps", "-q", "--filter", `label=beamstalk.app=${APP}`]).stdout.toString().trim();
     expect(await daemon.stop("SIGTERM")).toBe(0);
     daemon = await startDaemon({ dataDir: daemon.dataDir });
     const after = Bun.spawnSync(["docker", "ps", "-q", "--filter", `label=beamstalk.app=${APP}`]).stdout.toString().trim();
     expect(after).toBe(before);
-    expect(await get("/")).toEqual({ status: 200, body: "hello v3\n" });
+    expect(await get("/")).toEqual({ status: 200, body: "hello v4\n" });
   }, LONG);
 
   test("apps:destroy stops the app's replicas", async () => {

@@ -169,23 +169,38 @@ describe("hot upgrades", () => {
     await allAnswer("/", "hello v2\n", 5000);
   }, LONG);
 
-  test("an install that fails on the nodes puts every replica back on the old version, and the push says so", async () => {
-    // Accepted by make_relup, fails while release_handler runs it: the node restarts on 0.2.0.
+  test("an install that fails on one node puts every replica back on the old version, and the push says so", async () => {
+    // Accepted by make_relup; while release_handler runs it, it raises on web.2 only. So web.1
+    // upgrades to 0.3.0 and is made permanent, web.2's node restarts on 0.2.0, and then web.1
+    // must be taken down again through the relup's down instructions.
+    writeFileSync(
+      join(fixture.repo, "lib/hello/fail_on.ex"),
+      `defmodule Hello.FailOn do\n  def replica(index), do: if(System.get_env("BEAMSTALK_INDEX") == index, do: raise("beamstalk_test_failure on web.#{index}"), else: :ok)\nend\n`,
+    );
     writeFileSync(
       join(fixture.repo, "priv/hello.appup"),
-      `{"0.3.0", [{"0.2.0", [{load_module, 'Elixir.Hello.Version'}, {apply, {erlang, error, [beamstalk_test_failure]}}]}], [{"0.2.0", []}]}.\n`,
+      `{"0.3.0",
+        [{"0.2.0", [{load_module, 'Elixir.Hello.Version'}, {add_module, 'Elixir.Hello.FailOn'}, {apply, {'Elixir.Hello.FailOn', replica, [<<"2">>]}}]}],
+        [{"0.2.0", [{load_module, 'Elixir.Hello.Version'}, {delete_module, 'Elixir.Hello.FailOn'}]}]}.\n`,
     );
-    await fixture.git(["commit", "-qam", "an appup that fails"]);
+    await fixture.git(["add", "-A"]);
+    await fixture.git(["commit", "-qm", "an appup that fails on web.2"]);
     const push = await fixture.git(["push", "-o", "hot", "beamstalk", "main"]);
     expect(push.code).not.toBe(0);
-    expect(push.err).toContain("the upgrade failed");
-    expect(push.err).toContain("beamstalk_test_failure");
-    expect(push.err).toContain("the hot upgrade to 0.3.0 failed on 2 of 2 replicas; every replica is back on 0.2.0");
+    expect(push.err).toContain("web.2: the upgrade failed");
+    expect(push.err).toContain("beamstalk_test_failure on web.2");
+    expect(push.err).not.toContain("web.1: the upgrade failed");
+    expect(push.err).toContain("the hot upgrade to 0.3.0 failed on 1 of 2 replicas; every replica is back on 0.2.0");
     expect((await ps()).release).toBe(upgradedRelease);
     const [failed] = await releases();
     expect(failed).toMatchObject({ version: upgradedRelease + 1, status: "failed" });
     await allAnswer("/", "hello v2\n");
     await allAnswer("/releases", "0.1.0 old\n0.2.0 permanent\n");
+    await allAnswer("/old_code", "");
+    // The failed release's build log is kept, relup lines and each replica's error included.
+    const log = await owner.ok(["releases:info", "-a", APP, "-r", String(upgradedRelease + 1), "--build-log"]);
+    expect(log).toContain("using its own priv/hello.appup");
+    expect(log).toContain("web.2: the upgrade failed");
   }, LONG);
 
   test("a replica that restarts later boots the new version; so does a rolling restart", async () => {

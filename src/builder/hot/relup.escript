@@ -4,7 +4,7 @@
 %%
 %% relup.escript OLD_ROOT NEW_ROOT NAME OLD_VSN NEW_VSN
 %%
-%% Runs in the build container (hot.sh) once both releases sit side by side:
+%% Runs in the build container (driver.sh's hot_upgrade) once both releases sit side by side:
 %% the running one (unpacked from the current slug) at OLD_ROOT, the new build
 %% at NEW_ROOT. For every application whose version changed it writes an appup
 %% into NEW_ROOT/lib/APP-VSN/ebin unless the app brings its own (ebin/APP.appup,

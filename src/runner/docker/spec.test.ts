@@ -25,6 +25,7 @@ describe("containerSpec", () => {
       Entrypoint: ["/bin/bash", "/beamstalk/boot"],
       Cmd: [],
       Env: [
+        "RELEASE_DISTRIBUTION=name",
         "APP_NAME=hello",
         "SECRET_KEY_BASE=s3cret",
         "PORT=4000",
@@ -34,7 +35,6 @@ describe("containerSpec", () => {
         "BEAMSTALK_PROCESS=web",
         "BEAMSTALK_INDEX=2",
         "BEAMSTALK_COMMAND=bin/hello start",
-        "RELEASE_DISTRIBUTION=name",
         "RELEASE_NODE=hello@web-2-k3x9ab.hello",
         "MY_NODE_NAME=hello@web-2-k3x9ab.hello",
         "DNS_CLUSTER_QUERY=hello.internal",
@@ -92,6 +92,14 @@ describe("containerSpec", () => {
     expect(body.StopTimeout).toBe(5);
     expect(body.Labels?.["beamstalk.app"]).toBe("hello");
     expect(body.Labels?.["beamstalk.test"]).toBe("run1");
+  });
+
+  test("RELEASE_DISTRIBUTION is name unless the app's env says otherwise (none: an app without distribution)", () => {
+    const env = (extra: Record<string, string>) => containerSpec({ ...spec, env: { ...spec.env, ...extra } }, { bootScriptPath: "/b", suffix: "aaaa" }).Env!;
+    expect(env({}).filter((e) => e.startsWith("RELEASE_DISTRIBUTION="))).toEqual(["RELEASE_DISTRIBUTION=name"]);
+    expect(env({ RELEASE_DISTRIBUTION: "none" }).filter((e) => e.startsWith("RELEASE_DISTRIBUTION="))).toEqual(["RELEASE_DISTRIBUTION=none"]);
+    // What the runner owns still wins over the app's env.
+    expect(env({ PORT: "1", DYNO: "x" })).toContain("DYNO=web.2");
   });
 
   test("the Secret is revealed only in Env, and the spec itself never prints it", () => {

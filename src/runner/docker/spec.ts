@@ -123,7 +123,6 @@ export function replicaEnv(spec: ReplicaSpec, host: string): Record<string, stri
     BEAMSTALK_PROCESS: spec.process,
     BEAMSTALK_INDEX: String(spec.index),
     BEAMSTALK_COMMAND: spec.command,
-    RELEASE_DISTRIBUTION: "name",
     // The boot script replaces these with `<app>@<the container's IP>` once it knows the IP.
     RELEASE_NODE: `${spec.app}@${host}`,
     MY_NODE_NAME: `${spec.app}@${host}`,
@@ -150,7 +149,8 @@ export function containerSpec(spec: ReplicaSpec, options: ContainerSpecOptions):
   if (!SUFFIX.test(options.suffix)) throw new Error(`containerSpec: bad suffix ${options.suffix}`);
   const host = replicaHost(spec, options.suffix);
   const network = networkName(spec.app);
-  const env = { ...revealAll(spec.env), ...replicaEnv(spec, host) };
+  // Distribution by name is the default; an app without distribution may say RELEASE_DISTRIBUTION=none.
+  const env = { RELEASE_DISTRIBUTION: "name", ...revealAll(spec.env), ...replicaEnv(spec, host) };
   const memory = Math.round(spec.size * GIB);
   return {
     name: containerName(spec, options.suffix),
