@@ -1,5 +1,7 @@
 import { expect, test } from "bun:test";
-import type { TcpipRequestInfo } from "ssh2";
+import { type AddressInfo, type Server, type Socket, connect, createServer } from "node:net";
+import { Duplex } from "node:stream";
+import type { ServerChannel, TcpipRequestInfo } from "ssh2";
 import type { Authorization, GitUser } from "../git/access.ts";
 import { createMemoryLogger } from "../lib/logger.ts";
 import type { Replica } from "../runner/types.ts";
@@ -53,4 +55,129 @@ test("a hostile destination host is logged bounded and quoted", async () => {
   expect(outcome).toBe("refused");
   expect(log.split("\n")).toHaveLength(1);
   expect(log).not.toContain("a".repeat(129));
+});
+
+/** What the SSH client's end of a direct-tcpip channel looks like to handleForward: a Duplex with close(). */
+class FakeChannel extends Duplex {
+  readonly received: Buffer[] = [];
+  closedByServer = false;
+  override _read(): void {}
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.received.push(Buffer.from(chunk));
+    this.emit("received");
+    done();
+  }
+  close(): void {
+    this.closedByServer = true;
+    this.destroy();
+  }
+  text(): string {
+    return Buffer.concat(this.received).toString("utf8");
+  }
+}
+
+/** Resolves once check() holds, polling; fails after two seconds. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+/**
+ * An open forward to a local listener standing in for the replica's EPMD: the
+ * tunnel's replica is at 127.0.0.1, and the dial the daemon makes there (port
+ * 4369, fixed) is pointed at the listener's port instead.
+ */
+async function openForward() {
+  const peers: Socket[] = [];
+  const listener: Server = createServer((s) => peers.push(s));
+  await new Promise<void>((done) => listener.listen(0, "127.0.0.1", done));
+  const port = (listener.address() as AddressInfo).port;
+  const logger = createMemoryLogger();
+  const tunnels = new Tunnels();
+  const tunnel = { app: "shop", replica: "web.1", replicaId: "c1", ip: "127.0.0.1" };
+  const closeSession = tunnels.open(tunnel);
+  const untracked: unknown[] = [];
+  const untrack = tunnels.untrack.bind(tunnels);
+  tunnels.untrack = (t, socket) => {
+    untracked.push(t);
+    untrack(t, socket);
+  };
+  const dials: { host: string; port: number }[] = [];
+  let channel: FakeChannel | null = null;
+  let refused = false;
+  await handleForward(
+    {
+      logger,
+      appExists: (app) => app === "shop",
+      authorize: () => "ok",
+      ops: { runner: { list: async () => [{ ...replica, address: { host: "127.0.0.1", port: 4000 } }], exec: async () => { throw new Error("no exec"); } }, recordActivity() {} },
+      connect: (host, destPort) => {
+        dials.push({ host, port: destPort });
+        return connect({ host, port });
+      },
+    },
+    owner,
+    tunnels,
+    { destIP: "web.1.shop", destPort: 4369, srcIP: "127.0.0.1", srcPort: 5555 } as TcpipRequestInfo,
+    () => (channel = new FakeChannel()) as unknown as ServerChannel,
+    () => void (refused = true),
+  );
+  await until(() => channel !== null && peers.length === 1, "the forward to open");
+  expect(refused).toBe(false);
+  expect(dials).toEqual([{ host: "127.0.0.1", port: 4369 }]);
+  expect(logger.lines.join("\n")).toContain("ssh.forward.open");
+  const peer = peers[0]!;
+  const peerReceived: Buffer[] = [];
+  peer.on("data", (chunk: Buffer) => peerReceived.push(chunk));
+  let peerClosed = false;
+  peer.once("close", () => void (peerClosed = true));
+  return {
+    channel: channel! as FakeChannel,
+    peer,
+    peerText: () => Buffer.concat(peerReceived).toString("utf8"),
+    peerClosed: () => peerClosed,
+    untracked,
+    tunnel,
+    closeSession,
+    done: () => new Promise<void>((done) => listener.close(() => done())),
+  };
+}
+
+test("an allowed forward connects to the replica and copies bytes both ways; the replica closing closes the channel", async () => {
+  const f = await openForward();
+  f.channel.push("ping from the client");
+  await until(() => f.peerText() === "ping from the client", "the client's bytes at the replica");
+  f.peer.write("pong from the node");
+  await until(() => f.channel.text() === "pong from the node", "the replica's bytes on the channel");
+  expect(f.untracked).toEqual([]);
+
+  f.peer.end();
+  await until(() => f.channel.closedByServer, "the channel to close");
+  expect(f.untracked).toEqual([f.tunnel]);
+  await until(f.peerClosed, "the replica's end to close");
+  expect(f.closeSession()).toBe(1); // the forward was counted, and nothing live is left to destroy
+  await f.done();
+});
+
+test("the client closing its channel closes the connection to the replica", async () => {
+  const f = await openForward();
+  f.channel.push("hello");
+  await until(() => f.peerText() === "hello", "the client's bytes at the replica");
+  f.channel.destroy();
+  await until(f.peerClosed, "the replica's end to close");
+  await until(() => f.untracked.length === 1, "the forward to be untracked");
+  expect(f.untracked).toEqual([f.tunnel]);
+  await f.done();
+});
+
+test("closing the observer session destroys its live forwards", async () => {
+  const f = await openForward();
+  expect(f.closeSession()).toBe(1);
+  await until(f.peerClosed, "the replica's end to close");
+  await until(() => f.channel.closedByServer, "the channel to close");
+  expect(f.untracked).toEqual([f.tunnel]);
+  await f.done();
 });

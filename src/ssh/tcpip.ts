@@ -1,4 +1,4 @@
-import { connect } from "node:net";
+import { type Socket, connect } from "node:net";
 import type { AcceptConnection, RejectConnection, ServerChannel, TcpipRequestInfo } from "ssh2";
 import type { GitAccessOptions, GitUser } from "../git/access.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -10,6 +10,12 @@ export interface ForwardOptions extends GitAccessOptions {
   ops?: OpsOptions;
   /** A forward whose replica does not accept the TCP connection by then is refused. Default 5 s. */
   connectTimeoutMs?: number;
+  /**
+   * Opens the TCP connection to the replica (default node:net connect). Tests
+   * only: a replica's ports are fixed (EPMD, distribution), so a test points
+   * this at a listener of its own.
+   */
+  connect?: (host: string, port: number) => Socket;
 }
 
 /**
@@ -43,7 +49,7 @@ export async function handleForward(
   const alive = replicas.some((r) => r.id === tunnel.replicaId && r.state === "running" && r.address.host === tunnel.ip);
   if (!alive) return refuse(`${tunnel.replica} of ${tunnel.app} is no longer running`);
 
-  const socket = connect({ host: tunnel.ip, port: info.destPort });
+  const socket = (options.connect ?? ((host, port) => connect({ host, port })))(tunnel.ip, info.destPort);
   socket.setTimeout(options.connectTimeoutMs ?? 5000, () => socket.destroy(new Error("connect timed out")));
   socket.once("error", (err) => refuse(`the replica did not accept the connection: ${err.message}`));
   socket.once("connect", () => {
