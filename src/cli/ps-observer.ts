@@ -8,6 +8,8 @@ import { command } from "./define.ts";
 import { checkLocalErlang, compileModules, freePort, type LocalPorts, localNodeArgs, parseSummary, shellWords } from "./observer/local-node.ts";
 import { info, printRecord } from "./output.ts";
 import { replicaArg, type SshTarget, sshTarget } from "./ps-remote.ts";
+import { DIST_PORT, EPMD_PORT } from "../runner/ports.ts";
+import type { ObserverHello } from "../ssh/observer-channel.ts";
 
 /**
  * `ps:observer`: one SSH connection runs the server's `observer APP [REPLICA]`
@@ -19,20 +21,8 @@ import { replicaArg, type SshTarget, sshTarget } from "./ps-remote.ts";
  * 0400 .erlang.cookie in a temporary HOME, removed at the end; never in argv.
  */
 
-/** What the server forwards to (src/runner/ports.ts); the session's answer is checked against them. */
-export const EPMD_PORT = 4369;
-export const DIST_PORT = 9100;
-
-export interface ObserverHello {
-  app: string;
-  replica: string;
-  release: number;
-  node: string;
-  host: string;
-  epmd_port: number;
-  dist_port: number;
-  cookie: string;
-}
+/** The session's answer (the protocol both sides share), checked against the ports the server forwards. */
+export type { ObserverHello };
 
 /** The ssh argv: no pty, forwards only on 127.0.0.1, the session command as one JSON element. */
 export function observerSshArgv(target: SshTarget, app: string, replica: string | undefined, ports: LocalPorts): string[] {

@@ -1,9 +1,11 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../lib/logger.ts";
-import type { Replica, Runner } from "../runner/types.ts";
-import { BuildError, type UpgradePackage } from "../builder/types.ts";
-import { installOnReplicas, restoreReplicas } from "./hot.ts";
+import type { Runner } from "../runner/types.ts";
+import { BuildError } from "../builder/types.ts";
+import { DeployError } from "./errors.ts";
+import { hotTargets, hotUpgrade } from "./hot-deploy.ts";
+import { recordBuild } from "./record-build.ts";
 import type { App, Release, State, User } from "../state/index.ts";
 import { AppQueue } from "./app-queue.ts";
 import { checkout } from "./checkout.ts";
@@ -66,10 +68,6 @@ export const PS_NODES_TIMEOUT_MS = 10_000;
 const DEPLOY_BRANCHES = ["refs/heads/main", "refs/heads/master"];
 const ZERO = "0".repeat(40);
 
-export class DeployError extends Error {
-  override name = "DeployError";
-}
-
 /**
  * The one place that knows the order: push → checkout → build → release →
  * roll out → route, and what happens when a step fails (the push is rejected,
@@ -128,7 +126,7 @@ export class Deployer {
     };
     const started = performance.now();
     // A hot upgrade goes into the replicas that run now: all of them must be up before anything is built.
-    const hot = mode.hot ? await this.#hotTargets(app) : null;
+    const hot = mode.hot ? await hotTargets(this.deps, app) : null;
     out(`-----> Building ${app.name} from ${sha.slice(0, 7)}${hot ? ` as a hot upgrade of v${hot.current.version}` : ""}`);
     mkdirSync(paths.tmp, { recursive: true, mode: 0o700 });
     const work = mkdtempSync(join(paths.tmp, `build-${app.name}-`));
@@ -150,11 +148,11 @@ export class Deployer {
       const built = await this.deps.build({ app: app.name, sourceDir, cacheDir, env: config, slugDir, onOutput: out, timeoutMs: this.#settings.buildTimeoutMs, ...(previousSlug ? { previousSlug } : {}) });
       if (hot) {
         if (!built.upgrade) throw new DeployError("the build made no upgrade package");
-        await this.#hotUpgrade(app, user, sha, hot, { ...built, upgrade: built.upgrade }, { out, buildLog });
+        await hotUpgrade(this.deps, { app, user, sha, target: hot, built: { ...built, upgrade: built.upgrade } }, { out, buildLog });
         out(`       (whole deploy ${((performance.now() - started) / 1000).toFixed(1)} s)`);
         return;
       }
-      const release = this.#recordBuild(app, user, sha, built, config, { summary: `Deploy ${sha.slice(0, 7)}`, activity: (v) => `Deployed ${sha.slice(0, 7)} (v${v})` });
+      const release = recordBuild(state, { app, user, sha, built, config }, { summary: `Deploy ${sha.slice(0, 7)}`, activity: (v) => `Deployed ${sha.slice(0, 7)} (v${v})` });
       buildLog?.release(release.version);
       const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
       out(`-----> Built in ${seconds(buildStarted)} s; releasing v${release.version}`);
@@ -167,124 +165,6 @@ export class Deployer {
       buildLog?.close();
       rmSync(work, { recursive: true, force: true });
     }
-  }
-
-  /** Records a build as release n+1, pending until it serves, with its line in the app's activity. */
-  #recordBuild(
-    app: App,
-    user: User | null,
-    sha: string,
-    built: { slug: { sha256: string }; processTypes: Record<string, string>; buildpacks: string[] },
-    config: Record<string, string>,
-    what: { summary: string; activity: (version: number) => string; hotFrom?: number },
-  ): Release {
-    const { state } = this.deps;
-    return state.transaction(() => {
-      const rel = state.releases.append({
-        appId: app.id,
-        appName: app.name,
-        summary: what.summary,
-        config,
-        slug: built.slug.sha256,
-        processTypes: built.processTypes,
-        buildpacks: built.buildpacks,
-        gitSha: sha,
-        status: "pending",
-        createdBy: user?.id ?? null,
-        ...(what.hotFrom !== undefined ? { hotFrom: what.hotFrom } : {}),
-      });
-      state.activity.record(app.id, user?.id ?? null, "deploy", what.activity(rel.version));
-      return rel;
-    });
-  }
-
-  /** The serving release and its replicas, when a hot upgrade can go into them; else why not. */
-  async #hotTargets(app: App): Promise<{ current: Release; replicas: Replica[] }> {
-    const { state, runner } = this.deps;
-    const current = state.releases.current(app.id);
-    if (!current?.slug) throw new DeployError(`${app.name} runs nothing to upgrade: push without -o hot first`);
-    const serving = state.releases.lineage(app.id, current.version);
-    const replicas = (await runner.list(app.name)).filter((r) => serving.has(r.release));
-    const formation = state.formation.for(app.id, Object.keys(current.processTypes));
-    for (const [type, f] of Object.entries(formation)) {
-      for (let index = 1; index <= f.count; index++) {
-        const r = replicas.find((x) => x.process === type && x.index === index);
-        if (!r || r.state !== "running") throw new DeployError(`${type}.${index} is not running, so it cannot be upgraded in place: wait for it, or push without -o hot`);
-      }
-    }
-    const running = replicas.filter((r) => r.state === "running");
-    if (running.length === 0) throw new DeployError(`${app.name} has no running replica to upgrade (scaled to 0): push without -o hot`);
-    return { current, replicas: running };
-  }
-
-  /**
-   * Installs a hot upgrade into every running replica at once (see hot.ts). All
-   * of them upgraded: the new release is recorded as serving, its slug the one
-   * new containers get. Any of them failed: every replica is put back on the old
-   * version, the release is marked failed, and the push reports which and why.
-   */
-  async #hotUpgrade(
-    app: App,
-    user: User | null,
-    sha: string,
-    target: { current: Release; replicas: Replica[] },
-    built: { slug: { sha256: string }; processTypes: Record<string, string>; buildpacks: string[]; upgrade: UpgradePackage },
-    report: { out: (line: string) => void; buildLog: BuildLog | undefined },
-  ): Promise<void> {
-    const { state, runner } = this.deps;
-    const { current, replicas } = target;
-    const { upgrade } = built;
-    const out = report.out;
-    let release: Release | null = null;
-    let settled = false;
-    try {
-      if (!sameProcessTypes(built.processTypes, current.processTypes)) {
-        throw new DeployError("the process types changed (Procfile): that needs new containers, so push without -o hot");
-      }
-      const config = state.releases.config(app.id, app.name, current.version) ?? {};
-      release = this.#recordBuild(app, user, sha, built, config, {
-        summary: `Hot upgrade ${sha.slice(0, 7)} (${upgrade.from} to ${upgrade.to})`,
-        activity: (v) => `Hot upgrade ${sha.slice(0, 7)} to ${upgrade.to} (v${v})`,
-        hotFrom: current.version,
-      });
-      report.buildLog?.release(release.version);
-      const names = replicas.map((r) => `${r.process}.${r.index}`).join(", ");
-      out(`-----> Hot upgrade v${release.version}: installing ${upgrade.name} ${upgrade.to} over ${upgrade.from} on ${names}`);
-      const began = performance.now();
-      const results = await installOnReplicas(runner, replicas, upgrade);
-      const failed = results.filter((r) => r.error !== null);
-      if (failed.length === 0) {
-        state.releases.setStatus(app.id, release.version, "succeeded");
-        settled = true;
-        const seconds = ((performance.now() - began) / 1000).toFixed(2);
-        out(`-----> ${app.name} v${release.version} (${upgrade.to}) is live on ${replicas.length} replica${replicas.length > 1 ? "s" : ""}, upgraded in place in ${seconds} s`);
-        this.deps.logger.info("deploy.hot_upgraded", { app: app.name, version: release.version, from: upgrade.from, to: upgrade.to, replicas: replicas.length, ms: Math.round(performance.now() - began) });
-        this.deps.logs?.platform(app.name, `Release v${release.version} (${release.summary}) is live, upgraded in place`);
-        return;
-      }
-      for (const f of failed) out(` !     ${f.replica.process}.${f.replica.index}: the upgrade failed: ${f.error}`);
-      out(`-----> Putting every replica back on ${upgrade.from}`);
-      const stuck = await this.#restoreHot(app, release, replicas, upgrade);
-      settled = true;
-      for (const s of stuck) out(` !     ${s.replica.process}.${s.replica.index} could not be put back on ${upgrade.from}: ${s.error}`);
-      this.deps.logs?.platform(app.name, `Release v${release.version} (hot upgrade to ${upgrade.to}) failed on ${failed.map((f) => `${f.replica.process}.${f.replica.index}`).join(", ")}; back on ${upgrade.from}`);
-      throw new DeployError(`the hot upgrade to ${upgrade.to} failed on ${failed.length} of ${replicas.length} replica${replicas.length > 1 ? "s" : ""}; ${stuck.length === 0 ? `every replica is back on ${upgrade.from}` : `${stuck.length} could not be put back: restart them with ps:restart`}`);
-    } catch (err) {
-      // Whatever went wrong once the release was recorded, the nodes go back to the old
-      // version and the release is marked failed: never a pending row over upgraded nodes.
-      if (release && !settled) await this.#restoreHot(app, release, replicas, upgrade);
-      throw err;
-    } finally {
-      rmSync(upgrade.path, { force: true });
-    }
-  }
-
-  /** Puts every replica back on the old version and marks the hot release failed; returns the replicas that could not be. */
-  async #restoreHot(app: App, release: Release, replicas: Replica[], upgrade: UpgradePackage) {
-    const stuck = await restoreReplicas(this.deps.runner, replicas, upgrade);
-    this.deps.state.releases.setStatus(app.id, release.version, "failed");
-    if (stuck.length > 0) this.deps.logger.warn("deploy.hot_restore_failed", { app: app.name, version: release.version, replicas: stuck.map((s) => `${s.replica.process}.${s.replica.index}`).join(" ") });
-    return stuck;
   }
 
   /**
@@ -510,10 +390,4 @@ export class Deployer {
       this.deps.state.usage.stopApp(app);
     });
   }
-}
-
-/** Process types are the same map whatever the order of the Procfile's lines. */
-function sameProcessTypes(a: Record<string, string>, b: Record<string, string>): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
 }

@@ -17,9 +17,9 @@ const basic = (user: string, key: string) => `Authorization: Basic ${Buffer.from
 const netrc = (key: string) => writeFileSync(join(fx.home, ".netrc"), `machine 127.0.0.1 login x password ${key}\n`, { mode: 0o600 });
 const noNetrc = () => rmSync(join(fx.home, ".netrc"), { force: true });
 
-beforeAll(async () => {
-  fx = await createGitFixture("git-http");
-  const git = createGitHttp({
+/** The git HTTP handler as the daemon wires it, over this file's fixture. */
+function gitHttp() {
+  return createGitHttp({
     reposDir: fx.reposDir,
     hookCommand: HOOK_COMMAND,
     logger,
@@ -28,6 +28,11 @@ beforeAll(async () => {
     appExists,
     hookEnv: () => fx.hookEnv(),
   });
+}
+
+beforeAll(async () => {
+  fx = await createGitFixture("git-http");
+  const git = gitHttp();
   server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -309,15 +314,7 @@ describe("refusals", () => {
 
 describe("long builds and compressed bodies", () => {
   test("a build silent for longer than Bun.serve's idleTimeout still finishes (the handler lifts it per request)", async () => {
-    const git = createGitHttp({
-      reposDir: fx.reposDir,
-      hookCommand: HOOK_COMMAND,
-      logger,
-      authenticate: async (req) => userForKey(apiKeyFrom(req.headers.get("authorization") ?? undefined)),
-      authorize,
-      appExists,
-      hookEnv: () => fx.hookEnv(),
-    });
+    const git = gitHttp();
     const strict = Bun.serve({
       hostname: "127.0.0.1",
       port: 0,
