@@ -172,14 +172,13 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   await tls?.start();
   await logs.start().catch((err) => logger.error("logs.start_failed", { error: (err as Error).message }));
 
-  const http = Bun.serve({
+  // The socket-level front proxies apps; the API, git, ACME challenges and redirects to
+  // HTTPS take the slow path behind it. No idle cut-off on either: long polls, SSE,
+  // WebSockets and quiet builds are why teams run Elixir.
+  const http = router.listen({
     hostname: options.bind,
     port: options.httpPort,
-    // Long polls, SSE, WebSockets and quiet builds are why teams run Elixir: no idle cut-off.
-    idleTimeout: 0,
-    // ACME challenges first, then a redirect to HTTPS for names that have a certificate, then the router.
-    fetch: (req, server) => tls?.httpFront(req) ?? router.fetch(req, server),
-    websocket: router.websocket,
+    ...(tls ? { before: tls.httpFront, bypass: tls.answersHttp } : {}),
   });
   rmSync(paths.socket, { force: true });
   const local = Bun.serve({
@@ -217,7 +216,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   let stopped = false;
   return {
     url,
-    httpPort: http.port!,
+    httpPort: http.port,
     sshPort: ssh.port,
     socketPath: paths.socket,
     async stop() {

@@ -34,3 +34,27 @@ export function maintenancePage(): Response {
     headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "retry-after": "120" },
   });
 }
+
+/** The same error pages as raw HTTP/1.1 responses, for the socket-level front; the connection closes after them. */
+export function errorPageBytes(status: 502 | 503): Uint8Array {
+  return rawResponse(status, TEXT[status].title.slice(4), "text/html; charset=utf-8", PAGES.get(status)!);
+}
+
+/** A short plain-text answer to a request the front refuses (400, 431, 501, 505), closing the connection. */
+export function plainError(status: number, reason: string): Uint8Array {
+  return rawResponse(status, STATUS_TEXT[status] ?? "Error", "text/plain; charset=utf-8", `${reason}\n`);
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  431: "Request Header Fields Too Large",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  505: "HTTP Version Not Supported",
+};
+
+function rawResponse(status: number, reason: string, type: string, body: string): Uint8Array {
+  const bytes = Buffer.from(body, "utf8");
+  const head = `HTTP/1.1 ${status} ${reason}\r\ncontent-type: ${type}\r\ncache-control: no-store\r\ncontent-length: ${bytes.length}\r\nconnection: close\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head, "latin1"), bytes]);
+}

@@ -5,7 +5,8 @@ import { Secret } from "../lib/secret.ts";
 import type { Certificates } from "../state/certificates.ts";
 import { type Clock, systemClock } from "../state/clock.ts";
 import { type AcmeOptions, AcmeIssuer, type Issuer } from "./acme.ts";
-import { Challenges } from "./challenges.ts";
+import { normalizeHost } from "../router/hostname.ts";
+import { CHALLENGE_PATH, Challenges } from "./challenges.ts";
 import { selfSignedFallback } from "./fallback-cert.ts";
 import { HttpsListener, type SniEntry } from "./listener.ts";
 import { certificateInfo, covers, keyMatches } from "./pem.ts";
@@ -122,6 +123,14 @@ export class TlsManager {
     const port = this.#listener.port;
     return port === undefined ? null : redirectToHttps(req, this.#serving, port);
   };
+
+  /**
+   * Whether httpFront answers requests for this host and origin-form target
+   * itself (a challenge, or a redirect): the router's socket-level front then
+   * hands them to the slow path, where httpFront runs.
+   */
+  answersHttp = (host: string, target: string): boolean =>
+    target.startsWith(CHALLENGE_PATH) || (this.#listener.port !== undefined && this.#serving.has(normalizeHost(host)));
 
   /** Makes sure each host name has (or gets) a certificate. */
   ensure(hostnames: string[]): void {

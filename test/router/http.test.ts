@@ -62,7 +62,7 @@ describe("headers", () => {
     expect(headers["x-forwarded-for"]).toBe("203.0.113.9, 127.0.0.1");
     expect(headers["x-forwarded-proto"]).toBe("http");
     expect(headers["x-forwarded-host"]).toBe("Web.Test:8080");
-    expect(headers["x-forwarded-port"]).toBe(String(r.server.port)); // the port the client reached, not the Host header's
+    expect(headers["x-forwarded-port"]).toBe(String(r.port)); // the port the client reached, not the Host header's
     expect(headers.host).toBe("Web.Test:8080");
 
     const plain = (await (await get(r, "web.test")).json()) as { headers: Record<string, string> };

@@ -1,10 +1,9 @@
 import type { Server } from "bun";
 import { createMemoryLogger } from "../../src/lib/logger.ts";
-import { type Backend, createRouter, type Router, type WebSocketSession } from "../../src/router/index.ts";
+import { type Backend, createRouter, type Router } from "../../src/router/index.ts";
 
 export interface RunningRouter {
   router: Router;
-  server: Server<WebSocketSession>;
   logs: string[];
   /** The router's base URL; send `host` to pick an app. */
   url: string;
@@ -13,22 +12,22 @@ export interface RunningRouter {
 
 const servers: { stop(force?: boolean): unknown }[] = [];
 
-/** A router behind a real Bun.serve, configured as the daemon runs it (a test may set the WebSocket backpressureLimit). */
+/**
+ * A router listening as the daemon runs it: the socket-level front, with the
+ * Request/Response slow path behind it (unknown hosts reach `fallback`). A
+ * test may set the slow path's WebSocket backpressureLimit.
+ */
 export function startRouter(options: { backpressureLimit?: number } = {}): RunningRouter {
   const logger = createMemoryLogger();
-  const router = createRouter({
+  const created = createRouter({
     logger,
     fallback: (req) => new Response(`fallback ${new URL(req.url).pathname}`, { headers: { "x-fallback": "yes" } }),
   });
-  const server = Bun.serve<WebSocketSession>({
-    hostname: "127.0.0.1",
-    port: 0,
-    idleTimeout: 0,
-    fetch: router.fetch,
-    websocket: options.backpressureLimit === undefined ? router.websocket : { ...router.websocket, backpressureLimit: options.backpressureLimit },
-  });
-  servers.push(server);
-  return { router, server, logs: logger.lines, url: `http://127.0.0.1:${server.port}`, port: server.port! };
+  const router: Router =
+    options.backpressureLimit === undefined ? created : { ...created, websocket: { ...created.websocket, backpressureLimit: options.backpressureLimit } };
+  const listener = router.listen({ hostname: "127.0.0.1", port: 0 });
+  servers.push({ stop: (force) => listener.stop(force) });
+  return { router, logs: logger.lines, url: `http://127.0.0.1:${listener.port}`, port: listener.port };
 }
 
 /** An upstream that answers JSON describing what it received, unless given a handler. */

@@ -1,0 +1,811 @@
+import type { Socket } from "bun";
+import type { Logger } from "../lib/logger.ts";
+import type { BackendRegistry, BackendState } from "./backends.ts";
+import { ChunkedDecoder, HttpParseError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead } from "./http1.ts";
+import { errorPageBytes, plainError } from "./pages.ts";
+import { nextBackend, type Route, type RouteTable } from "./route-table.ts";
+
+/**
+ * The router's data path at the socket level: what proxies requests to apps.
+ *
+ * A client connection's request heads are parsed here (http1.ts); a request
+ * for an app goes out on a pooled keep-alive connection to one of its
+ * backends, with the body and the answer passed through as bytes, framed
+ * (Content-Length or chunked) but never copied into Request/Response objects.
+ * A WebSocket upgrade that the app accepts (101) turns both connections into
+ * a byte tunnel, frames and close codes untouched, as nginx does.
+ *
+ * Everything else (unknown hosts: the API and git; apps in maintenance or
+ * without replicas; ACME challenges and redirects to HTTPS; HTTP/1.0 and
+ * absolute-form requests) is handed off: the connection, from that request
+ * on, is piped to the slow path, a Bun.serve on 127.0.0.1 running the
+ * Request/Response router (index.ts). The slow path learns the client's
+ * address from `clients`, keyed by the pipe's local port.
+ *
+ * Why by hand: Bun's fetch client and Request/Response cost 2.5× nginx's CPU
+ * per proxied request here (bench/ceilings.ts); bytes between sockets cost
+ * about what nginx does.
+ */
+
+/** What the front needs of a client connection: a Bun socket, or the TLS adapter in tls-front.ts. */
+export interface Wire {
+  write(data: Uint8Array): number;
+  end(): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+}
+
+export interface ClientAddress {
+  address: string;
+  port: number;
+  family: "IPv4" | "IPv6";
+}
+
+export interface FrontOptions {
+  table: RouteTable;
+  registry: BackendRegistry;
+  logger: Logger;
+  proto: "http" | "https";
+  /** The port clients connect to (X-Forwarded-Port). */
+  publicPort: () => number;
+  /** The slow path's port on 127.0.0.1. */
+  slowPort: () => number;
+  /** Requests for these go the slow way even when an app has the host (ACME challenges, redirects to HTTPS). */
+  bypass?: (host: string, target: string) => boolean;
+}
+
+const enum C {
+  /** Waiting for (or parsing) the next request head. */
+  Head,
+  /** Forwarding the request body upstream. */
+  Body,
+  /** Request sent; waiting for the answer to finish. */
+  Wait,
+  /** After a 101: bytes both ways. */
+  Tunnel,
+  /** Handed to the slow path: bytes both ways. */
+  Piped,
+  /** Closing: nothing more is read. */
+  Closing,
+}
+
+const enum U {
+  Connecting,
+  Head,
+  Body,
+  Tunnel,
+  Idle,
+}
+
+interface Client {
+  wire: Wire;
+  state: C;
+  /** Bytes read and not yet handled (the next request, pipelined). */
+  buf: Buffer | null;
+  /** Request body bytes still to forward (Content-Length framing). */
+  body: number;
+  chunked: ChunkedDecoder | null;
+  up: Upstream | null;
+  pipe: Pipe | null;
+  /** Waiting to be written to the client. */
+  out: Uint8Array[] | null;
+  /** The socket paused because the client could not take more. */
+  blocked: { resume(): void } | null;
+  /** Close once the current answer is out. */
+  closeAfter: boolean;
+  endWhenFlushed: boolean;
+  closed: boolean;
+}
+
+interface Upstream {
+  sock: Socket<Upstream> | null;
+  backend: BackendState;
+  route: Route | null;
+  client: Client | null;
+  state: U;
+  buf: Buffer | null;
+  body: number;
+  chunked: ChunkedDecoder | null;
+  method: string;
+  websocket: boolean;
+  keepAlive: boolean;
+  /** Waiting to be written upstream (everything, while connecting). */
+  out: Uint8Array[] | null;
+  /** A bodiless request's head, sent on a reused connection: sent again on a fresh one if that connection turns out closed. */
+  replay: Uint8Array | null;
+  /** The request counts in the registry (drain()). */
+  counted: boolean;
+  /** Retried once already (refused, or a dead pooled connection). */
+  retried: boolean;
+  /** Part of the answer went to the client. */
+  answered: boolean;
+  idleSince: number;
+}
+
+interface Pipe {
+  sock: Socket<Pipe> | null;
+  client: Client;
+  out: Uint8Array[] | null;
+  localPort: number;
+}
+
+const CRLFCRLF = Buffer.from("\r\n\r\n");
+/** A pooled upstream connection idle longer than this is closed rather than reused (Node's and Bun's servers drop idle ones after 5–10 s). */
+const MAX_IDLE_MS = 4_000;
+/** Idle upstream connections kept per backend. */
+const POOL_SIZE = 256;
+/** Pipelined bytes buffered while an answer is pending before the client is paused. */
+const PIPELINE_LIMIT = 2 * MAX_HEAD;
+
+/** Writes, or queues what the socket did not take; false when something is queued. */
+function put(sock: { write(d: Uint8Array): number } | null, box: { out: Uint8Array[] | null }, data: Uint8Array): boolean {
+  if (box.out !== null || sock === null) {
+    (box.out ??= []).push(data);
+    return false;
+  }
+  const n = sock.write(data);
+  if (n === data.length) return true;
+  box.out = [n > 0 ? data.subarray(n) : data];
+  return false;
+}
+
+/** Writes what is queued; true once nothing is left. */
+function flush(sock: { write(d: Uint8Array): number }, box: { out: Uint8Array[] | null }): boolean {
+  const out = box.out;
+  if (out === null) return true;
+  while (out.length > 0) {
+    const data = out[0]!;
+    const n = sock.write(data);
+    if (n < data.length) {
+      out[0] = n > 0 ? data.subarray(n) : data;
+      return false;
+    }
+    out.shift();
+  }
+  box.out = null;
+  return true;
+}
+
+export interface Front {
+  /** Bun.listen socket handlers for the public listener. */
+  readonly handlers: {
+    open(wire: Wire): Client;
+    data(client: Client, chunk: Buffer): void;
+    drain(client: Client): void;
+    close(client: Client): void;
+  };
+  /** Slow-path connection (by its local port) → the client it carries. */
+  readonly clients: Map<number, ClientAddress>;
+  /**
+   * Shutting down: closes pooled upstream connections and idle client
+   * connections; the others close after their current exchange, or at once
+   * when `force`.
+   */
+  close(force: boolean): void;
+}
+
+export function createFront(options: FrontOptions): Front {
+  const { table, registry, logger, proto } = options;
+  const pools = new Map<BackendState, Upstream[]>();
+  const clients = new Map<number, ClientAddress>();
+  /** Client connections, for close(). */
+  const open = new Set<Client>();
+  let closing = false;
+  /** The listener's port, read once: it does not change. */
+  let publicPort = 0;
+
+  // ---- client side -------------------------------------------------------
+
+  function onData(c: Client, chunk: Buffer): void {
+    switch (c.state) {
+      case C.Piped:
+        if (!put(c.pipe!.sock, c.pipe!, chunk)) block(c);
+        return;
+      case C.Tunnel:
+        sendUp(c, chunk);
+        return;
+      case C.Body:
+        forwardBody(c, chunk);
+        return;
+      case C.Closing:
+        return;
+      default:
+        c.buf = c.buf === null ? chunk : Buffer.concat([c.buf, chunk]);
+        if (c.state === C.Head) nextRequest(c);
+        else if (c.buf.length > PIPELINE_LIMIT) c.wire.pause();
+    }
+  }
+
+  /** Parses and starts the next buffered request, if its head is complete. */
+  function nextRequest(c: Client): void {
+    let buf = c.buf;
+    if (buf === null) return;
+    // Stray CRLFs between requests are ignored (RFC 9112 §2.2).
+    let skip = 0;
+    while (skip + 1 < buf.length && buf[skip] === 13 && buf[skip + 1] === 10) skip += 2;
+    if (skip > 0) buf = c.buf = skip === buf.length ? null : buf.subarray(skip);
+    if (buf === null) return;
+    const end = buf.indexOf(CRLFCRLF);
+    if (end < 0 || end > MAX_HEAD) {
+      if (end > MAX_HEAD || buf.length > MAX_HEAD + 4) reject(c, 431, "request head too large");
+      return;
+    }
+    let head: RequestHead;
+    try {
+      head = parseRequestHead(buf.toString("latin1", 0, end));
+    } catch (error) {
+      const status = error instanceof HttpParseError ? error.status : 400;
+      reject(c, status, error instanceof Error ? error.message : "bad request");
+      return;
+    }
+    const route = head.target !== null && head.minor === 1 ? table.lookup(head.host) : undefined;
+    if (route === undefined || route.states.length === 0 || table.inMaintenance(route.app) || options.bypass?.(head.host!, head.target!)) {
+      handOff(c);
+      return;
+    }
+    c.buf = buf.length > end + 4 ? buf.subarray(end + 4) : null;
+    send(c, head, route);
+  }
+
+  function send(c: Client, head: RequestHead, route: Route): void {
+    const backend = nextBackend(route)!;
+    const { wire } = c;
+    const forwarded =
+      `\r\nx-forwarded-for: ${head.forwardedFor === null ? "" : `${head.forwardedFor}, `}${wire.remoteAddress}` +
+      `\r\nx-forwarded-proto: ${proto}` +
+      (head.host === null ? "" : `\r\nx-forwarded-host: ${head.host}`) +
+      `\r\nx-forwarded-port: ${(publicPort ||= options.publicPort())}`;
+    const upgrade = head.websocket ? "\r\nconnection: upgrade\r\nupgrade: websocket" : "";
+    const bytes = Buffer.from(`${head.method} ${head.target} HTTP/1.1${head.headers}${forwarded}${upgrade}\r\n\r\n`, "latin1");
+    c.closeAfter = head.close;
+    c.state = head.body === "none" ? C.Wait : C.Body;
+    c.body = head.length;
+    c.chunked = head.body === "chunked" ? new ChunkedDecoder() : null;
+    const up = upstreamFor(backend, route);
+    bind(c, up, head);
+    up.replay = head.body === "none" && up.state !== U.Connecting ? bytes : null;
+    if (up.state === U.Idle) up.state = U.Head;
+    if (!put(up.sock, up, bytes)) block(c);
+    if (c.state === C.Body && c.buf !== null) {
+      const rest = c.buf;
+      c.buf = null;
+      forwardBody(c, rest);
+    }
+  }
+
+  function bind(c: Client, up: Upstream, head: { method: string; websocket: boolean }): void {
+    c.up = up;
+    up.client = c;
+    up.method = head.method;
+    up.websocket = head.websocket;
+    up.answered = false;
+    up.retried = false;
+    up.counted = true;
+    registry.started(up.backend);
+  }
+
+  function forwardBody(c: Client, chunk: Buffer): void {
+    let rest: Buffer | null = null;
+    if (c.chunked !== null) {
+      let end: number;
+      try {
+        end = c.chunked.feed(chunk);
+      } catch (error) {
+        abort(c, error);
+        return;
+      }
+      if (end >= 0) {
+        rest = end < chunk.length ? chunk.subarray(end) : null;
+        chunk = chunk.subarray(0, end);
+      }
+    } else if (chunk.length >= c.body) {
+      rest = chunk.length > c.body ? chunk.subarray(c.body) : null;
+      chunk = chunk.subarray(0, c.body);
+      c.body = 0;
+    } else {
+      c.body -= chunk.length;
+    }
+    if (chunk.length > 0) sendUp(c, chunk);
+    if (c.chunked === null ? c.body === 0 : c.chunked.done) {
+      c.chunked = null;
+      c.state = C.Wait;
+      if (rest !== null) onData(c, rest);
+    }
+  }
+
+  function sendUp(c: Client, data: Uint8Array): void {
+    const up = c.up;
+    if (up === null) return;
+    up.replay = null;
+    if (!put(up.sock, up, data)) block(c);
+  }
+
+  /** The upstream (or pipe) cannot take more: stop reading the client. */
+  function block(c: Client): void {
+    c.wire.pause();
+  }
+
+  function sendClient(c: Client, data: Uint8Array, source: Socket<unknown>): void {
+    if (c.closed) return;
+    if (!put(c.wire, c, data)) {
+      source.pause();
+      c.blocked = source;
+    }
+  }
+
+  function onDrain(c: Client): void {
+    if (!flush(c.wire, c)) return;
+    if (c.endWhenFlushed) {
+      c.wire.end();
+      return;
+    }
+    const blocked = c.blocked;
+    c.blocked = null;
+    blocked?.resume();
+  }
+
+  function onClose(c: Client): void {
+    c.closed = true;
+    c.state = C.Closing;
+    c.out = null;
+    dropUpstream(c);
+    if (c.pipe !== null) c.pipe.sock?.end();
+  }
+
+  /** Answers a malformed request and closes. */
+  function reject(c: Client, status: number, reason: string): void {
+    c.state = C.Closing;
+    c.buf = null;
+    put(c.wire, c, plainError(status, reason));
+    endClient(c);
+  }
+
+  /** A request whose body cannot be framed: nothing sensible can follow. */
+  function abort(c: Client, error: unknown): void {
+    logger.warn("router.bad_request_body", {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    c.state = C.Closing;
+    dropUpstream(c);
+    c.wire.terminate();
+  }
+
+  /** Mid-exchange, the client's upstream connection cannot be reused: it is closed. */
+  function dropUpstream(c: Client): void {
+    const up = c.up;
+    if (up === null) return;
+    c.up = null;
+    release(up);
+    up.client = null;
+    up.sock?.terminate();
+  }
+
+  function endClient(c: Client): void {
+    if (c.closed) return;
+    c.state = C.Closing;
+    if (c.out === null) c.wire.end();
+    else c.endWhenFlushed = true;
+  }
+
+  // ---- hand-off to the slow path ------------------------------------------
+
+  function handOff(c: Client): void {
+    c.state = C.Piped;
+    const pipe: Pipe = {
+      sock: null,
+      client: c,
+      out: c.buf === null ? null : [c.buf],
+      localPort: 0,
+    };
+    c.buf = null;
+    c.pipe = pipe;
+    Bun.connect<Pipe>({
+      hostname: "127.0.0.1",
+      port: options.slowPort(),
+      data: pipe,
+      socket: pipeHandlers,
+    }).catch(() => {});
+  }
+
+  const pipeHandlers = {
+    open(sock: Socket<Pipe>) {
+      const pipe = sock.data;
+      const c = pipe.client;
+      if (c.closed) {
+        sock.end();
+        return;
+      }
+      pipe.sock = sock;
+      pipe.localPort = sock.localPort;
+      const family = c.wire.remoteAddress.includes(":") ? "IPv6" : "IPv4";
+      clients.set(sock.localPort, {
+        address: c.wire.remoteAddress,
+        port: c.wire.remotePort,
+        family,
+      });
+      if (flush(sock, pipe)) c.wire.resume();
+    },
+    data(sock: Socket<Pipe>, chunk: Buffer) {
+      sendClient(sock.data.client, chunk, sock as Socket<unknown>);
+    },
+    drain(sock: Socket<Pipe>) {
+      if (flush(sock, sock.data)) sock.data.client.wire.resume();
+    },
+    close(sock: Socket<Pipe>) {
+      const pipe = sock.data;
+      if (pipe.localPort !== 0) clients.delete(pipe.localPort);
+      endClient(pipe.client);
+    },
+    connectError(sock: Socket<Pipe>) {
+      const c = sock.data.client;
+      if (!c.closed) reject(c, 502, "the router's internal listener is not answering");
+    },
+    error() {},
+  };
+
+  // ---- upstream side ------------------------------------------------------
+
+  /** A pooled connection to `backend`, or a new one (connecting; writes queue until it opens). */
+  function upstreamFor(backend: BackendState, route: Route): Upstream {
+    const pool = pools.get(backend);
+    const now = performance.now();
+    while (pool !== undefined && pool.length > 0) {
+      const up = pool.pop()!;
+      if (now - up.idleSince <= MAX_IDLE_MS) {
+        up.route = route;
+        return up;
+      }
+      up.sock?.end();
+    }
+    return connect(backend, route);
+  }
+
+  function connect(backend: BackendState, route: Route | null): Upstream {
+    const up: Upstream = {
+      sock: null,
+      backend,
+      route,
+      client: null,
+      state: U.Connecting,
+      buf: null,
+      body: 0,
+      chunked: null,
+      method: "GET",
+      websocket: false,
+      keepAlive: true,
+      out: null,
+      replay: null,
+      counted: false,
+      retried: false,
+      answered: false,
+      idleSince: 0,
+    };
+    const colon = backend.key.lastIndexOf(":");
+    const host = backend.key.startsWith("[") ? backend.key.slice(1, colon - 1) : backend.key.slice(0, colon);
+    Bun.connect<Upstream>({
+      hostname: host,
+      port: Number(backend.key.slice(colon + 1)),
+      data: up,
+      socket: upstreamHandlers,
+    }).catch(() => {});
+    return up;
+  }
+
+  /** Moves the client and everything queued for `from` onto a new connection to `backend`. */
+  function retry(from: Upstream, backend: BackendState, c: Client, queued: Uint8Array[] | null): void {
+    release(from);
+    from.client = null;
+    const up = connect(backend, from.route);
+    bind(c, up, from);
+    up.retried = true;
+    up.out = queued;
+  }
+
+  function release(up: Upstream): void {
+    if (!up.counted) return;
+    up.counted = false;
+    registry.finished(up.backend);
+  }
+
+  const upstreamHandlers = {
+    open(sock: Socket<Upstream>) {
+      const up = sock.data;
+      up.sock = sock;
+      up.state = up.client === null ? U.Idle : U.Head;
+      if (up.client === null) {
+        sock.end();
+        return;
+      }
+      if (flush(sock, up)) up.client.wire.resume();
+    },
+    data(sock: Socket<Upstream>, chunk: Buffer) {
+      const up = sock.data;
+      const c = up.client;
+      if (c === null) {
+        // Bytes from an idle connection: nothing asked for them.
+        sock.terminate();
+        return;
+      }
+      switch (up.state) {
+        case U.Tunnel:
+          sendClient(c, chunk, sock as Socket<unknown>);
+          return;
+        case U.Body:
+          responseBody(up, c, chunk);
+          return;
+        default:
+          up.buf = up.buf === null ? chunk : Buffer.concat([up.buf, chunk]);
+          responseHead(up, c);
+      }
+    },
+    drain(sock: Socket<Upstream>) {
+      const up = sock.data;
+      if (flush(sock, up)) up.client?.wire.resume();
+    },
+    close(sock: Socket<Upstream>) {
+      upstreamClosed(sock.data, null);
+    },
+    connectError(sock: Socket<Upstream>, error: Error) {
+      const up = sock.data;
+      const c = up.client;
+      if (c === null) return;
+      const refused = (error as { code?: string }).code === "ECONNREFUSED";
+      const next = refused && !up.retried && up.route !== null ? nextBackend(up.route) : undefined;
+      if (next !== undefined && next !== up.backend) {
+        logger.warn("router.upstream_refused", {
+          app: up.route!.app,
+          backend: up.backend.key,
+          retry: next.key,
+        });
+        retry(up, next, c, up.out);
+        return;
+      }
+      upstreamClosed(up, error);
+    },
+    error() {},
+  };
+
+  function upstreamClosed(up: Upstream, error: Error | null): void {
+    const pool = pools.get(up.backend);
+    if (up.client === null) {
+      const i = pool?.indexOf(up) ?? -1;
+      if (i >= 0) pool!.splice(i, 1);
+      return;
+    }
+    const c = up.client;
+    if (up.state === U.Head && up.buf === null && !up.answered && up.replay !== null && !up.retried) {
+      // A pooled connection the backend had closed: the request never arrived.
+      retry(up, up.backend, c, [up.replay]);
+      return;
+    }
+    release(up);
+    up.client = null;
+    c.up = null;
+    if (up.state === U.Tunnel || (up.state === U.Body && up.chunked === null && up.body < 0)) {
+      // A tunnel, or a body read until the upstream closes: the end is the end.
+      endClient(c);
+      return;
+    }
+    const event = up.answered ? "router.upstream_body_failed" : "router.upstream_failed";
+    logger.warn(event, {
+      app: up.route?.app ?? "?",
+      backend: up.backend.key,
+      error: error === null ? "closed before the answer ended" : describeError(error),
+    });
+    if (up.answered) c.wire.terminate();
+    else {
+      c.state = C.Closing;
+      put(c.wire, c, errorPageBytes(502));
+      endClient(c);
+    }
+  }
+
+  function responseHead(up: Upstream, c: Client): void {
+    for (;;) {
+      const buf = up.buf!;
+      const end = buf.indexOf(CRLFCRLF);
+      if (end < 0 || end > MAX_HEAD) {
+        if (end > MAX_HEAD || buf.length > MAX_HEAD + 4) badResponse(up, c, "response head too large");
+        return;
+      }
+      const text = buf.toString("latin1", 0, end);
+      let head;
+      try {
+        head = parseResponseHead(text, up.method);
+      } catch (error) {
+        badResponse(up, c, error instanceof Error ? error.message : "bad response");
+        return;
+      }
+      const rest = buf.length > end + 4 ? buf.subarray(end + 4) : null;
+      up.buf = null;
+      up.replay = null;
+      if (head.status === 101) {
+        if (!up.websocket) {
+          badResponse(up, c, "101 to a request that asked for no upgrade");
+          return;
+        }
+        up.answered = true;
+        up.state = U.Tunnel;
+        c.state = C.Tunnel;
+        release(up);
+        sendClient(c, buf.subarray(0, rest === null ? buf.length : end + 4), up.sock as Socket<unknown>);
+        if (rest !== null) sendClient(c, rest, up.sock as Socket<unknown>);
+        if (c.buf !== null) {
+          const early = c.buf;
+          c.buf = null;
+          sendUp(c, early);
+        }
+        c.wire.resume();
+        return;
+      }
+      if (head.status < 200) {
+        // 100 Continue, 103 Early Hints: passed on, and the real answer follows.
+        sendClient(c, head.head === text ? buf.subarray(0, end + 4) : Buffer.from(`${head.head}\r\n\r\n`, "latin1"), up.sock as Socket<unknown>);
+        if (rest === null) return;
+        up.buf = rest;
+        continue;
+      }
+      up.answered = true;
+      const closing = c.closeAfter || head.body === "close" || c.state === C.Body;
+      const unchanged = head.head === text && !closing;
+      const headBytes = unchanged ? buf.subarray(0, end + 4) : Buffer.from(`${head.head}${closing ? "\r\nconnection: close" : ""}\r\n\r\n`, "latin1");
+      if (closing) c.closeAfter = true;
+      up.keepAlive = head.keepAlive;
+      if (head.body === "none") {
+        sendClient(c, headBytes, up.sock as Socket<unknown>);
+        if (rest !== null) up.keepAlive = false;
+        finish(up, c);
+        return;
+      }
+      up.state = U.Body;
+      up.body = head.body === "length" ? head.length : -1;
+      up.chunked = head.body === "chunked" ? new ChunkedDecoder() : null;
+      if (rest !== null && head.body === "length" && rest.length === head.length && unchanged) {
+        // The whole answer in one read, head unchanged: pass the bytes on as they came.
+        sendClient(c, buf, up.sock as Socket<unknown>);
+        finish(up, c);
+        return;
+      }
+      sendClient(c, headBytes, up.sock as Socket<unknown>);
+      if (rest !== null) responseBody(up, c, rest);
+      else if (head.body === "length" && head.length === 0) finish(up, c);
+      return;
+    }
+  }
+
+  function responseBody(up: Upstream, c: Client, chunk: Buffer): void {
+    const sock = up.sock as Socket<unknown>;
+    if (up.chunked !== null) {
+      let end: number;
+      try {
+        end = up.chunked.feed(chunk);
+      } catch (error) {
+        badResponse(up, c, error instanceof Error ? error.message : "bad chunk");
+        return;
+      }
+      if (end < 0) {
+        sendClient(c, chunk, sock);
+        return;
+      }
+      sendClient(c, end === chunk.length ? chunk : chunk.subarray(0, end), sock);
+      if (end < chunk.length) up.keepAlive = false;
+      finish(up, c);
+      return;
+    }
+    if (up.body < 0) {
+      sendClient(c, chunk, sock);
+      return;
+    }
+    if (chunk.length < up.body) {
+      up.body -= chunk.length;
+      sendClient(c, chunk, sock);
+      return;
+    }
+    if (chunk.length > up.body) up.keepAlive = false;
+    sendClient(c, chunk.length === up.body ? chunk : chunk.subarray(0, up.body), sock);
+    up.body = 0;
+    finish(up, c);
+  }
+
+  function badResponse(up: Upstream, c: Client, reason: string): void {
+    logger.warn("router.upstream_failed", {
+      app: up.route?.app ?? "?",
+      backend: up.backend.key,
+      error: reason,
+    });
+    up.keepAlive = false;
+    release(up);
+    up.client = null;
+    c.up = null;
+    up.sock?.terminate();
+    if (up.answered) {
+      c.wire.terminate();
+      return;
+    }
+    c.state = C.Closing;
+    put(c.wire, c, errorPageBytes(502));
+    endClient(c);
+  }
+
+  /** The answer is complete: the upstream goes back to the pool, the client on to its next request. */
+  function finish(up: Upstream, c: Client): void {
+    release(up);
+    up.client = null;
+    c.up = null;
+    up.state = U.Idle;
+    up.chunked = null;
+    const reusable = up.keepAlive && c.state !== C.Body && up.out === null && up.sock !== null;
+    if (reusable) {
+      up.idleSince = performance.now();
+      let pool = pools.get(up.backend);
+      if (pool === undefined) pools.set(up.backend, (pool = []));
+      if (pool.length < POOL_SIZE) pool.push(up);
+      else up.sock!.end();
+    } else {
+      up.sock?.end();
+    }
+    if (c.state === C.Body) {
+      // Answered before the body was sent (a 413, say): the rest of the body is not read.
+      c.closeAfter = true;
+    }
+    afterExchange(c);
+  }
+
+  function afterExchange(c: Client): void {
+    if (c.closeAfter) {
+      endClient(c);
+      return;
+    }
+    c.state = C.Head;
+    c.wire.resume();
+    nextRequest(c);
+  }
+
+  return {
+    handlers: {
+      open: (wire) => {
+        const c: Client = {
+          wire,
+          state: C.Head,
+          buf: null,
+          body: 0,
+          chunked: null,
+          up: null,
+          pipe: null,
+          out: null,
+          blocked: null,
+          closeAfter: false,
+          endWhenFlushed: false,
+          closed: false,
+        };
+        if (closing) wire.end();
+        else open.add(c);
+        return c;
+      },
+      data: onData,
+      drain: onDrain,
+      close: (c) => {
+        open.delete(c);
+        onClose(c);
+      },
+    },
+    clients,
+    close(force) {
+      closing = true;
+      for (const pool of pools.values()) for (const up of pool.splice(0)) up.sock?.end();
+      for (const c of open) {
+        if (force) c.wire.terminate();
+        else if (c.state === C.Head && c.buf === null) endClient(c);
+        else c.closeAfter = true;
+      }
+    },
+  };
+}
+
+function describeError(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" ? code : error.message;
+}
