@@ -104,8 +104,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
           certificates: state.certificates,
           logger,
           listen: { hostname: options.bind, port: options.httpsPort },
-          fetch: router.fetch,
-          websocket: router.websocket,
+          entrance: (entrance) => router.entrance(entrance),
           acme: {
             directoryUrl: options.acmeDirectory,
             ...(options.acmeEmail ? { email: options.acmeEmail } : {}),

@@ -257,7 +257,7 @@ export function createFront(options: FrontOptions): Front {
       `\r\nx-forwarded-for: ${head.forwardedFor === null ? "" : `${head.forwardedFor}, `}${wire.remoteAddress}` +
       `\r\nx-forwarded-proto: ${proto}` +
       (head.host === null ? "" : `\r\nx-forwarded-host: ${head.host}`) +
-      `\r\nx-forwarded-port: ${(publicPort ||= options.publicPort())}`;
+      `\r\nx-forwarded-port: ${publicPort || (publicPort = options.publicPort())}`;
     const upgrade = head.websocket ? "\r\nconnection: upgrade\r\nupgrade: websocket" : "";
     const bytes = Buffer.from(`${head.method} ${head.target} HTTP/1.1${head.headers}${forwarded}${upgrade}\r\n\r\n`, "latin1");
     c.closeAfter = head.close;

@@ -1,7 +1,7 @@
-import type { Server, Socket, WebSocketHandler } from "bun";
+import type { Server, WebSocketHandler } from "bun";
 import type { Logger } from "../lib/logger.ts";
 import { type Backend, BackendRegistry } from "./backends.ts";
-import { type ClientAddress, createFront, type Front } from "./front.ts";
+import { type Entrance, type EntranceOptions, listenTcp, type ListenOptions, openEntrance, type RouterListener } from "./entrance.ts";
 import { proxyHttp, type ProxyContext } from "./http-proxy.ts";
 import { maintenancePage } from "./pages.ts";
 import { RouteTable } from "./route-table.ts";
@@ -9,6 +9,8 @@ import { proxyWebSocket, websocketHandler, type WebSocketSession } from "./webso
 
 export type { Backend } from "./backends.ts";
 export type { WebSocketSession } from "./websocket-proxy.ts";
+export type { Entrance, EntranceOptions, ListenOptions, RouterListener } from "./entrance.ts";
+export type { Wire } from "./front.ts";
 
 export interface RouterOptions {
   logger: Logger;
@@ -36,22 +38,11 @@ export interface Router {
    * HTTPS); `bypass` says which requests the front must send there for it.
    */
   listen(options: ListenOptions): RouterListener;
+  /** The same front and slow path without a listener, for a transport of one's own (src/tls's HTTPS listener). */
+  entrance(options: EntranceOptions): Entrance;
   /** The slow path: plug into Bun.serve({ fetch, websocket, idleTimeout: 0 }). */
   fetch(req: Request, server: Server<WebSocketSession>): Response | Promise<Response> | undefined | Promise<Response | undefined>;
   websocket: WebSocketHandler<WebSocketSession>;
-}
-
-export interface ListenOptions {
-  hostname: string;
-  port: number;
-  before?: (req: Request) => Response | null;
-  bypass?: (host: string, target: string) => boolean;
-}
-
-export interface RouterListener {
-  readonly port: number;
-  /** Stops accepting; open connections are cut too when `closeActive`. */
-  stop(closeActive?: boolean): Promise<void>;
 }
 
 /**
@@ -67,6 +58,20 @@ export function createRouter(options: RouterOptions): Router {
   const secure: ProxyContext = { ...plain, proto: "https" };
   const fallback = options.fallback;
 
+  function entrance(entrance: EntranceOptions): Entrance {
+    const ctx = entrance.proto === "https" ? secure : plain;
+    return openEntrance({ table, registry, logger: options.logger, websocket: websocketHandler, handle: (req, server) => handle(req, server, ctx) }, entrance);
+  }
+
+  function handle(req: Request, server: Server<WebSocketSession>, ctx: ProxyContext) {
+    const route = table.lookup(req.headers.get("host"));
+    if (route === undefined) return fallback(req, server);
+    if (table.inMaintenance(route.app)) return maintenancePage();
+    const upgrade = req.headers.get("upgrade");
+    if (upgrade !== null && upgrade.toLowerCase() === "websocket") return proxyWebSocket(req, server, route, ctx);
+    return proxyHttp(req, server, route, ctx);
+  }
+
   return {
     setRoute: (app, hostnames, backends) => table.set(app, hostnames, backends),
     removeRoute: (app) => table.remove(app),
@@ -76,85 +81,9 @@ export function createRouter(options: RouterOptions): Router {
       return route ? { app: route.app, backends: route.backends.map((b) => ({ ...b })) } : null;
     },
     drain: (backends, timeoutMs) => registry.drain(backends, timeoutMs),
-    fetch(req, server) {
-      const route = table.lookup(req.headers.get("host"));
-      if (route === undefined) return fallback(req, server);
-      if (table.inMaintenance(route.app)) return maintenancePage();
-      const upgrade = req.headers.get("upgrade");
-      const ctx = req.url.startsWith("https:") ? secure : plain;
-      if (upgrade !== null && upgrade.toLowerCase() === "websocket") return proxyWebSocket(req, server, route, ctx);
-      return proxyHttp(req, server, route, ctx);
-    },
+    fetch: (req, server) => handle(req, server, req.url.startsWith("https:") ? secure : plain),
     websocket: websocketHandler,
-    listen(listen) {
-      return startListener(this, { table, registry, logger: options.logger }, listen);
-    },
+    entrance,
+    listen: (listen) => listenTcp(entrance({ proto: "http", ...listen }), listen),
   };
-}
-
-type FrontClient = ReturnType<Front["handlers"]["open"]>;
-
-function startListener(router: Router, parts: Pick<Parameters<typeof createFront>[0], "table" | "registry" | "logger">, options: ListenOptions): RouterListener {
-  let view: Server<WebSocketSession> | undefined;
-  const slow = Bun.serve<WebSocketSession>({
-    hostname: "127.0.0.1",
-    port: 0,
-    idleTimeout: 0,
-    fetch: (req, server) => {
-      view ??= clientView(server, front.clients, () => listener.port);
-      return options.before?.(req) ?? router.fetch(req, view);
-    },
-    websocket: router.websocket,
-  });
-  const front = createFront({
-    ...parts,
-    proto: "http",
-    publicPort: () => listener.port,
-    slowPort: () => slow.port!,
-    ...(options.bypass ? { bypass: options.bypass } : {}),
-  });
-  const { handlers } = front;
-  const listener = Bun.listen<FrontClient>({
-    hostname: options.hostname,
-    port: options.port,
-    socket: {
-      open(sock) {
-        sock.data = handlers.open(sock as Socket<unknown>);
-      },
-      data: (sock, chunk) => handlers.data(sock.data, chunk),
-      drain: (sock) => handlers.drain(sock.data),
-      close: (sock) => handlers.close(sock.data),
-      error() {},
-    },
-  });
-  return {
-    get port() {
-      return listener.port;
-    },
-    async stop(closeActive = false) {
-      listener.stop(closeActive);
-      front.close(closeActive);
-      await slow.stop(closeActive);
-    },
-  };
-}
-
-/**
- * The slow path's server as the router and API see it: requestIP() gives the
- * client the front piped (not the pipe's own 127.0.0.1 end) and `port` the
- * public listener's.
- */
-function clientView(server: Server<WebSocketSession>, clients: Map<number, ClientAddress>, publicPort: () => number): Server<WebSocketSession> {
-  return new Proxy(server, {
-    get(target, prop) {
-      if (prop === "requestIP")
-        return (req: Request) => {
-          const peer = target.requestIP(req);
-          return (peer && clients.get(peer.port)) ?? peer;
-        };
-      if (prop === "port") return publicPort();
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
 }

@@ -1,5 +1,6 @@
-import type { Server, WebSocketHandler } from "bun";
+import { createSecureContext, createServer, type SecureContext, type Server as TlsServer, type TLSSocket } from "node:tls";
 import type { Logger } from "../lib/logger.ts";
+import type { Entrance, EntranceOptions, Wire } from "../router/index.ts";
 
 /** One SNI entry: a host name and its PEM chain and key. */
 export interface SniEntry {
@@ -10,93 +11,124 @@ export interface SniEntry {
 
 export interface HttpsListenerOptions {
   hostname: string;
-  /** 0 picks a free port at the first start; later servers take the same one. */
+  /** 0 picks a free port at the first start; later starts take the same one. */
   port: number;
-  fetch: (req: Request, server: Server<any>) => Response | Promise<Response> | undefined | Promise<Response | undefined>;
-  websocket: WebSocketHandler<any>;
+  /** The router's entrance (front + slow path) that decrypted bytes go to: router.entrance. */
+  entrance: (options: EntranceOptions) => Entrance;
   logger: Logger;
-  /** How long a replaced server may keep its open connections (WebSockets, long polls) before it is cut: default 24 h. */
-  drainMs?: number;
 }
 
 /**
- * HTTPS with certificates picked by SNI (Bun.serve's tls array: the first
- * entry answers unknown names and clients without SNI).
+ * HTTPS with certificates picked by SNI, in front of the router's entrance
+ * (the same socket-level front as plain HTTP, X-Forwarded-Proto https).
  *
- * Bun cannot change a running server's certificates (`reload({ tls })` keeps
- * the old ones), so a new certificate set starts a second server on the same
- * port (SO_REUSEPORT) and the old one stops gracefully: it accepts nothing
- * new, and its open connections, WebSockets included, run on until they close.
+ * TLS is node:tls, which Bun implements natively: unlike Bun.listen it picks
+ * certificates by SNI through a callback, so new certificates apply to the
+ * next handshake and nothing is restarted or dropped. The first entry answers
+ * clients without SNI or with an unknown name.
  */
 export class HttpsListener {
-  #current: Server<any> | undefined;
+  #server: TlsServer | undefined;
+  #entrance: Entrance | undefined;
   #port: number;
-  readonly #draining = new Set<{ server: Server<any>; timer: ReturnType<typeof setTimeout> }>();
+  /** Lower-case name → its certificate (kept while the PEMs are unchanged). */
+  #contexts = new Map<string, { cert: string; key: string; context: SecureContext }>();
+  /** Servers closed by close(): their connections run on until they end. */
+  readonly #closing = new Set<{ server: TlsServer; entrance: Entrance }>();
 
   constructor(private readonly options: HttpsListenerOptions) {
     this.#port = options.port;
   }
 
   get port(): number | undefined {
-    return this.#current ? this.#port : undefined;
+    return this.#server ? this.#port : undefined;
   }
 
   get listening(): boolean {
-    return this.#current !== undefined;
+    return this.#server !== undefined;
   }
 
-  /** Serves `entries` from now on: the first call listens, later ones swap servers. */
+  /** Serves `entries` from now on: the first call listens, later ones change certificates in place. */
   serve(entries: SniEntry[]): void {
     if (entries.length === 0) return this.close();
-    const next = Bun.serve({
-      hostname: this.options.hostname,
-      port: this.#port,
-      reusePort: true,
-      idleTimeout: 0,
-      tls: entries.map((e) => ({ serverName: e.serverName, cert: e.cert, key: e.key })),
-      fetch: this.options.fetch as never,
-      websocket: this.options.websocket,
+    const contexts = new Map<string, { cert: string; key: string; context: SecureContext }>();
+    for (const { serverName, cert, key } of entries) {
+      const name = serverName.toLowerCase();
+      const known = this.#contexts.get(name);
+      contexts.set(name, known && known.cert === cert && known.key === key ? known : { cert, key, context: createSecureContext({ cert, key }) });
+    }
+    this.#contexts = contexts;
+    const first = entries[0]!;
+    if (this.#server) {
+      this.#server.setSecureContext({ cert: first.cert, key: first.key });
+      return;
+    }
+    const entrance = this.options.entrance({ proto: "https" });
+    const server = createServer({
+      cert: first.cert,
+      key: first.key,
+      SNICallback: (name, done) => done(null, this.#contexts.get(name.toLowerCase())?.context),
     });
-    this.#port = next.port!;
-    const old = this.#current;
-    this.#current = next;
-    if (old) this.#retire(old);
+    server.on("secureConnection", (socket: TLSSocket) => attach(socket, entrance));
+    server.on("tlsClientError", () => {});
+    server.on("error", (error) => this.options.logger.error("tls.listener_failed", { error: error.message }));
+    server.listen(this.#port, this.options.hostname);
+    const address = server.address();
+    if (address === null || typeof address === "string") throw new Error("the HTTPS listener has no port");
+    this.#port = address.port;
+    entrance.setPublicPort(this.#port);
+    this.#server = server;
+    this.#entrance = entrance;
   }
 
-  /** Stops listening; open connections are cut after `graceMs`. */
+  /** Stops listening and, after `graceMs`, cuts what is still open. */
   async stop(graceMs = 2_000): Promise<void> {
     this.close();
-    const all = [...this.#draining];
-    this.#draining.clear();
+    const all = [...this.#closing];
+    this.#closing.clear();
     await Promise.all(
-      all.map(async ({ server, timer }) => {
-        clearTimeout(timer);
-        await Promise.race([server.stop(false), Bun.sleep(graceMs)]);
-        await server.stop(true);
+      all.map(async ({ entrance }) => {
+        await Promise.race([entrance.stop(false), Bun.sleep(graceMs)]);
+        await entrance.stop(true);
       }),
     );
   }
 
+  /** Stops accepting; open connections, WebSockets included, run on until they close. */
   close(): void {
-    const old = this.#current;
-    this.#current = undefined;
-    if (old) this.#retire(old);
+    const server = this.#server;
+    const entrance = this.#entrance;
+    this.#server = undefined;
+    this.#entrance = undefined;
+    if (!server || !entrance) return;
+    server.close();
+    this.#closing.add({ server, entrance });
   }
+}
 
-  #retire(server: Server<any>): void {
-    const entry = {
-      server,
-      timer: setTimeout(() => {
-        this.#draining.delete(entry);
-        void server.stop(true);
-      }, this.options.drainMs ?? 86_400_000),
-    };
-    entry.timer.unref?.();
-    this.#draining.add(entry);
-    // Graceful: resolves once its last connection closed.
-    void server.stop(false).then(() => {
-      clearTimeout(entry.timer);
-      this.#draining.delete(entry);
-    });
-  }
+/** A decrypted TLS connection as the front's Wire: it writes while node:tls takes more (writableNeedDrain), then waits for drain. */
+function attach(socket: TLSSocket, entrance: Entrance): void {
+  const wire: Wire = {
+    write(data) {
+      if (socket.writableNeedDrain || socket.destroyed) return 0;
+      socket.write(data);
+      return data.length;
+    },
+    end: () => void socket.end(),
+    terminate: () => void socket.destroy(),
+    pause: () => void socket.pause(),
+    resume: () => void socket.resume(),
+    get remoteAddress() {
+      return socket.remoteAddress ?? "";
+    },
+    get remotePort() {
+      return socket.remotePort ?? 0;
+    },
+  };
+  const { handlers } = entrance;
+  const client = handlers.open(wire);
+  socket.on("data", (chunk: Buffer) => handlers.data(client, chunk));
+  socket.on("drain", () => handlers.drain(client));
+  socket.on("close", () => handlers.close(client));
+  socket.on("error", () => {});
 }

@@ -1,4 +1,3 @@
-import type { Server, WebSocketHandler } from "bun";
 import { BeamstalkError, badRequest, conflict, notFound } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { Secret } from "../lib/secret.ts";
@@ -8,7 +7,7 @@ import { type AcmeOptions, AcmeIssuer, type Issuer } from "./acme.ts";
 import { normalizeHost } from "../router/hostname.ts";
 import { CHALLENGE_PATH, Challenges } from "./challenges.ts";
 import { selfSignedFallback } from "./fallback-cert.ts";
-import { HttpsListener, type SniEntry } from "./listener.ts";
+import { HttpsListener, type HttpsListenerOptions, type SniEntry } from "./listener.ts";
 import { certificateInfo, covers, keyMatches } from "./pem.ts";
 import { redirectToHttps } from "./redirect.ts";
 import { type Backoff, DEFAULT_BACKOFF, renewAt, retryDelay } from "./renewal.ts";
@@ -30,9 +29,8 @@ export interface TlsManagerOptions {
   logger: Logger;
   /** The HTTPS listener: address and port (0 picks one). */
   listen: { hostname: string; port: number };
-  /** The router's handlers: HTTPS requests go where HTTP ones do. */
-  fetch: (req: Request, server: Server<any>) => Response | Promise<Response> | undefined | Promise<Response | undefined>;
-  websocket: WebSocketHandler<any>;
+  /** The router's entrance the HTTPS listener feeds: router.entrance. */
+  entrance: HttpsListenerOptions["entrance"];
   /** How certificates are ordered: ACME options, or an Issuer (tests). */
   acme: AcmeOptions | { issuer: Issuer };
   /** Every host name that should have a certificate (controller host, `<app>.<base>`, custom domains); re-read by `refresh()` and each pass. */
@@ -82,8 +80,7 @@ export class TlsManager {
     this.#listener = new HttpsListener({
       hostname: options.listen.hostname,
       port: options.listen.port,
-      fetch: options.fetch,
-      websocket: options.websocket,
+      entrance: options.entrance,
       logger: options.logger,
     });
   }

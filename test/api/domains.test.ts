@@ -7,6 +7,7 @@ import type { ApiDeps } from "../../src/api/context.ts";
 import { certRoutes } from "../../src/api/certs.ts";
 import { domainRoutes } from "../../src/api/domains.ts";
 import { Secret } from "../../src/lib/secret.ts";
+import { createRouter } from "../../src/router/index.ts";
 import { Certificates } from "../../src/state/certificates.ts";
 import { Cipher } from "../../src/state/crypto.ts";
 import { Domains } from "../../src/state/domains.ts";
@@ -56,8 +57,7 @@ async function setup(options: { issuer?: Issuer } = {}) {
     certificates,
     logger: t.logger,
     listen: { hostname: "127.0.0.1", port: 0 },
-    fetch: () => new Response("x"),
-    websocket: {},
+    entrance: createRouter({ logger: t.logger, fallback: () => new Response("x") }).entrance,
     acme: { issuer: options.issuer ?? { issue: () => Promise.reject(new Error("no CA in API tests")) } },
     fallback: null,
     reloadDelayMs: 10,

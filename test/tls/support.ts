@@ -2,9 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Server } from "bun";
 import { createMemoryLogger } from "../../src/lib/logger.ts";
-import { createRouter, type Router, type WebSocketSession } from "../../src/router/index.ts";
+import { createRouter, type Router } from "../../src/router/index.ts";
 import { Certificates } from "../../src/state/certificates.ts";
 import { Cipher } from "../../src/state/crypto.ts";
 import { openDatabase } from "../../src/state/db.ts";
@@ -22,21 +21,21 @@ export async function tlsRig(pebbleOptions: Omit<PebbleOptions, "httpPort"> = {}
   const certificates = new Certificates(db, () => new Date(), new Cipher(randomBytes(32)));
   const logger = createMemoryLogger();
   const router: Router = createRouter({ logger, fallback: () => new Response("controller\n") });
-  let front: ((req: Request) => Response | null) | undefined;
+  let front: TlsManager | undefined;
   /** A test can make the HTTP port answer wrong for some names (a failing challenge). */
   const broken = new Set<string>();
-  const http: Server<WebSocketSession> = Bun.serve<WebSocketSession>({
+  // The HTTP side as the daemon runs it: the front, with challenges and redirects on the slow path.
+  const http = router.listen({
     hostname: "127.0.0.1",
     port: 0,
-    idleTimeout: 0,
-    fetch(req, server) {
+    before: (req) => {
       const host = (req.headers.get("host") ?? "").split(":")[0]!;
       if (broken.has(host)) return new Response("not the answer", { status: 200 });
-      return front?.(req) ?? router.fetch(req, server);
+      return front?.httpFront(req) ?? null;
     },
-    websocket: router.websocket,
+    bypass: (host, target) => broken.has(host.split(":")[0]!) || (front?.answersHttp(host, target) ?? false),
   });
-  const pebble: Pebble = await startPebble({ ...pebbleOptions, httpPort: http.port! });
+  const pebble: Pebble = await startPebble({ ...pebbleOptions, httpPort: http.port });
   const rootFile = join(dir, "root.pem");
   const managers: TlsManager[] = [];
 
@@ -53,14 +52,13 @@ export async function tlsRig(pebbleOptions: Omit<PebbleOptions, "httpPort"> = {}
       certificates,
       logger,
       listen: { hostname: "127.0.0.1", port: 0 },
-      fetch: router.fetch,
-      websocket: router.websocket,
+      entrance: router.entrance,
       acme: acme(),
       backoff: { minMs: 500, maxMs: 4_000 },
       reloadDelayMs: 50,
       ...extra,
     });
-    front = tls.httpFront;
+    front = tls;
     managers.push(tls);
     await tls.start();
     return tls;

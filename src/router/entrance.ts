@@ -1,0 +1,137 @@
+import type { Server, Socket, WebSocketHandler } from "bun";
+import type { Logger } from "../lib/logger.ts";
+import type { BackendRegistry } from "./backends.ts";
+import { type ClientAddress, createFront, type Front } from "./front.ts";
+import type { RouteTable } from "./route-table.ts";
+import type { WebSocketSession } from "./websocket-proxy.ts";
+
+/**
+ * An entrance: the socket-level front (front.ts) and, behind it, the slow
+ * path, a Bun.serve on 127.0.0.1 running the Request/Response router, which
+ * takes what the front hands off (the API and git, maintenance pages, ACME
+ * challenges, redirects, HTTP/1.0). The transport that feeds it client bytes
+ * is separate: plain TCP here (listenTcp), TLS in src/tls/listener.ts.
+ */
+
+export interface EntranceOptions {
+  /** What X-Forwarded-Proto says, on both paths. */
+  proto: "http" | "https";
+  /** The port clients connect to (X-Forwarded-Port): read at the first request. */
+  publicPort?: () => number;
+  /** Answers first on the slow path (ACME challenges, redirects to HTTPS). */
+  before?: (req: Request) => Response | null;
+  /** Which requests for an app's host the front must hand to the slow path, for `before`. */
+  bypass?: (host: string, target: string) => boolean;
+}
+
+export interface Entrance {
+  /** Feed these from a transport: one `open` per client connection, then its bytes. */
+  readonly handlers: Front["handlers"];
+  /** Tells the entrance its public port, once the transport listens. */
+  setPublicPort(port: number): void;
+  /** Shuts down: idle connections close now, busy ones after their exchange (or at once when `force`). */
+  stop(force?: boolean): Promise<void>;
+}
+
+export interface ListenOptions {
+  hostname: string;
+  port: number;
+  before?: (req: Request) => Response | null;
+  bypass?: (host: string, target: string) => boolean;
+}
+
+export interface RouterListener {
+  readonly port: number;
+  /** Stops accepting; open connections are cut too when `closeActive`. */
+  stop(closeActive?: boolean): Promise<void>;
+}
+
+export interface EntranceDeps {
+  table: RouteTable;
+  registry: BackendRegistry;
+  logger: Logger;
+  handle: (req: Request, server: Server<WebSocketSession>) => Response | Promise<Response> | undefined | Promise<Response | undefined>;
+  websocket: WebSocketHandler<WebSocketSession>;
+}
+
+export function openEntrance(deps: EntranceDeps, options: EntranceOptions): Entrance {
+  let publicPort = 0;
+  let view: Server<WebSocketSession> | undefined;
+  const slow = Bun.serve<WebSocketSession>({
+    hostname: "127.0.0.1",
+    port: 0,
+    idleTimeout: 0,
+    fetch: (req, server) => {
+      view ??= clientView(server, front.clients, () => publicPort);
+      return options.before?.(req) ?? deps.handle(req, view);
+    },
+    websocket: deps.websocket,
+  });
+  const front = createFront({
+    table: deps.table,
+    registry: deps.registry,
+    logger: deps.logger,
+    proto: options.proto,
+    publicPort: () => publicPort,
+    slowPort: () => slow.port!,
+    ...(options.bypass ? { bypass: options.bypass } : {}),
+  });
+  return {
+    handlers: front.handlers,
+    setPublicPort(port) {
+      publicPort = port;
+    },
+    async stop(force = false) {
+      front.close(force);
+      await slow.stop(force);
+    },
+  };
+}
+
+type FrontClient = ReturnType<Front["handlers"]["open"]>;
+
+/** Plain HTTP: a Bun.listen feeding the entrance. */
+export function listenTcp(entrance: Entrance, options: ListenOptions): RouterListener {
+  const { handlers } = entrance;
+  const listener = Bun.listen<FrontClient>({
+    hostname: options.hostname,
+    port: options.port,
+    socket: {
+      open(sock) {
+        sock.data = handlers.open(sock as Socket<unknown>);
+      },
+      data: (sock, chunk) => handlers.data(sock.data, chunk),
+      drain: (sock) => handlers.drain(sock.data),
+      close: (sock) => handlers.close(sock.data),
+      error() {},
+    },
+  });
+  entrance.setPublicPort(listener.port);
+  return {
+    port: listener.port,
+    async stop(closeActive = false) {
+      listener.stop(closeActive);
+      await entrance.stop(closeActive);
+    },
+  };
+}
+
+/**
+ * The slow path's server as the router and API see it: requestIP() gives the
+ * client the front piped (not the pipe's own 127.0.0.1 end) and `port` the
+ * public listener's.
+ */
+function clientView(server: Server<WebSocketSession>, clients: Map<number, ClientAddress>, publicPort: () => number): Server<WebSocketSession> {
+  return new Proxy(server, {
+    get(target, prop) {
+      if (prop === "requestIP")
+        return (req: Request) => {
+          const peer = target.requestIP(req);
+          return (peer && clients.get(peer.port)) ?? peer;
+        };
+      if (prop === "port") return publicPort();
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
