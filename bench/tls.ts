@@ -1,13 +1,13 @@
 /**
- * HTTPS through src/tls's listener + the router vs nginx with TLS (1 worker,
+ * HTTPS through src/tls's listener (node:tls feeding the router's front) vs nginx with TLS (1 worker,
  * keep-alive upstream, same certificate, same Bun upstream): `bun bench/tls.ts`.
  * Measures keep-alive requests/s and p99 (wrk -t1 -c64), then new TLS
  * handshakes per second (wrk with `Connection: close`: one handshake per
- * request), and prints the ratios. Stops everything it started by PID.
+ * request), with each proxy's CPU µs per request, and prints the ratios. Stops everything it started by PID.
  */
 import { join } from "node:path";
 import { exec } from "../src/lib/exec.ts";
-import { BENCH_HOST, Bench, NGINX_PROXY_HEADERS, warm, wrk, type WrkResult } from "./support.ts";
+import { BENCH_HOST, Bench, NGINX_PROXY_HEADERS, warm, wrkWithCpu, type WrkResult } from "./support.ts";
 
 const DURATION = process.env.BENCH_DURATION ?? "10s";
 const bench = new Bench("beamstalk-bench-tls-");
@@ -24,8 +24,8 @@ async function makeCert(): Promise<{ cert: string; key: string }> {
 try {
   const tls = await makeCert();
   const upstreamPort = await bench.spawnBun("router-upstream.ts");
-  const oursPort = await bench.spawnBun("tls-server.ts", [String(upstreamPort), tls.cert, tls.key]);
-  const { port: nginxPort } = await bench.startNginx({
+  const { port: oursPort, proc: oursProc } = await bench.spawnBunProc("tls-server.ts", [String(upstreamPort), tls.cert, tls.key]);
+  const { port: nginxPort, proc: nginxProc } = await bench.startNginx({
     upstreamPort,
     scheme: "https",
     server: (port) => `    listen 127.0.0.1:${port} ssl;
@@ -47,18 +47,19 @@ ${NGINX_PROXY_HEADERS}
   }
   const oursUrl = `https://127.0.0.1:${oursPort}/`;
   const nginxUrl = `https://127.0.0.1:${nginxPort}/`;
-  const ours = await wrk(oursUrl, DURATION);
-  const nginx = await wrk(nginxUrl, DURATION);
+  const ours = await wrkWithCpu(oursUrl, DURATION, oursProc.pid);
+  const nginx = await wrkWithCpu(nginxUrl, DURATION, nginxProc.pid);
   const close = ["-H", "Connection: close"];
-  const oursHs = await wrk(oursUrl, DURATION, close);
-  const nginxHs = await wrk(nginxUrl, DURATION, close);
-  const row = (name: string, r: WrkResult) => `${name.padEnd(34)} ${r.rps.toFixed(0).padStart(8)} req/s   p99 ${r.p99.padStart(8)}   errors: ${r.errors}`;
+  const oursHs = await wrkWithCpu(oursUrl, DURATION, oursProc.pid, close);
+  const nginxHs = await wrkWithCpu(nginxUrl, DURATION, nginxProc.pid, close);
+  const row = (name: string, r: WrkResult & { cpuUsPerReq: number }) =>
+    `${name.padEnd(34)} ${r.rps.toFixed(0).padStart(8)} req/s   p99 ${r.p99.padStart(8)}   cpu ${r.cpuUsPerReq.toFixed(1).padStart(6)} us/req   errors: ${r.errors}`;
   console.log(`HTTPS keep-alive (wrk -t1 -c64 -d${DURATION}):`);
-  console.log(row("  beamstalk (HttpsListener+router)", ours));
+  console.log(row("  beamstalk (node:tls + front)", ours));
   console.log(row("  nginx 1 worker", nginx));
   console.log(`  ratio beamstalk/nginx: ${(ours.rps / nginx.rps).toFixed(2)}x`);
   console.log(`New TLS handshakes (Connection: close, one ECDSA P-256 handshake per request, no session resumption):`);
-  console.log(row("  beamstalk (HttpsListener+router)", oursHs));
+  console.log(row("  beamstalk (node:tls + front)", oursHs));
   console.log(row("  nginx 1 worker", nginxHs));
   console.log(`  ratio beamstalk/nginx: ${(oursHs.rps / nginxHs.rps).toFixed(2)}x`);
 } finally {

@@ -82,6 +82,8 @@ const enum U {
 
 interface Client {
   wire: Wire;
+  /** The client's address, read at its first proxied request. */
+  address: string | undefined;
   state: C;
   /** Bytes read and not yet handled (the next request, pipelined). */
   buf: Buffer | null;
@@ -194,8 +196,12 @@ export function createFront(options: FrontOptions): Front {
   /** Client connections, for close(). */
   const open = new Set<Client>();
   let closing = false;
-  /** The listener's port, read once: it does not change. */
-  let publicPort = 0;
+  /** X-Forwarded-Proto and -Port, the same for every request: built at the first (the port is known by then). */
+  let protoAndPort: string | undefined;
+  /** A coarse clock for pooled connections' idle time, instead of a clock read per request. */
+  let now = performance.now();
+  const clock = setInterval(() => (now = performance.now()), 250);
+  clock.unref();
 
   // ---- client side -------------------------------------------------------
 
@@ -252,12 +258,11 @@ export function createFront(options: FrontOptions): Front {
 
   function send(c: Client, head: RequestHead, route: Route): void {
     const backend = nextBackend(route)!;
-    const { wire } = c;
+    const address = c.address ?? (c.address = c.wire.remoteAddress);
     const forwarded =
-      `\r\nx-forwarded-for: ${head.forwardedFor === null ? "" : `${head.forwardedFor}, `}${wire.remoteAddress}` +
-      `\r\nx-forwarded-proto: ${proto}` +
+      `\r\nx-forwarded-for: ${head.forwardedFor === null ? "" : `${head.forwardedFor}, `}${address}` +
       (head.host === null ? "" : `\r\nx-forwarded-host: ${head.host}`) +
-      `\r\nx-forwarded-port: ${publicPort || (publicPort = options.publicPort())}`;
+      (protoAndPort ?? (protoAndPort = `\r\nx-forwarded-proto: ${proto}\r\nx-forwarded-port: ${options.publicPort()}`));
     const upgrade = head.websocket ? "\r\nconnection: upgrade\r\nupgrade: websocket" : "";
     const bytes = Buffer.from(`${head.method} ${head.target} HTTP/1.1${head.headers}${forwarded}${upgrade}\r\n\r\n`, "latin1");
     c.closeAfter = head.close;
@@ -451,7 +456,6 @@ export function createFront(options: FrontOptions): Front {
   /** A pooled connection to `backend`, or a new one (connecting; writes queue until it opens). */
   function upstreamFor(backend: BackendState, route: Route): Upstream {
     const pool = pools.get(backend);
-    const now = performance.now();
     while (pool !== undefined && pool.length > 0) {
       const up = pool.pop()!;
       if (now - up.idleSince <= MAX_IDLE_MS) {
@@ -739,7 +743,7 @@ export function createFront(options: FrontOptions): Front {
     up.chunked = null;
     const reusable = up.keepAlive && c.state !== C.Body && up.out === null && up.sock !== null;
     if (reusable) {
-      up.idleSince = performance.now();
+      up.idleSince = now;
       let pool = pools.get(up.backend);
       if (pool === undefined) pools.set(up.backend, (pool = []));
       if (pool.length < POOL_SIZE) pool.push(up);
@@ -769,6 +773,7 @@ export function createFront(options: FrontOptions): Front {
       open: (wire) => {
         const c: Client = {
           wire,
+          address: undefined,
           state: C.Head,
           buf: null,
           body: 0,
@@ -795,6 +800,7 @@ export function createFront(options: FrontOptions): Front {
     clients,
     close(force) {
       closing = true;
+      clearInterval(clock);
       for (const pool of pools.values()) for (const up of pool.splice(0)) up.sock?.end();
       for (const c of open) {
         if (force) c.wire.terminate();
