@@ -15,7 +15,9 @@ let fallback: Pems;
 let first: Pems;
 let second: Pems;
 beforeAll(async () => {
-  [fallback, first, second] = (await Promise.all([selfSignedFallback("fallback.invalid"), selfSignedFallback("a.test first"), selfSignedFallback("a.test second")])) as Pems[];
+  const made = await Promise.all([selfSignedFallback("fallback.invalid"), selfSignedFallback("a.test first"), selfSignedFallback("a.test second")]);
+  if (made.some((pems) => pems === null)) throw new Error("openssl is needed for these tests");
+  [fallback, first, second] = made as [Pems, Pems, Pems];
 });
 
 const listeners: HttpsListener[] = [];
