@@ -94,6 +94,8 @@ interface Client {
   pipe: Pipe | null;
   /** Waiting to be written to the client. */
   out: Uint8Array[] | null;
+  /** Reading from the client is paused (backpressure, or pipelined requests waiting). */
+  paused: boolean;
   /** The socket paused because the client could not take more. */
   blocked: { resume(): void } | null;
   /** Close once the current answer is out. */
@@ -221,7 +223,7 @@ export function createFront(options: FrontOptions): Front {
       default:
         c.buf = c.buf === null ? chunk : Buffer.concat([c.buf, chunk]);
         if (c.state === C.Head) nextRequest(c);
-        else if (c.buf.length > PIPELINE_LIMIT) c.wire.pause();
+        else if (c.buf.length > PIPELINE_LIMIT) pauseClient(c);
     }
   }
 
@@ -330,7 +332,20 @@ export function createFront(options: FrontOptions): Front {
 
   /** The upstream (or pipe) cannot take more: stop reading the client. */
   function block(c: Client): void {
+    pauseClient(c);
+  }
+
+  // pause()/resume() reach the event loop (epoll): called only on a change, not per request.
+  function pauseClient(c: Client): void {
+    if (c.paused) return;
+    c.paused = true;
     c.wire.pause();
+  }
+
+  function resumeClient(c: Client | null): void {
+    if (c === null || !c.paused) return;
+    c.paused = false;
+    c.wire.resume();
   }
 
   function sendClient(c: Client, data: Uint8Array, source: Socket<unknown>): void {
@@ -431,13 +446,13 @@ export function createFront(options: FrontOptions): Front {
         port: c.wire.remotePort,
         family,
       });
-      if (flush(sock, pipe)) c.wire.resume();
+      if (flush(sock, pipe)) resumeClient(c);
     },
     data(sock: Socket<Pipe>, chunk: Buffer) {
       sendClient(sock.data.client, chunk, sock as Socket<unknown>);
     },
     drain(sock: Socket<Pipe>) {
-      if (flush(sock, sock.data)) sock.data.client.wire.resume();
+      if (flush(sock, sock.data)) resumeClient(sock.data.client);
     },
     close(sock: Socket<Pipe>) {
       const pipe = sock.data;
@@ -518,12 +533,13 @@ export function createFront(options: FrontOptions): Front {
     open(sock: Socket<Upstream>) {
       const up = sock.data;
       up.sock = sock;
+      sock.setNoDelay(true);
       up.state = up.client === null ? U.Idle : U.Head;
       if (up.client === null) {
         sock.end();
         return;
       }
-      if (flush(sock, up)) up.client.wire.resume();
+      if (flush(sock, up)) resumeClient(up.client);
     },
     data(sock: Socket<Upstream>, chunk: Buffer) {
       const up = sock.data;
@@ -547,7 +563,7 @@ export function createFront(options: FrontOptions): Front {
     },
     drain(sock: Socket<Upstream>) {
       const up = sock.data;
-      if (flush(sock, up)) up.client?.wire.resume();
+      if (flush(sock, up)) resumeClient(up.client);
     },
     close(sock: Socket<Upstream>) {
       upstreamClosed(sock.data, null);
@@ -623,10 +639,10 @@ export function createFront(options: FrontOptions): Front {
         badResponse(up, c, error instanceof Error ? error.message : "bad response");
         return;
       }
-      const rest = buf.length > end + 4 ? buf.subarray(end + 4) : null;
       up.buf = null;
       up.replay = null;
       if (head.status === 101) {
+        const rest = after(buf, end + 4);
         if (!up.websocket) {
           badResponse(up, c, "101 to a request that asked for no upgrade");
           return;
@@ -642,10 +658,11 @@ export function createFront(options: FrontOptions): Front {
           c.buf = null;
           sendUp(c, early);
         }
-        c.wire.resume();
+        resumeClient(c);
         return;
       }
       if (head.status < 200) {
+        const rest = after(buf, end + 4);
         // 100 Continue, 103 Early Hints: passed on, and the real answer follows.
         sendClient(c, head.head === text ? buf.subarray(0, end + 4) : Buffer.from(`${head.head}\r\n\r\n`, "latin1"), up.sock as Socket<unknown>);
         if (rest === null) return;
@@ -655,9 +672,16 @@ export function createFront(options: FrontOptions): Front {
       up.answered = true;
       const closing = c.closeAfter || head.body === "close" || c.state === C.Body;
       const unchanged = head.head === text && !closing;
+      up.keepAlive = head.keepAlive;
+      if (unchanged && head.body === "length" && buf.length === end + 4 + head.length) {
+        // The whole answer in one read, head unchanged: pass the bytes on as they came.
+        sendClient(c, buf, up.sock as Socket<unknown>);
+        finish(up, c);
+        return;
+      }
+      const rest = after(buf, end + 4);
       const headBytes = unchanged ? buf.subarray(0, end + 4) : Buffer.from(`${head.head}${closing ? "\r\nconnection: close" : ""}\r\n\r\n`, "latin1");
       if (closing) c.closeAfter = true;
-      up.keepAlive = head.keepAlive;
       if (head.body === "none") {
         sendClient(c, headBytes, up.sock as Socket<unknown>);
         if (rest !== null) up.keepAlive = false;
@@ -667,12 +691,6 @@ export function createFront(options: FrontOptions): Front {
       up.state = U.Body;
       up.body = head.body === "length" ? head.length : -1;
       up.chunked = head.body === "chunked" ? new ChunkedDecoder() : null;
-      if (rest !== null && head.body === "length" && rest.length === head.length && unchanged) {
-        // The whole answer in one read, head unchanged: pass the bytes on as they came.
-        sendClient(c, buf, up.sock as Socket<unknown>);
-        finish(up, c);
-        return;
-      }
       sendClient(c, headBytes, up.sock as Socket<unknown>);
       if (rest !== null) responseBody(up, c, rest);
       else if (head.body === "length" && head.length === 0) finish(up, c);
@@ -764,7 +782,7 @@ export function createFront(options: FrontOptions): Front {
       return;
     }
     c.state = C.Head;
-    c.wire.resume();
+    resumeClient(c);
     nextRequest(c);
   }
 
@@ -774,6 +792,7 @@ export function createFront(options: FrontOptions): Front {
         const c: Client = {
           wire,
           address: undefined,
+          paused: false,
           state: C.Head,
           buf: null,
           body: 0,
@@ -809,6 +828,11 @@ export function createFront(options: FrontOptions): Front {
       }
     },
   };
+}
+
+/** The bytes of `buf` from `at` on, or null when there are none (taken only where needed: most answers are passed on whole). */
+function after(buf: Buffer, at: number): Buffer | null {
+  return buf.length > at ? buf.subarray(at) : null;
 }
 
 function describeError(error: Error): string {

@@ -104,6 +104,7 @@ export class HttpsListener {
       handle.reload({
         socket: {
           open(sock: Socket<Client>) {
+            sock.setNoDelay(true);
             sock.data = handlers.open(sock as unknown as Socket<unknown>);
           },
           data: (sock: Socket<Client>, chunk: Buffer) => handlers.data(sock.data, chunk),
