@@ -53,6 +53,7 @@ try {
     server_name bench.test;
     ssl_certificate ${tls.cert};
     ssl_certificate_key ${tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache off;
     ssl_session_tickets off;
     keepalive_requests 100000;
