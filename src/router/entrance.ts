@@ -98,6 +98,7 @@ export function listenTcp(entrance: Entrance, options: ListenOptions): RouterLis
     port: options.port,
     socket: {
       open(sock) {
+        sock.setNoDelay(true);
         sock.data = handlers.open(sock as Socket<unknown>);
       },
       data: (sock, chunk) => handlers.data(sock.data, chunk),
