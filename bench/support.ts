@@ -172,7 +172,7 @@ export async function wrk(url: string, duration: string, extra: string[] = []): 
 
 export function parseWrk(stdout: string): WrkResult {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
-  const p99 = /99%\s+(\S+)/.exec(stdout)?.[1] ?? "?";
+  const p99 = /^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? "?"; // the latency distribution line, not a Stdev column that reads 99%
   const errors = /Non-2xx.*|Socket errors.*/.exec(stdout)?.[0] ?? "none";
   return { rps, p99, errors };
 }

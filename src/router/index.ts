@@ -46,9 +46,12 @@ export interface Router {
 }
 
 /**
- * The data path: Host → app → one of its backends, round robin. HTTP is
- * proxied with fetch (keep-alive, streaming both ways); WebSockets are opened
- * upstream and piped. Unknown hosts go to the fallback.
+ * Host → app → one of its backends, round robin. listen()/entrance() put the
+ * socket-level front (front.ts) before everything: it proxies app requests as
+ * bytes. fetch/websocket are the slow path behind it (and usable alone in a
+ * Bun.serve): HTTP proxied with fetch, WebSockets opened upstream and piped
+ * message by message, maintenance and error pages, and the fallback (the API
+ * and git) for hosts that are no app's.
  */
 export function createRouter(options: RouterOptions): Router {
   const registry = new BackendRegistry();
