@@ -238,3 +238,31 @@ test("an app that closes its keep-alive connections after each answer: every req
   expect(connections).toBeGreaterThanOrEqual(3);
   expect(r.logs).toEqual([]);
 });
+
+test("an answer before the request body is done (a 413): the client gets it and the connection closes; the app connection is not reused", async () => {
+  const r = startRouter();
+  let connections = 0;
+  const app = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open: () => void connections++,
+      data(s, chunk) {
+        if (chunk.toString("latin1").startsWith("POST")) s.write("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n\r\ntoo big!");
+        else s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      },
+    },
+  });
+  cleanup.push(() => app.stop(true));
+  r.router.setRoute("web", ["web.test"], [{ host: "127.0.0.1", port: app.port }]);
+  const c = await raw(r.port);
+  c.send("POST /upload HTTP/1.1\r\nHost: web.test\r\nContent-Length: 100000\r\n\r\n" + "x".repeat(1000));
+  await c.closed;
+  expect(c.text).toStartWith("HTTP/1.1 413 ");
+  expect(c.text.toLowerCase()).toContain("connection: close");
+  expect(c.text).toEndWith("too big!");
+  // the next request needs a new connection to the app: the old one still expected 99,000 bytes of body
+  const res = await fetch(`${r.url}/`, { headers: { host: "web.test" } });
+  expect(await res.text()).toBe("ok");
+  expect(connections).toBe(2);
+});
