@@ -87,6 +87,8 @@ interface Client {
   state: C;
   /** Bytes read and not yet handled (the next request, pipelined). */
   buf: Buffer | null;
+  /** How much of `buf` was searched for the end of a head already. */
+  scanned: number;
   /** Request body bytes still to forward (Content-Length framing). */
   body: number;
   chunked: ChunkedDecoder | null;
@@ -139,6 +141,8 @@ interface Pipe {
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 /** A pooled upstream connection idle longer than this is closed rather than reused (Node's and Bun's servers drop idle ones after 5–10 s). */
 const MAX_IDLE_MS = 4_000;
+/** Requests sent again on a fresh connection when a pooled one turns out closed before answering (nginx's default too). */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
 /** Idle upstream connections kept per backend. */
 const POOL_SIZE = 256;
 /** Pipelined bytes buffered while an answer is pending before the client is paused. */
@@ -221,7 +225,7 @@ export function createFront(options: FrontOptions): Front {
       case C.Closing:
         return;
       default:
-        c.buf = c.buf === null ? chunk : Buffer.concat([c.buf, chunk]);
+        c.buf = c.buf === null ? chunk : append(c.buf, chunk);
         if (c.state === C.Head) nextRequest(c);
         else if (c.buf.length > PIPELINE_LIMIT) pauseClient(c);
     }
@@ -234,13 +238,19 @@ export function createFront(options: FrontOptions): Front {
     // Stray CRLFs between requests are ignored (RFC 9112 §2.2).
     let skip = 0;
     while (skip + 1 < buf.length && buf[skip] === 13 && buf[skip + 1] === 10) skip += 2;
-    if (skip > 0) buf = c.buf = skip === buf.length ? null : buf.subarray(skip);
+    if (skip > 0) {
+      buf = c.buf = skip === buf.length ? null : buf.subarray(skip);
+      c.scanned = 0;
+    }
     if (buf === null) return;
-    const end = buf.indexOf(CRLFCRLF);
+    // A head arriving in pieces is searched from where the last search stopped.
+    const end = buf.indexOf(CRLFCRLF, c.scanned > 3 ? c.scanned - 3 : 0);
     if (end < 0 || end > MAX_HEAD) {
       if (end > MAX_HEAD || buf.length > MAX_HEAD + 4) reject(c, 431, "request head too large");
+      else c.scanned = buf.length;
       return;
     }
+    c.scanned = 0;
     let head: RequestHead;
     try {
       head = parseRequestHead(buf.toString("latin1", 0, end));
@@ -267,13 +277,14 @@ export function createFront(options: FrontOptions): Front {
       (protoAndPort ?? (protoAndPort = `\r\nx-forwarded-proto: ${proto}\r\nx-forwarded-port: ${options.publicPort()}`));
     const upgrade = head.websocket ? "\r\nconnection: upgrade\r\nupgrade: websocket" : "";
     const bytes = Buffer.from(`${head.method} ${head.target} HTTP/1.1${head.headers}${forwarded}${upgrade}\r\n\r\n`, "latin1");
-    c.closeAfter = head.close;
+    // Never back to false: a shutdown (close()) may have asked for it already.
+    c.closeAfter ||= head.close;
     c.state = head.body === "none" ? C.Wait : C.Body;
     c.body = head.length;
     c.chunked = head.body === "chunked" ? new ChunkedDecoder() : null;
     const up = upstreamFor(backend, route);
     bind(c, up, head);
-    up.replay = head.body === "none" && up.state !== U.Connecting ? bytes : null;
+    up.replay = head.body === "none" && up.state !== U.Connecting && IDEMPOTENT.has(head.method) ? bytes : null;
     if (up.state === U.Idle) up.state = U.Head;
     if (!put(up.sock, up, bytes)) block(c);
     if (c.state === C.Body && c.buf !== null) {
@@ -350,7 +361,9 @@ export function createFront(options: FrontOptions): Front {
 
   function sendClient(c: Client, data: Uint8Array, source: Socket<unknown>): void {
     if (c.closed) return;
-    if (!put(c.wire, c, data)) {
+    if (!put(c.wire, c, data) && c.blocked !== source) {
+      // One source at a time feeds a client (its upstream, or the pipe): a previous one has finished.
+      unblock(c);
       source.pause();
       c.blocked = source;
     }
@@ -358,10 +371,12 @@ export function createFront(options: FrontOptions): Front {
 
   function onDrain(c: Client): void {
     if (!flush(c.wire, c)) return;
-    if (c.endWhenFlushed) {
-      c.wire.end();
-      return;
-    }
+    unblock(c);
+    if (c.endWhenFlushed) c.wire.end();
+  }
+
+  /** Resumes the socket paused while the client could not take more. */
+  function unblock(c: Client): void {
     const blocked = c.blocked;
     c.blocked = null;
     blocked?.resume();
@@ -371,6 +386,7 @@ export function createFront(options: FrontOptions): Front {
     c.closed = true;
     c.state = C.Closing;
     c.out = null;
+    unblock(c);
     dropUpstream(c);
     if (c.pipe !== null) c.pipe.sock?.end();
   }
@@ -557,7 +573,7 @@ export function createFront(options: FrontOptions): Front {
           responseBody(up, c, chunk);
           return;
         default:
-          up.buf = up.buf === null ? chunk : Buffer.concat([up.buf, chunk]);
+          up.buf = up.buf === null ? chunk : append(up.buf, chunk);
           responseHead(up, c);
       }
     },
@@ -759,7 +775,9 @@ export function createFront(options: FrontOptions): Front {
     c.up = null;
     up.state = U.Idle;
     up.chunked = null;
-    const reusable = up.keepAlive && c.state !== C.Body && up.out === null && up.sock !== null;
+    // Paused because the client was slow to read the end of this answer: nothing more of it is coming.
+    if (c.blocked === up.sock) unblock(c);
+    const reusable = up.keepAlive && c.state !== C.Body && up.out === null && up.sock !== null && !closing;
     if (reusable) {
       up.idleSince = now;
       let pool = pools.get(up.backend);
@@ -792,6 +810,7 @@ export function createFront(options: FrontOptions): Front {
         const c: Client = {
           wire,
           address: undefined,
+          scanned: 0,
           paused: false,
           state: C.Head,
           buf: null,
@@ -828,6 +847,28 @@ export function createFront(options: FrontOptions): Front {
       }
     },
   };
+}
+
+/** Buffers made by append(): the bytes after their contents are free to write into. */
+const grown = new WeakSet<ArrayBufferLike>();
+
+/**
+ * `buf` then `chunk`, in a buffer that grows by doubling: a head that trickles
+ * in a byte at a time costs linear time, not a copy of everything per byte.
+ */
+export function append(buf: Buffer, chunk: Buffer): Buffer {
+  const length = buf.length + chunk.length;
+  const end = buf.byteOffset + buf.length;
+  if (grown.has(buf.buffer) && buf.buffer.byteLength - end >= chunk.length) {
+    const view = Buffer.from(buf.buffer, buf.byteOffset, length);
+    view.set(chunk, buf.length);
+    return view;
+  }
+  const next = Buffer.allocUnsafeSlow(Math.max(length, buf.length * 2, 4096));
+  grown.add(next.buffer);
+  next.set(buf, 0);
+  next.set(chunk, buf.length);
+  return next.subarray(0, length);
 }
 
 /** The bytes of `buf` from `at` on, or null when there are none (taken only where needed: most answers are passed on whole). */

@@ -22,7 +22,19 @@ describe("request heads", () => {
 
   test("hop-by-hop and X-Forwarded-* are dropped, names listed in Connection too; X-Forwarded-For is kept aside to append to", () => {
     const r = parseRequestHead(
-      head("GET / HTTP/1.1", "Host: a", "Connection: keep-alive, X-Secret", "X-Secret: 1", "Keep-Alive: 5", "TE: trailers", "X-Forwarded-For: 1.2.3.4", "x-forwarded-for: 5.6.7.8", "X-Forwarded-Proto: https", "Proxy-Authorization: x", "Accept: */*"),
+      head(
+        "GET / HTTP/1.1",
+        "Host: a",
+        "Connection: keep-alive, X-Secret",
+        "X-Secret: 1",
+        "Keep-Alive: 5",
+        "TE: trailers",
+        "X-Forwarded-For: 1.2.3.4",
+        "x-forwarded-for: 5.6.7.8",
+        "X-Forwarded-Proto: https",
+        "Proxy-Authorization: x",
+        "Accept: */*",
+      ),
     );
     expect(r.headers).toBe("\r\nHost: a\r\nAccept: */*");
     expect(r.forwardedFor).toBe("1.2.3.4, 5.6.7.8");
@@ -159,4 +171,10 @@ describe("chunked bodies", () => {
       expect(() => new ChunkedDecoder().feed(enc(bad))).toThrow(HttpParseError);
     }
   });
+});
+
+test("only spaces and tabs are optional whitespace: chunked\\xa0 or a length with \\v is refused", () => {
+  expect(refused(head("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked\xa0"))).toBe(501);
+  expect(refused(head("POST / HTTP/1.1", "Host: a", "Content-Length: 5\x0b"))).toBe(400);
+  expect(parseRequestHead(head("POST / HTTP/1.1", "Host: a", "Content-Length: \t5 "))).toMatchObject({ body: "length", length: 5 });
 });

@@ -25,6 +25,12 @@ const DIGITS = /^\d{1,15}$/;
 /** Methods known to be tokens: the regex runs only for others. */
 const COMMON_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
+/**
+ * Optional whitespace (RFC 9110 §5.6.3) at either end: spaces and tabs only.
+ * String.trim() also strips \v, \f and NBSP, so `chunked\xa0` would pass as chunked.
+ */
+const OWS = /^[ \t]+|[ \t]+$/g;
+
 /** tchar (RFC 9110 §5.6.2) by char code. */
 const TCHAR = new Uint8Array(128);
 for (const ch of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[ch.charCodeAt(0)] = 1;
@@ -175,12 +181,12 @@ export function parseRequestHead(text: string): RequestHead {
     switch (lower) {
       case "host":
         hosts++;
-        host = text.slice(colon + 1, end).trim();
+        host = text.slice(colon + 1, end).replace(OWS, "");
         continue;
       case "content-length": {
-        const value = text.slice(colon + 1, end).trim();
+        const value = text.slice(colon + 1, end).replace(OWS, "");
         for (const v of value.split(",")) {
-          const n = v.trim();
+          const n = v.replace(OWS, "");
           if (!DIGITS.test(n)) throw new HttpParseError("bad content-length");
           if (length !== null && Number(length) !== Number(n)) throw new HttpParseError("conflicting content-length");
           length = n;
@@ -193,7 +199,7 @@ export function parseRequestHead(text: string): RequestHead {
           transferEncoding ||
           text
             .slice(colon + 1, end)
-            .trim()
+            .replace(OWS, "")
             .toLowerCase() !== "chunked"
         )
           throw new HttpParseError("unsupported transfer-encoding", 501);
@@ -205,11 +211,11 @@ export function parseRequestHead(text: string): RequestHead {
       case "upgrade":
         upgrade = text
           .slice(colon + 1, end)
-          .trim()
+          .replace(OWS, "")
           .toLowerCase();
         break;
       case "x-forwarded-for": {
-        const value = text.slice(colon + 1, end).trim();
+        const value = text.slice(colon + 1, end).replace(OWS, "");
         forwardedFor = forwardedFor === null ? value : `${forwardedFor}, ${value}`;
         break;
       }
@@ -225,7 +231,7 @@ export function parseRequestHead(text: string): RequestHead {
   let named: string[] | null = null;
   if (connection !== "") {
     for (const raw of connection.split(",")) {
-      const token = raw.trim();
+      const token = raw.replace(OWS, "");
       if (token === "close") close = true;
       else if (token === "keep-alive") close = minor === 0 ? false : close;
       else if (token === "upgrade") websocket = upgrade === "websocket";
@@ -286,7 +292,7 @@ export function parseResponseHead(text: string, method: string): ResponseHead {
     if (len >= 32 || NOTED_RESPONSE_LENGTHS[len] === 0) continue;
     const lower = text.slice(start, colon).toLowerCase();
     if (lower === "content-length") {
-      const value = text.slice(colon + 1, end).trim();
+      const value = text.slice(colon + 1, end).replace(OWS, "");
       if (!DIGITS.test(value) || (length !== null && Number(length) !== Number(value))) throw new HttpParseError("bad content-length in response");
       if (length !== null) drops.push(start - 2, end);
       length = value;
@@ -294,7 +300,7 @@ export function parseResponseHead(text: string, method: string): ResponseHead {
       if (
         text
           .slice(colon + 1, end)
-          .trim()
+          .replace(OWS, "")
           .toLowerCase() !== "chunked"
       )
         throw new HttpParseError("unsupported transfer-encoding in response");
@@ -308,7 +314,7 @@ export function parseResponseHead(text: string, method: string): ResponseHead {
   let head = drops.length === 0 ? text : statusLine + without(text, from, drops);
   if (connection !== "") {
     for (const raw of connection.split(",")) {
-      const token = raw.trim();
+      const token = raw.replace(OWS, "");
       if (token === "close") keepAlive = false;
       else if (token === "keep-alive" && minor === 0) keepAlive = true;
       else if (token !== "" && token !== "keep-alive" && token !== "upgrade" && !FRAMING.has(token)) head = dropHeader(head, token);

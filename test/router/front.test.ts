@@ -266,3 +266,112 @@ test("an answer before the request body is done (a 413): the client gets it and 
   expect(await res.text()).toBe("ok");
   expect(connections).toBe(2);
 });
+
+test("an app connection paused for a slow client is resumed before it is pooled: the next request on it is answered", async () => {
+  const r = startRouter();
+  const app = Bun.listen<{ buf: string }>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open: (s) => void (s.data = { buf: "" }),
+      data(s, chunk) {
+        s.data.buf += chunk.toString("latin1");
+        for (let end = s.data.buf.indexOf("\r\n\r\n"); end >= 0; end = s.data.buf.indexOf("\r\n\r\n")) {
+          const path = s.data.buf.slice(0, end).split(" ")[1]!;
+          s.data.buf = s.data.buf.slice(end + 4);
+          const size = Number(/^\/big(\d+)/.exec(path)?.[1] ?? 0);
+          const body = size > 0 ? Buffer.alloc(size, 97) : Buffer.from("ok");
+          s.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`), body]));
+        }
+      },
+    },
+  });
+  cleanup.push(() => app.stop(true));
+  r.router.setRoute("web", ["web.test"], [{ host: "127.0.0.1", port: app.port }]);
+  // A client with a 4 KiB receive buffer that reads late: the end of its answers meets a full socket, so the
+  // router pauses the app's connection. (Bun's sockets cannot set SO_RCVBUF; Python's can.)
+  const slowClient = `
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /big2800000 HTTP/1.1\\r\\nHost: web.test\\r\\n\\r\\nGET /big500000 HTTP/1.1\\r\\nHost: web.test\\r\\nConnection: close\\r\\n\\r\\n")
+time.sleep(0.5)
+n = 0
+while True:
+    d = s.recv(1 << 20)
+    if not d: break
+    n += len(d)
+print(n)
+`;
+  const slow = Bun.spawn(["python3", "-c", slowClient, String(r.port)], { stdout: "pipe" });
+  const received = Number((await new Response(slow.stdout).text()).trim());
+  expect(received).toBeGreaterThan(3_300_000);
+  for (let i = 0; i < 3; i++) {
+    const res = await fetch(`${r.url}/small`, { headers: { host: "web.test" }, signal: AbortSignal.timeout(3000) });
+    expect(await res.text()).toBe("ok");
+  }
+});
+
+test("a request without a body on a pooled connection the app closed unanswered is sent again only if it is idempotent", async () => {
+  const r = startRouter();
+  const hits: Record<string, number> = {};
+  const app = Bun.listen<{ n: number }>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open: (s) => void (s.data = { n: 0 }),
+      data(s, chunk) {
+        const [method, path] = chunk.toString("latin1").split(" ") as [string, string];
+        const key = `${method} ${path}`;
+        hits[key] = (hits[key] ?? 0) + 1;
+        // the second request on each connection is read, then the connection is closed unanswered
+        if (++s.data.n === 2) s.end();
+        else s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      },
+    },
+  });
+  cleanup.push(() => app.stop(true));
+  r.router.setRoute("web", ["web.test"], [{ host: "127.0.0.1", port: app.port }]);
+  const ask = (method: string, path: string) => fetch(`${r.url}${path}`, { method, headers: { host: "web.test" } });
+
+  expect((await ask("GET", "/warm")).status).toBe(200);
+  const get = await ask("GET", "/again");
+  expect([get.status, await get.text()]).toEqual([200, "ok"]); // retried on a new connection
+  expect(hits["GET /again"]).toBe(2);
+
+  expect((await ask("GET", "/warm2")).status).toBe(200);
+  const del = await ask("DELETE", "/once");
+  expect(del.status).toBe(502); // not sent twice
+  expect(hits["DELETE /once"]).toBe(1);
+});
+
+test("stop() lets a busy connection finish, then closes it; no app connection stays pooled", async () => {
+  const router = createRouter({ logger: createMemoryLogger(), fallback: () => new Response("fallback") });
+  const listener = router.listen({ hostname: "127.0.0.1", port: 0 });
+  let open = 0;
+  const app = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open: () => void open++,
+      close: () => void open--,
+      data(s) {
+        setTimeout(() => s.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow"), 200);
+      },
+    },
+  });
+  cleanup.push(() => app.stop(true));
+  router.setRoute("web", ["web.test"], [{ host: "127.0.0.1", port: app.port }]);
+  const c = await raw(listener.port);
+  c.send("GET /a HTTP/1.1\r\nHost: web.test\r\n\r\n");
+  await Bun.sleep(50);
+  const stopped = listener.stop(false);
+  await c.closed;
+  expect(c.text).toStartWith("HTTP/1.1 200");
+  expect(c.text.toLowerCase()).toContain("connection: close");
+  expect(c.text).toEndWith("slow");
+  await stopped;
+  for (let i = 0; i < 20 && open > 0; i++) await Bun.sleep(25);
+  expect(open).toBe(0);
+});
