@@ -1,8 +1,14 @@
 import type { Socket } from "bun";
 import type { Logger } from "../lib/logger.ts";
 import type { BackendRegistry, BackendState } from "./backends.ts";
-import { ChunkedDecoder, HttpParseError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead } from "./http1.ts";
+import { after, append, flush, put } from "./bytes.ts";
+import { ChunkedDecoder } from "./chunked.ts";
+import { HttpParseError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead } from "./http1.ts";
 import { errorPageBytes, plainError } from "./pages.ts";
+import { type ClientAddress, type Pipe, SlowPathPipes } from "./handoff.ts";
+
+export type { ClientAddress } from "./handoff.ts";
+import { IdlePool } from "./idle-pool.ts";
 import { nextBackend, type Route, type RouteTable } from "./route-table.ts";
 
 /**
@@ -36,12 +42,6 @@ export interface Wire {
   resume(): void;
   readonly remoteAddress: string;
   readonly remotePort: number;
-}
-
-export interface ClientAddress {
-  address: string;
-  port: number;
-  family: "IPv4" | "IPv6";
 }
 
 export interface FrontOptions {
@@ -93,7 +93,7 @@ interface Client {
   body: number;
   chunked: ChunkedDecoder | null;
   up: Upstream | null;
-  pipe: Pipe | null;
+  pipe: Pipe<Client> | null;
   /** Waiting to be written to the client. */
   out: Uint8Array[] | null;
   /** Reading from the client is paused (backpressure, or pipelined requests waiting). */
@@ -131,13 +131,6 @@ interface Upstream {
   idleSince: number;
 }
 
-interface Pipe {
-  sock: Socket<Pipe> | null;
-  client: Client;
-  out: Uint8Array[] | null;
-  localPort: number;
-}
-
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 /** A pooled upstream connection idle longer than this is closed rather than reused (Node's and Bun's servers drop idle ones after 5–10 s). */
 const MAX_IDLE_MS = 4_000;
@@ -147,35 +140,6 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
 const POOL_SIZE = 256;
 /** Pipelined bytes buffered while an answer is pending before the client is paused. */
 const PIPELINE_LIMIT = 2 * MAX_HEAD;
-
-/** Writes, or queues what the socket did not take; false when something is queued. */
-function put(sock: { write(d: Uint8Array): number } | null, box: { out: Uint8Array[] | null }, data: Uint8Array): boolean {
-  if (box.out !== null || sock === null) {
-    (box.out ??= []).push(data);
-    return false;
-  }
-  const n = sock.write(data);
-  if (n === data.length) return true;
-  box.out = [n > 0 ? data.subarray(n) : data];
-  return false;
-}
-
-/** Writes what is queued; true once nothing is left. */
-function flush(sock: { write(d: Uint8Array): number }, box: { out: Uint8Array[] | null }): boolean {
-  const out = box.out;
-  if (out === null) return true;
-  while (out.length > 0) {
-    const data = out[0]!;
-    const n = sock.write(data);
-    if (n < data.length) {
-      out[0] = n > 0 ? data.subarray(n) : data;
-      return false;
-    }
-    out.shift();
-  }
-  box.out = null;
-  return true;
-}
 
 export interface Front {
   /** Bun.listen socket handlers for the public listener. */
@@ -197,8 +161,7 @@ export interface Front {
 
 export function createFront(options: FrontOptions): Front {
   const { table, registry, logger, proto } = options;
-  const pools = new Map<BackendState, Upstream[]>();
-  const clients = new Map<number, ClientAddress>();
+  const pool = new IdlePool<BackendState, Upstream>({ maxIdleMs: MAX_IDLE_MS, size: POOL_SIZE, close: (up) => up.sock?.end() });
   /** Client connections, for close(). */
   const open = new Set<Client>();
   let closing = false;
@@ -214,7 +177,7 @@ export function createFront(options: FrontOptions): Front {
   function onData(c: Client, chunk: Buffer): void {
     switch (c.state) {
       case C.Piped:
-        if (!put(c.pipe!.sock, c.pipe!, chunk)) block(c);
+        if (!put(c.pipe!.sock, c.pipe!, chunk)) pauseClient(c);
         return;
       case C.Tunnel:
         sendUp(c, chunk);
@@ -286,7 +249,7 @@ export function createFront(options: FrontOptions): Front {
     bind(c, up, head);
     up.replay = head.body === "none" && up.state !== U.Connecting && IDEMPOTENT.has(head.method) ? bytes : null;
     if (up.state === U.Idle) up.state = U.Head;
-    if (!put(up.sock, up, bytes)) block(c);
+    if (!put(up.sock, up, bytes)) pauseClient(c);
     if (c.state === C.Body && c.buf !== null) {
       const rest = c.buf;
       c.buf = null;
@@ -338,14 +301,10 @@ export function createFront(options: FrontOptions): Front {
     const up = c.up;
     if (up === null) return;
     up.replay = null;
-    if (!put(up.sock, up, data)) block(c);
+    if (!put(up.sock, up, data)) pauseClient(c);
   }
 
-  /** The upstream (or pipe) cannot take more: stop reading the client. */
-  function block(c: Client): void {
-    pauseClient(c);
-  }
-
+  // The upstream (or pipe) cannot take more, or pipelined requests pile up: stop reading the client.
   // pause()/resume() reach the event loop (epoll): called only on a change, not per request.
   function pauseClient(c: Client): void {
     if (c.paused) return;
@@ -426,76 +385,32 @@ export function createFront(options: FrontOptions): Front {
     else c.endWhenFlushed = true;
   }
 
-  // ---- hand-off to the slow path ------------------------------------------
+  // ---- hand-off to the slow path (handoff.ts) -------------------------------
+
+  const pipes = new SlowPathPipes<Client>({
+    slowPort: options.slowPort,
+    address: (c) => ({ address: c.wire.remoteAddress, port: c.wire.remotePort, family: c.wire.remoteAddress.includes(":") ? "IPv6" : "IPv4" }),
+    isClosed: (c) => c.closed,
+    toClient: sendClient,
+    resume: resumeClient,
+    ended: endClient,
+    unreachable: (c) => reject(c, 502, "the router's internal listener is not answering"),
+  });
 
   function handOff(c: Client): void {
     c.state = C.Piped;
-    const pipe: Pipe = {
-      sock: null,
-      client: c,
-      out: c.buf === null ? null : [c.buf],
-      localPort: 0,
-    };
+    c.pipe = pipes.open(c, c.buf);
     c.buf = null;
-    c.pipe = pipe;
-    Bun.connect<Pipe>({
-      hostname: "127.0.0.1",
-      port: options.slowPort(),
-      data: pipe,
-      socket: pipeHandlers,
-    }).catch(() => {});
   }
-
-  const pipeHandlers = {
-    open(sock: Socket<Pipe>) {
-      const pipe = sock.data;
-      const c = pipe.client;
-      if (c.closed) {
-        sock.end();
-        return;
-      }
-      pipe.sock = sock;
-      pipe.localPort = sock.localPort;
-      const family = c.wire.remoteAddress.includes(":") ? "IPv6" : "IPv4";
-      clients.set(sock.localPort, {
-        address: c.wire.remoteAddress,
-        port: c.wire.remotePort,
-        family,
-      });
-      if (flush(sock, pipe)) resumeClient(c);
-    },
-    data(sock: Socket<Pipe>, chunk: Buffer) {
-      sendClient(sock.data.client, chunk, sock as Socket<unknown>);
-    },
-    drain(sock: Socket<Pipe>) {
-      if (flush(sock, sock.data)) resumeClient(sock.data.client);
-    },
-    close(sock: Socket<Pipe>) {
-      const pipe = sock.data;
-      if (pipe.localPort !== 0) clients.delete(pipe.localPort);
-      endClient(pipe.client);
-    },
-    connectError(sock: Socket<Pipe>) {
-      const c = sock.data.client;
-      if (!c.closed) reject(c, 502, "the router's internal listener is not answering");
-    },
-    error() {},
-  };
 
   // ---- upstream side ------------------------------------------------------
 
   /** A pooled connection to `backend`, or a new one (connecting; writes queue until it opens). */
   function upstreamFor(backend: BackendState, route: Route): Upstream {
-    const pool = pools.get(backend);
-    while (pool !== undefined && pool.length > 0) {
-      const up = pool.pop()!;
-      if (now - up.idleSince <= MAX_IDLE_MS) {
-        up.route = route;
-        return up;
-      }
-      up.sock?.end();
-    }
-    return connect(backend, route);
+    const up = pool.take(backend, now);
+    if (up === undefined) return connect(backend, route);
+    up.route = route;
+    return up;
   }
 
   function connect(backend: BackendState, route: Route | null): Upstream {
@@ -605,10 +520,8 @@ export function createFront(options: FrontOptions): Front {
   };
 
   function upstreamClosed(up: Upstream, error: Error | null): void {
-    const pool = pools.get(up.backend);
     if (up.client === null) {
-      const i = pool?.indexOf(up) ?? -1;
-      if (i >= 0) pool!.splice(i, 1);
+      pool.remove(up.backend, up);
       return;
     }
     const c = up.client;
@@ -778,15 +691,8 @@ export function createFront(options: FrontOptions): Front {
     // Paused because the client was slow to read the end of this answer: nothing more of it is coming.
     if (c.blocked === up.sock) unblock(c);
     const reusable = up.keepAlive && c.state !== C.Body && up.out === null && up.sock !== null && !closing;
-    if (reusable) {
-      up.idleSince = now;
-      let pool = pools.get(up.backend);
-      if (pool === undefined) pools.set(up.backend, (pool = []));
-      if (pool.length < POOL_SIZE) pool.push(up);
-      else up.sock!.end();
-    } else {
-      up.sock?.end();
-    }
+    if (reusable) pool.give(up.backend, up, now);
+    else up.sock?.end();
     if (c.state === C.Body) {
       // Answered before the body was sent (a 413, say): the rest of the body is not read.
       c.closeAfter = true;
@@ -835,11 +741,11 @@ export function createFront(options: FrontOptions): Front {
         onClose(c);
       },
     },
-    clients,
+    clients: pipes.clients,
     close(force) {
       closing = true;
       clearInterval(clock);
-      for (const pool of pools.values()) for (const up of pool.splice(0)) up.sock?.end();
+      pool.closeAll();
       for (const c of open) {
         if (force) c.wire.terminate();
         else if (c.state === C.Head && c.buf === null) endClient(c);
@@ -847,33 +753,6 @@ export function createFront(options: FrontOptions): Front {
       }
     },
   };
-}
-
-/** Buffers made by append(): the bytes after their contents are free to write into. */
-const grown = new WeakSet<ArrayBufferLike>();
-
-/**
- * `buf` then `chunk`, in a buffer that grows by doubling: a head that trickles
- * in a byte at a time costs linear time, not a copy of everything per byte.
- */
-export function append(buf: Buffer, chunk: Buffer): Buffer {
-  const length = buf.length + chunk.length;
-  const end = buf.byteOffset + buf.length;
-  if (grown.has(buf.buffer) && buf.buffer.byteLength - end >= chunk.length) {
-    const view = Buffer.from(buf.buffer, buf.byteOffset, length);
-    view.set(chunk, buf.length);
-    return view;
-  }
-  const next = Buffer.allocUnsafeSlow(Math.max(length, buf.length * 2, 4096));
-  grown.add(next.buffer);
-  next.set(buf, 0);
-  next.set(chunk, buf.length);
-  return next.subarray(0, length);
-}
-
-/** The bytes of `buf` from `at` on, or null when there are none (taken only where needed: most answers are passed on whole). */
-function after(buf: Buffer, at: number): Buffer | null {
-  return buf.length > at ? buf.subarray(at) : null;
 }
 
 function describeError(error: Error): string {

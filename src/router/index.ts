@@ -16,8 +16,6 @@ export interface RouterOptions {
   logger: Logger;
   /** Requests whose Host is no app's go here (the API and git). */
   fallback: (req: Request, server: Server<WebSocketSession>) => Response | Promise<Response>;
-  /** "http" or "https": what X-Forwarded-Proto says for this listener. */
-  proto?: "http" | "https";
 }
 
 export interface Router {
@@ -56,7 +54,7 @@ export interface Router {
 export function createRouter(options: RouterOptions): Router {
   const registry = new BackendRegistry();
   const table = new RouteTable(registry);
-  const plain: ProxyContext = { registry, logger: options.logger, proto: options.proto ?? "http" };
+  const plain: ProxyContext = { registry, logger: options.logger, proto: "http" };
   // One router serves both listeners: a request that came over TLS says so upstream (X-Forwarded-Proto).
   const secure: ProxyContext = { ...plain, proto: "https" };
   const fallback = options.fallback;

@@ -4,9 +4,9 @@
  * bodies framed both ways, 100-continue, the slow path's view of the client).
  */
 import { afterEach, expect, test } from "bun:test";
-import type { Socket } from "bun";
+import type { Socket, SocketHandler } from "bun";
 import { createMemoryLogger } from "../../src/lib/logger.ts";
-import { createRouter, type RouterListener } from "../../src/router/index.ts";
+import { createRouter, type Router, type RouterListener } from "../../src/router/index.ts";
 import { startRouter, startUpstream, stopAll } from "./support.ts";
 
 afterEach(stopAll);
@@ -58,6 +58,13 @@ async function raw(port: number) {
 
 const count = (text: string, what: string) => text.split(what).length - 1;
 
+/** An app that speaks raw TCP (each test writes its bytes by hand) behind web.test; stopped after the test. */
+function rawApp<T = undefined>(router: Router, socket: SocketHandler<T>): void {
+  const app = Bun.listen<T>({ hostname: "127.0.0.1", port: 0, socket });
+  cleanup.push(() => app.stop(true));
+  router.setRoute("web", ["web.test"], [{ host: "127.0.0.1", port: app.port }]);
+}
+
 test("pipelined requests on one connection are answered in order", async () => {
   const r = startRouter();
   const up = startUpstream("web", (req) => new Response(new URL(req.url).pathname));
@@ -74,21 +81,15 @@ test("a chunked request body reaches the app byte for byte (extensions, trailers
   const r = startRouter();
   const body = "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
   let received = "";
-  const app = Bun.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      data(s, chunk) {
-        received += chunk.toString("latin1");
-        if (!received.endsWith("X-Trailer: t\r\n\r\n")) return;
-        s.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ngot \r\n");
-        setTimeout(() => s.write("b\r\nhello world\r\n0\r\n\r\n"), 20);
-        received += "<answered>";
-      },
+  rawApp(r.router, {
+    data(s, chunk) {
+      received += chunk.toString("latin1");
+      if (!received.endsWith("X-Trailer: t\r\n\r\n")) return;
+      s.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ngot \r\n");
+      setTimeout(() => s.write("b\r\nhello world\r\n0\r\n\r\n"), 20);
+      received += "<answered>";
     },
   });
-  cleanup.push(() => app.stop(true));
-  r.router.setRoute("web", ["web.test"], [{ host: "127.0.0.1", port: app.port }]);
   const c = await raw(r.port);
   c.send("POST /u HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\n" + body.slice(0, 12));
   await Bun.sleep(50);
@@ -182,18 +183,12 @@ test("bypass sends a request for an app's host to the slow path, where `before` 
 
 test("an answer without a length is read until the app closes, and the client connection closes after it", async () => {
   const r = startRouter();
-  const app = Bun.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      data(s) {
-        s.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\npart one, ");
-        setTimeout(() => s.end("part two"), 50);
-      },
+  rawApp(r.router, {
+    data(s) {
+      s.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\npart one, ");
+      setTimeout(() => s.end("part two"), 50);
     },
   });
-  cleanup.push(() => app.stop(true));
-  r.router.setRoute("web", ["web.test"], [{ host: "127.0.0.1", port: app.port }]);
   const c = await raw(r.port);
   c.send("GET / HTTP/1.1\r\nHost: web.test\r\n\r\n");
   await c.closed;
@@ -216,20 +211,14 @@ test("Expect: 100-continue: the app's 100 reaches the client before it sends the
 test("an app that closes its keep-alive connections after each answer: every request still succeeds", async () => {
   const r = startRouter();
   let connections = 0;
-  const app = Bun.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open: () => void connections++,
-      data(s) {
-        // announces keep-alive, then closes a moment later anyway
-        s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-        setTimeout(() => s.end(), 5);
-      },
+  rawApp(r.router, {
+    open: () => void connections++,
+    data(s) {
+      // announces keep-alive, then closes a moment later anyway
+      s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      setTimeout(() => s.end(), 5);
     },
   });
-  cleanup.push(() => app.stop(true));
-  r.router.setRoute("web", ["web.test"], [{ host: "127.0.0.1", port: app.port }]);
   for (let i = 0; i < 5; i++) {
     const res = await fetch(`${r.url}/`, { headers: { host: "web.test" } });
     expect([res.status, await res.text()]).toEqual([200, "ok"]);
@@ -242,19 +231,13 @@ test("an app that closes its keep-alive connections after each answer: every req
 test("an answer before the request body is done (a 413): the client gets it and the connection closes; the app connection is not reused", async () => {
   const r = startRouter();
   let connections = 0;
-  const app = Bun.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open: () => void connections++,
-      data(s, chunk) {
-        if (chunk.toString("latin1").startsWith("POST")) s.write("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n\r\ntoo big!");
-        else s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-      },
+  rawApp(r.router, {
+    open: () => void connections++,
+    data(s, chunk) {
+      if (chunk.toString("latin1").startsWith("POST")) s.write("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n\r\ntoo big!");
+      else s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     },
   });
-  cleanup.push(() => app.stop(true));
-  r.router.setRoute("web", ["web.test"], [{ host: "127.0.0.1", port: app.port }]);
   const c = await raw(r.port);
   c.send("POST /upload HTTP/1.1\r\nHost: web.test\r\nContent-Length: 100000\r\n\r\n" + "x".repeat(1000));
   await c.closed;
@@ -269,25 +252,19 @@ test("an answer before the request body is done (a 413): the client gets it and 
 
 test("an app connection paused for a slow client is resumed before it is pooled: the next request on it is answered", async () => {
   const r = startRouter();
-  const app = Bun.listen<{ buf: string }>({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open: (s) => void (s.data = { buf: "" }),
-      data(s, chunk) {
-        s.data.buf += chunk.toString("latin1");
-        for (let end = s.data.buf.indexOf("\r\n\r\n"); end >= 0; end = s.data.buf.indexOf("\r\n\r\n")) {
-          const path = s.data.buf.slice(0, end).split(" ")[1]!;
-          s.data.buf = s.data.buf.slice(end + 4);
-          const size = Number(/^\/big(\d+)/.exec(path)?.[1] ?? 0);
-          const body = size > 0 ? Buffer.alloc(size, 97) : Buffer.from("ok");
-          s.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`), body]));
-        }
-      },
+  rawApp<{ buf: string }>(r.router, {
+    open: (s) => void (s.data = { buf: "" }),
+    data(s, chunk) {
+      s.data.buf += chunk.toString("latin1");
+      for (let end = s.data.buf.indexOf("\r\n\r\n"); end >= 0; end = s.data.buf.indexOf("\r\n\r\n")) {
+        const path = s.data.buf.slice(0, end).split(" ")[1]!;
+        s.data.buf = s.data.buf.slice(end + 4);
+        const size = Number(/^\/big(\d+)/.exec(path)?.[1] ?? 0);
+        const body = size > 0 ? Buffer.alloc(size, 97) : Buffer.from("ok");
+        s.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`), body]));
+      }
     },
   });
-  cleanup.push(() => app.stop(true));
-  r.router.setRoute("web", ["web.test"], [{ host: "127.0.0.1", port: app.port }]);
   // A client with a 4 KiB receive buffer that reads late: the end of its answers meets a full socket, so the
   // router pauses the app's connection. (Bun's sockets cannot set SO_RCVBUF; Python's can.)
   const slowClient = `
@@ -316,23 +293,17 @@ print(n)
 test("a request without a body on a pooled connection the app closed unanswered is sent again only if it is idempotent", async () => {
   const r = startRouter();
   const hits: Record<string, number> = {};
-  const app = Bun.listen<{ n: number }>({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open: (s) => void (s.data = { n: 0 }),
-      data(s, chunk) {
-        const [method, path] = chunk.toString("latin1").split(" ") as [string, string];
-        const key = `${method} ${path}`;
-        hits[key] = (hits[key] ?? 0) + 1;
-        // the second request on each connection is read, then the connection is closed unanswered
-        if (++s.data.n === 2) s.end();
-        else s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-      },
+  rawApp<{ n: number }>(r.router, {
+    open: (s) => void (s.data = { n: 0 }),
+    data(s, chunk) {
+      const [method, path] = chunk.toString("latin1").split(" ") as [string, string];
+      const key = `${method} ${path}`;
+      hits[key] = (hits[key] ?? 0) + 1;
+      // the second request on each connection is read, then the connection is closed unanswered
+      if (++s.data.n === 2) s.end();
+      else s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     },
   });
-  cleanup.push(() => app.stop(true));
-  r.router.setRoute("web", ["web.test"], [{ host: "127.0.0.1", port: app.port }]);
   const ask = (method: string, path: string) => fetch(`${r.url}${path}`, { method, headers: { host: "web.test" } });
 
   expect((await ask("GET", "/warm")).status).toBe(200);
@@ -350,19 +321,13 @@ test("stop() lets a busy connection finish, then closes it; no app connection st
   const router = createRouter({ logger: createMemoryLogger(), fallback: () => new Response("fallback") });
   const listener = router.listen({ hostname: "127.0.0.1", port: 0 });
   let open = 0;
-  const app = Bun.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open: () => void open++,
-      close: () => void open--,
-      data(s) {
-        setTimeout(() => s.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow"), 200);
-      },
+  rawApp(router, {
+    open: () => void open++,
+    close: () => void open--,
+    data(s) {
+      setTimeout(() => s.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow"), 200);
     },
   });
-  cleanup.push(() => app.stop(true));
-  router.setRoute("web", ["web.test"], [{ host: "127.0.0.1", port: app.port }]);
   const c = await raw(listener.port);
   c.send("GET /a HTTP/1.1\r\nHost: web.test\r\n\r\n");
   await Bun.sleep(50);

@@ -1,6 +1,6 @@
 import type { Server } from "bun";
 import { createMemoryLogger } from "../../src/lib/logger.ts";
-import { type Backend, createRouter, type Router } from "../../src/router/index.ts";
+import { type Backend, createRouter, type Router, type WebSocketSession } from "../../src/router/index.ts";
 
 export interface RunningRouter {
   router: Router;
@@ -14,17 +14,28 @@ const servers: { stop(force?: boolean): unknown }[] = [];
 
 /**
  * A router listening as the daemon runs it: the socket-level front, with the
- * Request/Response slow path behind it (unknown hosts reach `fallback`). A
- * test may set the slow path's WebSocket backpressureLimit.
+ * Request/Response slow path behind it (unknown hosts reach `fallback`).
+ * `slowPath` serves the slow path alone instead, in a Bun.serve with that
+ * WebSocket backpressureLimit: its message-level WebSocket proxy is what a
+ * connection handed off before its upgrade still goes through.
  */
-export function startRouter(options: { backpressureLimit?: number } = {}): RunningRouter {
+export function startRouter(options: { slowPath?: { backpressureLimit: number } } = {}): RunningRouter {
   const logger = createMemoryLogger();
-  const created = createRouter({
+  const router = createRouter({
     logger,
     fallback: (req) => new Response(`fallback ${new URL(req.url).pathname}`, { headers: { "x-fallback": "yes" } }),
   });
-  const router: Router =
-    options.backpressureLimit === undefined ? created : { ...created, websocket: { ...created.websocket, backpressureLimit: options.backpressureLimit } };
+  if (options.slowPath) {
+    const server = Bun.serve<WebSocketSession>({
+      hostname: "127.0.0.1",
+      port: 0,
+      idleTimeout: 0,
+      fetch: router.fetch,
+      websocket: { ...router.websocket, backpressureLimit: options.slowPath.backpressureLimit },
+    });
+    servers.push(server);
+    return { router, logs: logger.lines, url: `http://127.0.0.1:${server.port}`, port: server.port! };
+  }
   const listener = router.listen({ hostname: "127.0.0.1", port: 0 });
   servers.push({ stop: (force) => listener.stop(force) });
   return { router, logs: logger.lines, url: `http://127.0.0.1:${listener.port}`, port: listener.port };

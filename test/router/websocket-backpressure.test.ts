@@ -56,10 +56,10 @@ async function connectPaused(r: RunningRouter) {
   return { ws, messages, closed };
 }
 
-test("a slow-reading client: upstream messages wait, none dropped past the backpressureLimit, order kept, then the close", async () => {
-  // A 64 KiB backpressureLimit: ServerWebSocket.send() drops (returns 0) past it,
-  // and a paused upstream still dispatches the messages it had already read.
-  const r = startRouter({ backpressureLimit: 64 * 1024 });
+test("slow path: a slow-reading client's upstream messages wait, none dropped past the backpressureLimit, order kept, then the close", async () => {
+  // The message-level proxy of the slow path, with a 64 KiB backpressureLimit: ServerWebSocket.send()
+  // drops (returns 0) past it, and a paused upstream still dispatches the messages it had already read.
+  const r = startRouter({ slowPath: { backpressureLimit: 64 * 1024 } });
   const count = 600;
   const size = 16 * 1024;
   let sent = 0;
