@@ -22,6 +22,8 @@ export interface ReplicaSpec {
   port: number;
   /** 1 size = 1 GiB memory and 0.2 CPU. */
   size: number;
+  /** Where a replica on another host fetches the slug over HTTP, with the release's token (Swarm). */
+  slugUrl?: { url: string; token: Secret };
 }
 
 export interface Replica {

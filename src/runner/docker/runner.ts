@@ -1,13 +1,12 @@
-import { randomInt } from "node:crypto";
 import { openSync, readSync, closeSync, statSync } from "node:fs";
 import type { Readable } from "node:stream";
 import Docker from "dockerode";
 import { BeamstalkError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
-import { Secret } from "../../lib/secret.ts";
 import { checkAppName } from "../../lib/validate.ts";
 import { writeBootScript } from "../boot-script.ts";
 import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner } from "../types.ts";
+import { byIdentity, engineError, randomSuffix, redactError, statsOf, statusOf } from "./engine.ts";
 import { dockerExec } from "./exec.ts";
 import { removeJobs, runJobContainer } from "./job.ts";
 import { checkJobSpec } from "./job-spec.ts";
@@ -95,7 +94,7 @@ export class DockerRunner implements Runner {
     this.#logger.info("runner.replica.starting", what);
     const began = performance.now();
     const container = await this.#docker.createContainer(options).catch((err) => {
-      const failure = redactError(engineError(err, `creating ${options.name}`), spec.env);
+      const failure = redactError(engineError(err, `creating ${options.name}`), Object.values(spec.env));
       this.#logger.error("runner.replica.failed", { ...what, error: failure.message });
       throw failure;
     });
@@ -108,7 +107,7 @@ export class DockerRunner implements Runner {
       return replica;
     } catch (err) {
       await container.remove({ force: true }).catch(() => {});
-      const failure = err instanceof ReplicaBootError ? err : redactError(engineError(err, `starting ${options.name}`), spec.env);
+      const failure = err instanceof ReplicaBootError ? err : redactError(engineError(err, `starting ${options.name}`), Object.values(spec.env));
       this.#logger.error("runner.replica.failed", { ...what, error: failure.message });
       throw failure;
     }
@@ -158,14 +157,7 @@ export class DockerRunner implements Runner {
     const s = (await this.#docker.getContainer(id).stats({ stream: false }).catch((err) => {
       throw engineError(err, `reading stats of ${id}`);
     })) as unknown as Docker.ContainerStats;
-    const cpuDelta = s.cpu_stats.cpu_usage.total_usage - s.precpu_stats.cpu_usage.total_usage;
-    const systemDelta = (s.cpu_stats.system_cpu_usage ?? 0) - (s.precpu_stats.system_cpu_usage ?? 0);
-    const cpus = s.cpu_stats.online_cpus ?? 1;
-    return {
-      memoryBytes: s.memory_stats.usage ?? 0,
-      memoryLimitBytes: s.memory_stats.limit ?? 0,
-      cpuPercent: systemDelta > 0 ? Math.round((cpuDelta / systemDelta) * cpus * 1000) / 10 : 0,
-    };
+    return statsOf(s);
   }
 
   async settle(id: string): Promise<void> {
@@ -212,7 +204,7 @@ export class DockerRunner implements Runner {
     checkAppName(app);
     const replicas = await this.list(app);
     await Promise.all(replicas.map((r) => this.stop(r.id, 10)));
-    await removeJobs(this.#docker, app, this.#labels).catch((err) => this.#logger.warn("runner.job.remove_failed", { app, error: (err as Error).message }));
+    await this.removeJobsOf(app);
     const networks = await this.#docker.listNetworks({ filters: { label: labelFilters(app, this.#labels) } });
     for (const network of networks) {
       await this.#docker.getNetwork(network.Id).remove().catch((err) => {
@@ -220,6 +212,11 @@ export class DockerRunner implements Runner {
       });
     }
     this.#logger.info("runner.app.removed", { app, replicas: replicas.length, networks: networks.length });
+  }
+
+  /** Kills and removes the app's one-off jobs. */
+  async removeJobsOf(app: string): Promise<void> {
+    await removeJobs(this.#docker, checkAppName(app), this.#labels).catch((err) => this.#logger.warn("runner.job.remove_failed", { app, error: (err as Error).message }));
   }
 
   async *logs(id: string, options: LogOptions = {}): AsyncGenerator<LogLine> {
@@ -262,7 +259,7 @@ export class DockerRunner implements Runner {
     await this.ensureNetwork(spec.app);
     const engine = { docker: this.#docker, logger: this.#logger, labels: this.#labels, bootScriptPath: this.#bootScriptPath, suffix: randomSuffix() };
     return runJobContainer(engine, spec, options).catch((err) => {
-      throw redactError(engineError(err, `running a job of ${spec.app}`), spec.env);
+      throw redactError(engineError(err, `running a job of ${spec.app}`), Object.values(spec.env));
     });
   }
 
@@ -349,10 +346,6 @@ function stateOf(state: Docker.ContainerInspectInfo["State"]): Replica["state"] 
   }
 }
 
-function byIdentity(a: Replica, b: Replica): number {
-  return a.app.localeCompare(b.app) || a.release - b.release || a.process.localeCompare(b.process) || a.index - b.index;
-}
-
 /** A missing or non-gzip slug fails before any container exists, with a clear message. */
 function checkSlug(path: string): void {
   let fd: number | undefined;
@@ -367,31 +360,4 @@ function checkSlug(path: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-}
-
-/** The engine's messages may quote the create body: take any Secret value out of them. */
-function redactError(err: Error, env: ReplicaSpec["env"]): Error {
-  for (const value of Object.values(env)) {
-    if (value instanceof Secret && value.reveal().length > 0) err.message = err.message.replaceAll(value.reveal(), "[REDACTED]");
-  }
-  return err;
-}
-
-function randomSuffix(): string {
-  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-  return Array.from({ length: 6 }, () => alphabet[randomInt(alphabet.length)]).join("");
-}
-
-function statusOf(err: unknown): number | undefined {
-  return typeof err === "object" && err !== null && "statusCode" in err ? Number((err as { statusCode: unknown }).statusCode) : undefined;
-}
-
-function engineError(err: unknown, doing: string): Error {
-  if (err instanceof BeamstalkError) return err;
-  const code = (err as NodeJS.ErrnoException)?.code;
-  if (code === "ENOENT" || code === "ECONNREFUSED" || code === "EACCES") {
-    return new BeamstalkError("unreachable", `the Docker engine is not reachable (${code}) while ${doing}`, "is dockerd running, and may this user use /var/run/docker.sock?");
-  }
-  const detail = (err as { json?: { message?: string } })?.json?.message ?? (err as Error)?.message ?? String(err);
-  return new BeamstalkError("internal", `docker: ${doing}: ${detail}`);
 }

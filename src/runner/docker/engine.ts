@@ -1,0 +1,50 @@
+import { randomInt } from "node:crypto";
+import type Docker from "dockerode";
+import { BeamstalkError } from "../../lib/errors.ts";
+import { Secret } from "../../lib/secret.ts";
+import type { Replica, ReplicaStats } from "../types.ts";
+
+/** What both engines (one Docker host, a Swarm) share: error mapping, names, stats arithmetic. */
+
+export function statusOf(err: unknown): number | undefined {
+  return typeof err === "object" && err !== null && "statusCode" in err ? Number((err as { statusCode: unknown }).statusCode) : undefined;
+}
+
+export function engineError(err: unknown, doing: string): Error {
+  if (err instanceof BeamstalkError) return err;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === "ENOENT" || code === "ECONNREFUSED" || code === "EACCES") {
+    return new BeamstalkError("unreachable", `the Docker engine is not reachable (${code}) while ${doing}`, "is dockerd running, and may this user use /var/run/docker.sock?");
+  }
+  const detail = (err as { json?: { message?: string } })?.json?.message ?? (err as Error)?.message ?? String(err);
+  return new BeamstalkError("internal", `docker: ${doing}: ${detail}`);
+}
+
+/** The engine's messages may quote the create body: take every Secret value out of them. */
+export function redactError(err: Error, secrets: readonly unknown[]): Error {
+  for (const value of secrets) {
+    if (value instanceof Secret && value.reveal().length > 0) err.message = err.message.replaceAll(value.reveal(), "[REDACTED]");
+  }
+  return err;
+}
+
+export function randomSuffix(): string {
+  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  return Array.from({ length: 6 }, () => alphabet[randomInt(alphabet.length)]).join("");
+}
+
+export function byIdentity(a: Replica, b: Replica): number {
+  return a.app.localeCompare(b.app) || a.release - b.release || a.process.localeCompare(b.process) || a.index - b.index;
+}
+
+/** One stats sample (stream: false carries the previous one too) as memory and percent of one CPU. */
+export function statsOf(s: Docker.ContainerStats): ReplicaStats {
+  const cpuDelta = s.cpu_stats.cpu_usage.total_usage - s.precpu_stats.cpu_usage.total_usage;
+  const systemDelta = (s.cpu_stats.system_cpu_usage ?? 0) - (s.precpu_stats.system_cpu_usage ?? 0);
+  const cpus = s.cpu_stats.online_cpus ?? 1;
+  return {
+    memoryBytes: s.memory_stats.usage ?? 0,
+    memoryLimitBytes: s.memory_stats.limit ?? 0,
+    cpuPercent: systemDelta > 0 ? Math.round((cpuDelta / systemDelta) * cpus * 1000) / 10 : 0,
+  };
+}

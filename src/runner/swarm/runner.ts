@@ -1,0 +1,388 @@
+import { createHash } from "node:crypto";
+import type { Readable } from "node:stream";
+import Docker from "dockerode";
+import { BeamstalkError } from "../../lib/errors.ts";
+import type { Logger } from "../../lib/logger.ts";
+import { checkAppName } from "../../lib/validate.ts";
+import { bootScript } from "../boot-script.ts";
+import { DockerRunner, ReplicaBootError } from "../docker/runner.ts";
+import { dockerExec } from "../docker/exec.ts";
+import { logLines } from "../docker/log-lines.ts";
+import { LABEL, checkSpec, labelFilters, networkName } from "../docker/spec.ts";
+import { byIdentity, engineError, randomSuffix, redactError, statsOf, statusOf } from "../docker/engine.ts";
+import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner } from "../types.ts";
+import { diffEvents, type Snapshot } from "./events.ts";
+import { Gateway } from "./gateway.ts";
+import { overlaySpec, serviceSpec } from "./spec.ts";
+import { type SwarmTask, containerOf, currentTask, toReplica } from "./tasks.ts";
+
+/** Reaches the Docker engine of the host a task runs on (the manager cannot exec or update there). */
+export interface NodeEngines {
+  forNode(nodeId: string): Promise<Docker>;
+}
+
+export interface SwarmRunnerOptions {
+  /** The manager's engine (the controller host's own). */
+  docker: Docker;
+  logger: Logger;
+  /** Engines of the other hosts, by Swarm node id; the controller's own node is the manager's engine. */
+  nodes?: NodeEngines;
+  /** Directory for the boot script that one-off jobs (run on the controller host) mount. */
+  bootDir: string;
+  /** The image the gateway container runs (the run image; resolves once it exists). */
+  gatewayImage: () => Promise<string>;
+  labels?: Record<string, string>;
+  bootTimeoutMs?: number;
+  stopTimeoutSeconds?: number;
+  bootCpus?: number;
+  /** How often events() reads the tasks. */
+  pollMs?: number;
+}
+
+const READY_LINE = "beamstalk-boot: starting process";
+const BOOT_PREFIX = "beamstalk-boot: ";
+const ERROR_PREFIX = "beamstalk-boot: error: ";
+
+/**
+ * Runs replicas as Docker Swarm services across hosts (one service, one task
+ * per replica: see spec.ts). Swarm places, restarts and moves tasks; this
+ * runner keeps no state of its own and finds everything again by labels.
+ * One-off jobs run on the controller host, attached to the app's overlay.
+ */
+export class SwarmRunner implements Runner {
+  readonly #docker: Docker;
+  readonly #logger: Logger;
+  readonly #labels: Record<string, string>;
+  readonly #nodes: NodeEngines | undefined;
+  readonly #gateway: Gateway;
+  readonly #local: DockerRunner;
+  readonly #bootTimeoutMs: number;
+  readonly #stopTimeoutSeconds: number;
+  readonly #bootCpus: number | undefined;
+  readonly #pollMs: number;
+  #localNodeId: Promise<string> | null = null;
+  #bootConfig: Promise<{ id: string; name: string }> | null = null;
+
+  constructor(options: SwarmRunnerOptions) {
+    this.#docker = options.docker;
+    this.#logger = options.logger;
+    this.#labels = options.labels ?? {};
+    this.#nodes = options.nodes;
+    this.#bootTimeoutMs = options.bootTimeoutMs ?? 90_000;
+    this.#stopTimeoutSeconds = options.stopTimeoutSeconds ?? 30;
+    this.#bootCpus = options.bootCpus;
+    this.#pollMs = options.pollMs ?? 1000;
+    this.#gateway = new Gateway({ docker: this.#docker, logger: this.#logger, image: options.gatewayImage, labels: this.#labels });
+    this.#local = new DockerRunner({ bootDir: options.bootDir, logger: options.logger, docker: options.docker, labels: this.#labels });
+  }
+
+  async ensureNetwork(app: string): Promise<void> {
+    const name = networkName(checkAppName(app));
+    const existing = (await this.#docker.getNetwork(name).inspect().catch((err) => (statusOf(err) === 404 ? null : Promise.reject(engineError(err, `inspecting network ${name}`))))) as Docker.NetworkInspectInfo | null;
+    if (existing && existing.Labels?.[LABEL.managed] !== "true") {
+      throw new BeamstalkError("conflict", `docker network ${name} exists but Beamstalk did not create it`, `remove it: docker network rm ${name}`);
+    }
+    if (existing && existing.Driver !== "overlay") {
+      throw new BeamstalkError("conflict", `docker network ${name} is a ${existing.Driver} network, not a Swarm overlay`, "the app was run by the Docker runner: see the README's \"More than one host\" for moving apps");
+    }
+    if (!existing) {
+      await this.#docker.createNetwork(overlaySpec(app, this.#labels)).catch((err) => {
+        if (statusOf(err) !== 409) throw engineError(err, `creating network ${name}`);
+      });
+      this.#logger.info("runner.network.created", { app, network: name, driver: "overlay" });
+    }
+    await this.#gateway.attach(name);
+  }
+
+  async start(spec: ReplicaSpec): Promise<Replica> {
+    checkSpec(spec);
+    if (!spec.slugUrl) throw new BeamstalkError("internal", "a replica on Swarm needs a slug URL (replicas on other hosts fetch their slug from the controller)");
+    await this.ensureNetwork(spec.app);
+    const body = serviceSpec(spec, {
+      suffix: randomSuffix(),
+      bootConfig: await this.#ensureBootConfig(),
+      slug: spec.slugUrl,
+      labels: this.#labels,
+      stopTimeoutSeconds: this.#stopTimeoutSeconds,
+      ...(this.#bootCpus ? { bootCpus: this.#bootCpus } : {}),
+    });
+    const what = { app: spec.app, release: spec.release, process: spec.process, index: spec.index, name: body.Name };
+    this.#logger.info("runner.replica.starting", what);
+    const began = performance.now();
+    const created = await this.#docker.createService(body).catch((err) => {
+      const failure = redactError(engineError(err, `creating service ${body.Name}`), secretsOf(spec));
+      this.#logger.error("runner.replica.failed", { ...what, error: failure.message });
+      throw failure;
+    });
+    const id = (created as unknown as { id?: string; ID?: string }).id ?? (created as unknown as { ID: string }).ID;
+    try {
+      const boot = await this.#waitForBoot(id);
+      if (!boot.ok) throw new ReplicaBootError(`replica ${spec.process}.${spec.index} of ${spec.app} v${spec.release} failed to boot: ${boot.reason}`, boot.output);
+      const replica = await this.#replica(id);
+      if (!replica) throw new ReplicaBootError(`replica ${spec.process}.${spec.index} of ${spec.app} vanished while booting`, []);
+      this.#logger.info("runner.replica.started", { ...what, id: id.slice(0, 12), ip: replica.address.host, ms: Math.round(performance.now() - began) });
+      return replica;
+    } catch (err) {
+      await this.#docker.getService(id).remove().catch(() => {});
+      const failure = err instanceof ReplicaBootError ? err : redactError(engineError(err, `starting ${body.Name}`), secretsOf(spec));
+      this.#logger.error("runner.replica.failed", { ...what, error: failure.message });
+      throw failure;
+    }
+  }
+
+  async settle(id: string): Promise<void> {
+    const { service, task } = await this.#owned(id);
+    const containerId = containerOf(task);
+    if (!containerId || !task?.NodeID) return;
+    const nanoCpus = Math.round(Number(service.Spec?.Labels?.[LABEL.cpus]) * 1e9);
+    if (!(nanoCpus > 0)) return;
+    const container = (await this.#engineFor(task.NodeID)).getContainer(containerId);
+    const info = await container.inspect().catch(() => null);
+    if (!info || info.HostConfig.NanoCpus === nanoCpus) return;
+    await container.update({ NanoCpus: nanoCpus }).catch((err) => {
+      throw engineError(err, `limiting ${service.Spec?.Name}`);
+    });
+  }
+
+  async stop(id: string, graceSeconds = 30): Promise<void> {
+    const service = await this.#service(id);
+    if (!service) return;
+    if (!this.#owns(service.Spec?.Labels)) throw new BeamstalkError("forbidden", `service ${id} is not a Beamstalk replica`);
+    const began = performance.now();
+    await this.#docker.getService(id).remove().catch((err) => {
+      if (statusOf(err) !== 404) throw engineError(err, `removing ${service.Spec?.Name}`);
+    });
+    // Swarm stops the task with the service's grace; wait until its container is gone.
+    const deadline = Date.now() + (Math.max(graceSeconds, this.#stopTimeoutSeconds) + 15) * 1000;
+    while (Date.now() < deadline && (await this.#tasks(id)).some((t) => t.Status.State === "running")) await Bun.sleep(200);
+    this.#logger.info("runner.replica.stopped", { app: service.Spec?.Labels?.[LABEL.app], name: service.Spec?.Name, ms: Math.round(performance.now() - began) });
+  }
+
+  async list(app?: string): Promise<Replica[]> {
+    if (app !== undefined) checkAppName(app);
+    const services = await this.#docker.listServices({ filters: { label: labelFilters(app, this.#labels) } }).catch((err) => {
+      throw engineError(err, "listing services");
+    });
+    const tasks = await this.#allTasks();
+    return services.map((s) => toReplica(s, tasks.filter((t) => t.ServiceID === s.ID))).sort(byIdentity);
+  }
+
+  async removeApp(app: string): Promise<void> {
+    checkAppName(app);
+    const replicas = await this.list(app);
+    await Promise.all(replicas.map((r) => this.stop(r.id, 10)));
+    await this.#local.removeJobsOf(app);
+    const name = networkName(app);
+    await this.#gateway.detach(name).catch((err) => this.#logger.warn("runner.gateway.detach_failed", { app, error: (err as Error).message }));
+    // An overlay can be removed once the last task on it is gone everywhere, which Swarm reports a moment later.
+    for (let i = 0; i < 30; i++) {
+      const err = await this.#docker.getNetwork(name).remove().then(() => null, (e) => e);
+      if (!err || statusOf(err) === 404) break;
+      await Bun.sleep(500);
+    }
+    this.#logger.info("runner.app.removed", { app, replicas: replicas.length });
+  }
+
+  async *events(signal: AbortSignal): AsyncIterable<ReplicaEvent> {
+    let before: Snapshot | null = null;
+    while (!signal.aborted) {
+      const now = await this.#snapshot().catch((err) => {
+        this.#logger.warn("runner.events.poll_failed", { error: (err as Error).message });
+        return null;
+      });
+      if (now) {
+        if (before) for (const event of diffEvents(before, now)) yield event;
+        before = now;
+      }
+      await sleep(this.#pollMs, signal);
+    }
+  }
+
+  async revive(id: string): Promise<Replica> {
+    const { service } = await this.#owned(id);
+    const version = service.Version?.Index;
+    const spec = { ...service.Spec, TaskTemplate: { ...service.Spec?.TaskTemplate, ForceUpdate: ((service.Spec?.TaskTemplate as { ForceUpdate?: number })?.ForceUpdate ?? 0) + 1 } };
+    await this.#docker.getService(id).update({ ...spec, version } as never).catch((err) => {
+      throw engineError(err, `restarting ${service.Spec?.Name}`);
+    });
+    return (await this.#replica(id))!;
+  }
+
+  async stats(id: string): Promise<ReplicaStats> {
+    const container = await this.#container(id);
+    const s = (await container.stats({ stream: false }).catch((err) => {
+      throw engineError(err, `reading stats of ${id}`);
+    })) as unknown as Docker.ContainerStats;
+    return statsOf(s);
+  }
+
+  async *logs(id: string, options: LogOptions = {}): AsyncGenerator<LogLine> {
+    await this.#owned(id);
+    const base = { stdout: true, stderr: true, ...(options.tail !== undefined ? { tail: options.tail } : {}) };
+    const stream = await serviceLogs(this.#docker, id, { ...base, follow: options.follow ?? false });
+    if (!options.follow || !(stream as Readable).on) {
+      yield* logLines([stream as Buffer]);
+      return;
+    }
+    const readable = stream as Readable;
+    const abort = () => readable.destroy();
+    options.signal?.addEventListener("abort", abort, { once: true });
+    try {
+      yield* logLines(readable);
+    } catch (err) {
+      if (!options.signal?.aborted) throw err;
+    } finally {
+      options.signal?.removeEventListener("abort", abort);
+      readable.destroy();
+    }
+  }
+
+  async exec(id: string, argv: string[], options: ExecOptions): Promise<ExecSession> {
+    const { service, task } = await this.#owned(id);
+    const containerId = containerOf(task);
+    if (!task || task.Status.State !== "running" || !containerId || !task.NodeID) {
+      throw new BeamstalkError("conflict", `replica ${service.Spec?.Name} is not running`);
+    }
+    const docker = await this.#engineFor(task.NodeID);
+    return dockerExec(docker, docker.getContainer(containerId), argv, options).catch((err) => {
+      throw engineError(err, `running a command in ${service.Spec?.Name}`);
+    });
+  }
+
+  /** Jobs run on the controller host's engine, on the app's (attachable) overlay. */
+  async runJob(spec: JobSpec, options: JobOptions): Promise<JobResult> {
+    await this.ensureNetwork(spec.app);
+    return this.#local.runJob(spec, options);
+  }
+
+  async #waitForBoot(id: string): Promise<{ ok: true } | { ok: false; reason: string; output: string[] }> {
+    const output: string[] = [];
+    let verdict: { ok: true } | { ok: false; reason: string } | null = null;
+    const abort = new AbortController();
+    const reading = (async () => {
+      // Service logs come through the manager from whichever host runs the task; retry until the task has any.
+      while (!verdict && !abort.signal.aborted) {
+        const stream = (await serviceLogs(this.#docker, id, { follow: true, stdout: true, stderr: true }).catch(() => null)) as Readable | null;
+        if (stream) {
+          const stop = () => stream.destroy();
+          abort.signal.addEventListener("abort", stop, { once: true });
+          try {
+            for await (const { line } of logLines(stream)) {
+              if (!line.startsWith(BOOT_PREFIX)) continue;
+              if (!output.includes(line)) output.push(line);
+              if (line === READY_LINE) return void (verdict ??= { ok: true });
+              if (line.startsWith(ERROR_PREFIX)) return void (verdict ??= { ok: false, reason: line.slice(ERROR_PREFIX.length) });
+            }
+          } catch {
+            // the stream broke (task replaced): read again
+          } finally {
+            abort.signal.removeEventListener("abort", stop);
+          }
+        }
+        await Bun.sleep(200);
+      }
+    })();
+    const deadline = Date.now() + this.#bootTimeoutMs;
+    try {
+      while (!verdict) {
+        await Bun.sleep(100);
+        if (verdict) break;
+        const tasks = await this.#tasks(id);
+        const failed = tasks.find((t) => t.Status.State === "failed" || t.Status.State === "rejected");
+        if (failed && !verdict) {
+          await Promise.race([reading, Bun.sleep(1500)]);
+          verdict ??= { ok: false, reason: `the task ${failed.Status.State}: ${failed.Status.Err ?? failed.Status.Message ?? "no reason given"}` };
+        } else if (Date.now() > deadline) {
+          const task = currentTask(tasks);
+          verdict = { ok: false, reason: `the boot script did not start the process within ${this.#bootTimeoutMs} ms (task ${task?.Status.State ?? "not scheduled"}${task?.Status.Err ? `: ${task.Status.Err}` : ""})` };
+        }
+      }
+    } finally {
+      abort.abort();
+    }
+    const result = verdict as { ok: true } | { ok: false; reason: string };
+    return result.ok ? result : { ...result, output };
+  }
+
+  async #ensureBootConfig(): Promise<{ id: string; name: string }> {
+    this.#bootConfig ??= (async () => {
+      const name = `beamstalk-boot-${createHash("sha256").update(bootScript).digest("hex").slice(0, 12)}`;
+      const found = (await this.#docker.listConfigs({ filters: { name: [name] } })) as { ID: string; Spec?: { Name?: string } }[];
+      const existing = found.find((c) => c.Spec?.Name === name);
+      if (existing) return { id: existing.ID, name };
+      const created = (await this.#docker.createConfig({ Name: name, Labels: { ...this.#labels, [LABEL.managed]: "true" }, Data: Buffer.from(bootScript).toString("base64") } as never)) as unknown as { id: string };
+      return { id: created.id, name };
+    })().catch((err) => {
+      this.#bootConfig = null;
+      throw engineError(err, "creating the boot script config");
+    });
+    return this.#bootConfig;
+  }
+
+  async #service(id: string): Promise<Docker.Service | null> {
+    return (await this.#docker.getService(id).inspect().catch((err) => (statusOf(err) === 404 ? null : Promise.reject(engineError(err, `inspecting ${id}`))))) as Docker.Service | null;
+  }
+
+  async #owned(id: string): Promise<{ service: Docker.Service; task: SwarmTask | undefined }> {
+    const service = await this.#service(id);
+    if (!service || !this.#owns(service.Spec?.Labels)) throw new BeamstalkError(service ? "forbidden" : "not_found", `service ${id} is not a Beamstalk replica`);
+    return { service, task: currentTask(await this.#tasks(id)) };
+  }
+
+  async #replica(id: string): Promise<Replica | null> {
+    const service = await this.#service(id);
+    return service ? toReplica(service, await this.#tasks(id)) : null;
+  }
+
+  async #container(id: string): Promise<Docker.Container> {
+    const { service, task } = await this.#owned(id);
+    const containerId = containerOf(task);
+    if (!containerId || !task?.NodeID) throw new BeamstalkError("conflict", `replica ${service.Spec?.Name} has no container yet`);
+    return (await this.#engineFor(task.NodeID)).getContainer(containerId);
+  }
+
+  async #tasks(serviceId: string): Promise<SwarmTask[]> {
+    return (await this.#docker.listTasks({ filters: { service: [serviceId] } })) as SwarmTask[];
+  }
+
+  async #allTasks(): Promise<SwarmTask[]> {
+    return (await this.#docker.listTasks({ filters: { label: labelFilters(undefined, this.#labels) } }).catch((err) => {
+      throw engineError(err, "listing tasks");
+    })) as SwarmTask[];
+  }
+
+  async #snapshot(): Promise<Snapshot> {
+    const services = await this.#docker.listServices({ filters: { label: labelFilters(undefined, this.#labels) } });
+    const tasks = await this.#allTasks();
+    return new Map(services.map((s) => [s.ID, { app: s.Spec?.Labels?.[LABEL.app] ?? "", task: currentTask(tasks.filter((t) => t.ServiceID === s.ID)) }]));
+  }
+
+  async #engineFor(nodeId: string): Promise<Docker> {
+    this.#localNodeId ??= this.#docker.info().then((info: { Swarm?: { NodeID?: string } }) => info.Swarm?.NodeID ?? "");
+    if (nodeId === (await this.#localNodeId)) return this.#docker;
+    if (!this.#nodes) throw new BeamstalkError("unreachable", `no way to reach the Docker engine of Swarm node ${nodeId.slice(0, 12)}`, "is the Beamstalk agent running on every node? beamstalk nodes");
+    return this.#nodes.forNode(nodeId);
+  }
+
+  #owns(labels: Record<string, string> | undefined): boolean {
+    if (labels?.[LABEL.managed] !== "true") return false;
+    return Object.entries(this.#labels).every(([key, value]) => labels[key] === value);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((done) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), done()), { once: true });
+  });
+}
+
+
+function secretsOf(spec: ReplicaSpec): unknown[] {
+  return [...Object.values(spec.env), spec.slugUrl?.token];
+}
+
+/** A service's output from every host its tasks ran on, through the manager (dockerode's types leave the promise out). */
+function serviceLogs(docker: Docker, id: string, options: { follow: boolean; stdout: boolean; stderr: boolean; tail?: number }): Promise<Readable | Buffer> {
+  return (docker.getService(id) as unknown as { logs(o: object): Promise<Readable | Buffer> }).logs(options);
+}
