@@ -13,7 +13,8 @@ import { createLogger, formatFields, type Logger } from "../lib/logger.ts";
 import { Logs } from "../logs/index.ts";
 import { BackupScheduler, Postgres, ensurePostgresImage } from "../postgres/index.ts";
 import { createRouter } from "../router/index.ts";
-import { DockerRunner, networkName } from "../runner/index.ts";
+import Docker from "dockerode";
+import { DockerRunner, type Runner, SwarmRunner, ensureManager, networkName } from "../runner/index.ts";
 import { startSshServer } from "../ssh/server.ts";
 import { TlsManager } from "../tls/index.ts";
 import { RUN_IMAGE, ensureStackImages } from "../stack/index.ts";
@@ -23,6 +24,7 @@ import { VERSION } from "../version.ts";
 import { dataPaths, ensureDataDir, loadMasterKey, removeAppFiles } from "./data-dir.ts";
 import { gitAccess } from "./git-access.ts";
 import type { ServerOptions } from "./options.ts";
+import { checkRunnerChoice } from "./runner-choice.ts";
 import { setupToken } from "./setup-token.ts";
 
 export interface Daemon {
@@ -32,6 +34,19 @@ export interface Daemon {
   sshPort: number;
   socketPath: string;
   stop(): Promise<void>;
+}
+
+/**
+ * This host's Docker engine, or a Swarm this host manages (made one when it is in
+ * none). Replicas boot with the host's CPUs and are settled to their size's limit
+ * once healthy.
+ */
+async function makeRunner(options: ServerOptions, root: string, logger: Logger, runImage: () => Promise<string>): Promise<Runner> {
+  const bootDir = join(root, "runner");
+  if (options.runner === "docker") return new DockerRunner({ bootDir, logger, bootCpus: availableParallelism() });
+  const docker = new Docker({ socketPath: "/var/run/docker.sock" });
+  await ensureManager(docker, logger, options.swarmAdvertiseAddr);
+  return new SwarmRunner({ docker, logger, bootDir, gatewayImage: runImage, bootCpus: availableParallelism() });
 }
 
 /** The command git runs as pre-receive hook: this very binary (or, from source, bun with main.ts). */
@@ -60,8 +75,8 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   );
   stack.catch((err) => logger.error("stack.build_failed", { error: (err as Error).message }));
 
-  // Replicas boot with the host's CPUs and are settled to their size's limit once healthy.
-  const runner = new DockerRunner({ bootDir: join(paths.root, "runner"), logger, bootCpus: availableParallelism() });
+  checkRunnerChoice(state, options.runner);
+  const runner = await makeRunner(options, paths.root, logger, () => stack.then((s) => s.runImage));
   let api: ReturnType<typeof createApi>;
   const logs = new Logs({ dir: paths.logs, records: state.drains, logger, runner });
   // The router's warnings about an app also go to that app's log (source router).

@@ -13,17 +13,8 @@ export const serverCommand = defineCommand({
   args,
   async run({ args: parsed }) {
     const flag = (name: keyof typeof SERVER_FLAGS) => parsed[SERVER_FLAGS[name].flag] as string | undefined;
-    const options = resolveServerOptions({
-      dataDir: flag("dataDir"),
-      bind: flag("bind"),
-      httpPort: flag("httpPort"),
-      httpsPort: flag("httpsPort"),
-      sshPort: flag("sshPort"),
-      baseDomain: flag("baseDomain"),
-      controllerHost: flag("controllerHost"),
-      acmeDirectory: flag("acmeDirectory"),
-      acmeEmail: flag("acmeEmail"),
-    });
+    const names = Object.keys(SERVER_FLAGS) as (keyof typeof SERVER_FLAGS)[];
+    const options = resolveServerOptions(Object.fromEntries(names.map((name) => [name, flag(name)])));
     const logger = createLogger();
     const daemon = await boot(options, logger);
     await new Promise<void>((resolve) => {

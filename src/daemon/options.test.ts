@@ -10,7 +10,14 @@ describe("resolveServerOptions", () => {
       httpsPort: 443,
       sshPort: 2222,
       acmeDirectory: "https://acme-v02.api.letsencrypt.org/directory",
+      runner: "docker",
     });
+  });
+
+  test("the runner: docker by default, swarm by flag or BEAMSTALK_RUNNER, nothing else", () => {
+    expect(resolveServerOptions({}, { BEAMSTALK_RUNNER: "swarm" }).runner).toBe("swarm");
+    expect(resolveServerOptions({ runner: "docker", swarmAdvertiseAddr: "10.1.2.3" }, { BEAMSTALK_RUNNER: "swarm" })).toMatchObject({ runner: "docker", swarmAdvertiseAddr: "10.1.2.3" });
+    expect(() => resolveServerOptions({ runner: "k8s" }, {})).toThrow(/--runner must be one of docker, swarm/);
   });
 
   test("flags win over BEAMSTALK_* variables, which win over defaults", () => {

@@ -11,7 +11,14 @@ export interface ServerOptions {
   controllerHost?: string;
   acmeDirectory: string;
   acmeEmail?: string;
+  /** Where replicas run: this host's Docker engine, or a Docker Swarm across hosts. */
+  runner: RunnerKind;
+  /** The address this host's Swarm manager advertises when the server turns it into one (swarm runner). */
+  swarmAdvertiseAddr?: string;
 }
+
+export const RUNNERS = ["docker", "swarm"] as const;
+export type RunnerKind = (typeof RUNNERS)[number];
 
 export const SERVER_FLAGS = {
   dataDir: { flag: "data-dir", env: "BEAMSTALK_DATA_DIR", default: "/var/lib/beamstalk", description: "where all state lives" },
@@ -23,6 +30,8 @@ export const SERVER_FLAGS = {
   controllerHost: { flag: "controller-host", env: "BEAMSTALK_CONTROLLER_HOST", default: "", description: "the controller's own host name (API and git), served over HTTPS too" },
   acmeDirectory: { flag: "acme-directory", env: "BEAMSTALK_ACME_DIRECTORY", default: "https://acme-v02.api.letsencrypt.org/directory", description: "ACME directory for automatic certificates" },
   acmeEmail: { flag: "acme-email", env: "BEAMSTALK_ACME_EMAIL", default: "", description: "contact address of the ACME account" },
+  runner: { flag: "runner", env: "BEAMSTALK_RUNNER", default: "docker", description: "where replicas run: docker (this host) or swarm (a Docker Swarm across hosts)" },
+  swarmAdvertiseAddr: { flag: "swarm-advertise-addr", env: "BEAMSTALK_SWARM_ADVERTISE_ADDR", default: "", description: "address the Swarm manager advertises to other hosts, when the server makes this host one" },
 } as const;
 
 type FlagName = keyof typeof SERVER_FLAGS;
@@ -46,6 +55,9 @@ export function resolveServerOptions(
   const controllerHost = pick("controllerHost").toLowerCase();
   if (controllerHost) checkDomain(controllerHost);
   const acmeEmail = pick("acmeEmail");
+  const runner = pick("runner");
+  if (!(RUNNERS as readonly string[]).includes(runner)) throw badRequest(`--runner must be one of ${RUNNERS.join(", ")}, got ${JSON.stringify(runner)}`);
+  const swarmAdvertiseAddr = pick("swarmAdvertiseAddr");
   const dataDir = pick("dataDir");
   if (!dataDir) throw badRequest("--data-dir must not be empty");
   return {
@@ -58,5 +70,7 @@ export function resolveServerOptions(
     acmeDirectory: pick("acmeDirectory"),
     ...(controllerHost ? { controllerHost } : {}),
     ...(acmeEmail ? { acmeEmail } : {}),
+    runner: runner as RunnerKind,
+    ...(swarmAdvertiseAddr ? { swarmAdvertiseAddr } : {}),
   };
 }

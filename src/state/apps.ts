@@ -61,6 +61,10 @@ export class Apps {
     })();
   }
 
+  count(): number {
+    return (this.db.query("SELECT count(*) AS n FROM apps").get() as { n: number }).n;
+  }
+
   exists(name: string): boolean {
     return this.db.query("SELECT 1 FROM apps WHERE name = ?").get(name) !== null;
   }

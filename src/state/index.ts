@@ -15,6 +15,7 @@ import { Databases } from "./databases.ts";
 import { Invites } from "./invites.ts";
 import { Maintenance } from "./maintenance.ts";
 import { Releases } from "./releases.ts";
+import { Settings } from "./settings.ts";
 import { SshKeys } from "./ssh-keys.ts";
 import { Usage } from "./usage.ts";
 import { Users } from "./users.ts";
@@ -40,6 +41,7 @@ export interface State {
   usage: Usage;
   /** Log drain URLs, encrypted. */
   drains: Drains;
+  settings: Settings;
   /** Runs fn in one transaction. */
   transaction<T>(fn: () => T): T;
 }
@@ -67,6 +69,7 @@ export function createState(db: Database, masterKey: Uint8Array, clock: Clock = 
     maintenance: new Maintenance(db, activity),
     usage: new Usage(db, clock),
     drains: new Drains(db, clock, cipher),
+    settings: new Settings(db),
     transaction: (fn) => db.transaction(fn)(),
   };
 }
