@@ -25,6 +25,8 @@ export interface RunnerFixtures {
   limits(id: string): Promise<{ memoryBytes: number; nanoCpus: number }>;
   /** Names of engine objects (containers, networks, services) still there for the app. */
   leftovers(app: string): Promise<string[]>;
+  /** Where a replica fetches a slug at this host path over HTTP (runners whose replicas run on other hosts). */
+  slugUrl?(slugPath: string): NonNullable<ReplicaSpec["slugUrl"]>;
 }
 
 export type MakeRunner = () => Promise<{ runner: Runner; cleanup(): Promise<void> }>;
@@ -45,19 +47,10 @@ export function runnerContract(name: string, make: MakeRunner, fixtures: RunnerF
     let a2: Replica;
     let b1: Replica;
 
-    const spec = (over: Partial<ReplicaSpec> = {}): ReplicaSpec => ({
-      app: appA,
-      release: 1,
-      process: "web",
-      index: 1,
-      image: fixtures.image,
-      command: SLUG_COMMAND,
-      slugPath: slug,
-      env: {},
-      port: PORT,
-      size: 0.25,
-      ...over,
-    });
+    const spec = (over: Partial<ReplicaSpec> = {}): ReplicaSpec => {
+      const s: ReplicaSpec = { app: appA, release: 1, process: "web", index: 1, image: fixtures.image, command: SLUG_COMMAND, slugPath: slug, env: {}, port: PORT, size: 0.25, ...over };
+      return fixtures.slugUrl ? { ...s, slugUrl: fixtures.slugUrl(s.slugPath) } : s;
+    };
 
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), "beamstalk-contract-"));

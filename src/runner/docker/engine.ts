@@ -1,10 +1,21 @@
 import { randomInt } from "node:crypto";
+import { closeSync, openSync, readSync, statSync } from "node:fs";
 import type Docker from "dockerode";
 import { BeamstalkError } from "../../lib/errors.ts";
 import { Secret } from "../../lib/secret.ts";
 import type { Replica, ReplicaStats } from "../types.ts";
 
-/** What both engines (one Docker host, a Swarm) share: error mapping, names, stats arithmetic. */
+/** What both engines (one Docker host, a Swarm) share: boot errors, slug checks, error mapping, names, stats arithmetic. */
+
+/** Thrown by start() when a replica cannot boot; `output` holds the boot script's lines only. */
+export class ReplicaBootError extends Error {
+  readonly output: string[];
+  constructor(message: string, output: string[]) {
+    super(message);
+    this.name = "ReplicaBootError";
+    this.output = output;
+  }
+}
 
 export function statusOf(err: unknown): number | undefined {
   return typeof err === "object" && err !== null && "statusCode" in err ? Number((err as { statusCode: unknown }).statusCode) : undefined;
@@ -47,4 +58,20 @@ export function statsOf(s: Docker.ContainerStats): ReplicaStats {
     memoryLimitBytes: s.memory_stats.limit ?? 0,
     cpuPercent: systemDelta > 0 ? Math.round((cpuDelta / systemDelta) * cpus * 1000) / 10 : 0,
   };
+}
+
+/** A missing or non-gzip slug fails before any container exists, with a clear message. */
+export function checkSlug(path: string): void {
+  let fd: number | undefined;
+  try {
+    if (!statSync(path).isFile()) throw new Error("not a file");
+    fd = openSync(path, "r");
+    const magic = Buffer.alloc(2);
+    if (readSync(fd, magic, 0, 2, 0) !== 2 || magic[0] !== 0x1f || magic[1] !== 0x8b) throw new Error("not a gzip archive");
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : (err as Error).message;
+    throw new ReplicaBootError(`slug ${path} ${why}`, []);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }

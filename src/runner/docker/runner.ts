@@ -1,4 +1,3 @@
-import { openSync, readSync, closeSync, statSync } from "node:fs";
 import type { Readable } from "node:stream";
 import Docker from "dockerode";
 import { BeamstalkError } from "../../lib/errors.ts";
@@ -6,7 +5,9 @@ import type { Logger } from "../../lib/logger.ts";
 import { checkAppName } from "../../lib/validate.ts";
 import { writeBootScript } from "../boot-script.ts";
 import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner } from "../types.ts";
-import { byIdentity, engineError, randomSuffix, redactError, statsOf, statusOf } from "./engine.ts";
+import { ReplicaBootError, byIdentity, checkSlug, engineError, randomSuffix, redactError, statsOf, statusOf } from "./engine.ts";
+
+export { ReplicaBootError };
 import { dockerExec } from "./exec.ts";
 import { removeJobs, runJobContainer } from "./job.ts";
 import { checkJobSpec } from "./job-spec.ts";
@@ -27,16 +28,6 @@ export interface DockerRunnerOptions {
   stopTimeoutSeconds?: number;
   /** CPUs a replica may use while booting, until settle() applies its size's limit. */
   bootCpus?: number;
-}
-
-/** Thrown by start() when a replica cannot boot; `output` holds the boot script's lines only. */
-export class ReplicaBootError extends Error {
-  readonly output: string[];
-  constructor(message: string, output: string[]) {
-    super(message);
-    this.name = "ReplicaBootError";
-    this.output = output;
-  }
 }
 
 const READY_LINE = "beamstalk-boot: starting process";
@@ -343,21 +334,5 @@ function stateOf(state: Docker.ContainerInspectInfo["State"]): Replica["state"] 
       return "exited";
     default:
       return "unknown";
-  }
-}
-
-/** A missing or non-gzip slug fails before any container exists, with a clear message. */
-function checkSlug(path: string): void {
-  let fd: number | undefined;
-  try {
-    if (!statSync(path).isFile()) throw new Error("not a file");
-    fd = openSync(path, "r");
-    const magic = Buffer.alloc(2);
-    if (readSync(fd, magic, 0, 2, 0) !== 2 || magic[0] !== 0x1f || magic[1] !== 0x8b) throw new Error("not a gzip archive");
-  } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : (err as Error).message;
-    throw new ReplicaBootError(`slug ${path} ${why}`, []);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -5,11 +5,11 @@ import { BeamstalkError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { checkAppName } from "../../lib/validate.ts";
 import { bootScript } from "../boot-script.ts";
-import { DockerRunner, ReplicaBootError } from "../docker/runner.ts";
+import { DockerRunner } from "../docker/runner.ts";
 import { dockerExec } from "../docker/exec.ts";
 import { logLines } from "../docker/log-lines.ts";
 import { LABEL, checkSpec, labelFilters, networkName } from "../docker/spec.ts";
-import { byIdentity, engineError, randomSuffix, redactError, statsOf, statusOf } from "../docker/engine.ts";
+import { ReplicaBootError, byIdentity, checkSlug, engineError, randomSuffix, redactError, statsOf, statusOf } from "../docker/engine.ts";
 import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner } from "../types.ts";
 import { diffEvents, type Snapshot } from "./events.ts";
 import { Gateway } from "./gateway.ts";
@@ -96,6 +96,8 @@ export class SwarmRunner implements Runner {
 
   async start(spec: ReplicaSpec): Promise<Replica> {
     checkSpec(spec);
+    // The controller holds the slug the replica will fetch: a broken one fails here, before any service exists.
+    checkSlug(spec.slugPath);
     if (!spec.slugUrl) throw new BeamstalkError("internal", "a replica on Swarm needs a slug URL (replicas on other hosts fetch their slug from the controller)");
     await this.ensureNetwork(spec.app);
     const body = serviceSpec(spec, {
