@@ -4,6 +4,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { DrainStatus, LogEntry } from "../logs/types.ts";
 import type { ProcessList } from "../deploy/pipeline.ts";
 import type { DomainDeps } from "./domains.ts";
+import type { NodeActions } from "./nodes.ts";
 import type { PostgresActions } from "./postgres.ts";
 import type { ScaleChange } from "../deploy/scale.ts";
 import type { JobOptions, JobResult, JobSpec } from "../deploy/jobs.ts";
@@ -34,6 +35,8 @@ export interface ApiDeps {
   postgres?: PostgresActions;
   /** Custom domains and certificates; absent in API tests that do not need them. */
   domains?: DomainDeps;
+  /** The cluster's hosts (a Swarm runner); absent on a one-host server, where /api/nodes says so. */
+  nodes?: NodeActions;
   /** The SSH server's port (git, console, rpc), told by /api/health so the CLI can reach it. */
   sshPort?: () => number | undefined;
 }

@@ -14,6 +14,7 @@ import { domainRoutes } from "./domains.ts";
 import { postgresRoutes } from "./postgres.ts";
 import { psRoutes } from "./ps.ts";
 import { maintenanceRoutes } from "./maintenance.ts";
+import { nodeRoutes } from "./nodes.ts";
 import type { ApiDeps, Env } from "./context.ts";
 import { sshKeyRoutes } from "./ssh-keys.ts";
 import { usageRoutes } from "./usage.ts";
@@ -54,6 +55,7 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   }
   api.route("/api/apps/:app", logRoutes(deps));
   api.route("/api/apps", appRoutes(deps));
+  api.route("/api/nodes", nodeRoutes(deps));
   api.route("/api", accountRoutes(deps));
   api.route("/api", usageRoutes(deps));
   api.route("/internal", internalRoutes(deps));

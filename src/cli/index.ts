@@ -6,6 +6,7 @@ import type { CommandSpec } from "./define.ts";
 import { drains, drainsAdd, drainsRemove } from "./drains.ts";
 import { logs } from "./logs.ts";
 import { maintenance, maintenanceOff, maintenanceOn } from "./maintenance.ts";
+import { nodes, nodesActivate, nodesAdd, nodesDrain, nodesImage, nodesRemove } from "./nodes.ts";
 import { certsAdd, certsRemove, certsRenew, domains, domainsAdd, domainsRemove } from "./domains.ts";
 import { pg, pgBackups, pgBackupsCapture, pgBackupsRestore, pgCreate, pgDestroy, pgPsql, pgScale } from "./postgres.ts";
 import { ps, psRestart, psScale } from "./ps.ts";
@@ -33,4 +34,5 @@ export const COMMANDS: CommandSpec<any>[] = [
   accountUsage, accountInvoices, usagePriceSet,
   pg, pgCreate, pgScale, pgDestroy, pgBackups, pgBackupsCapture, pgBackupsRestore, pgPsql,
   domains, domainsAdd, domainsRemove, certsAdd, certsRenew, certsRemove,
+  nodes, nodesAdd, nodesImage, nodesDrain, nodesActivate, nodesRemove,
 ];

@@ -45,6 +45,8 @@ export interface Replica {
   restarts: number;
   /** Its size (1 = 1 GiB memory, 0.2 CPU). */
   size: number;
+  /** The Swarm node (id) its task runs on; absent on one host. */
+  node?: string;
 }
 
 /** What happened to a replica, as the engine reports it. */

@@ -162,10 +162,8 @@ export class SwarmRunner implements Runner {
 
   async list(app?: string): Promise<Replica[]> {
     if (app !== undefined) checkAppName(app);
-    const services = await this.#docker.listServices({ filters: { label: labelFilters(app, this.#labels) } }).catch((err) => {
-      throw engineError(err, "listing services");
-    });
-    const tasks = await this.#allTasks();
+    const services = await this.#services(app);
+    const tasks = await this.#tasksOf(services);
     return services.map((s) => toReplica(s, tasks.filter((t) => t.ServiceID === s.ID))).sort(byIdentity);
   }
 
@@ -347,15 +345,23 @@ export class SwarmRunner implements Runner {
     return (await this.#docker.listTasks({ filters: { service: [serviceId] } })) as SwarmTask[];
   }
 
-  async #allTasks(): Promise<SwarmTask[]> {
-    return (await this.#docker.listTasks({ filters: { label: labelFilters(undefined, this.#labels) } }).catch((err) => {
+  /** Replica services (of one app, or all): ours, and carrying an app (the agent service carries none). */
+  async #services(app?: string): Promise<Docker.Service[]> {
+    return this.#docker.listServices({ filters: { label: [...labelFilters(app, this.#labels), LABEL.app] } }).catch((err) => {
+      throw engineError(err, "listing services");
+    });
+  }
+
+  async #tasksOf(services: Docker.Service[]): Promise<SwarmTask[]> {
+    if (services.length === 0) return [];
+    return (await this.#docker.listTasks({ filters: { service: services.map((s) => s.ID) } }).catch((err) => {
       throw engineError(err, "listing tasks");
     })) as SwarmTask[];
   }
 
   async #snapshot(): Promise<Snapshot> {
-    const services = await this.#docker.listServices({ filters: { label: labelFilters(undefined, this.#labels) } });
-    const tasks = await this.#allTasks();
+    const services = await this.#services();
+    const tasks = await this.#tasksOf(services);
     return new Map(services.map((s) => [s.ID, { app: s.Spec?.Labels?.[LABEL.app] ?? "", task: currentTask(tasks.filter((t) => t.ServiceID === s.ID)) }]));
   }
 

@@ -52,6 +52,7 @@ test("toReplica reads the service's labels and its task; restarts count the task
     startedAt: "2026-12-03T07:00:02Z",
     restarts: 1,
     size: 1,
+    node: "n1",
   });
 });
 

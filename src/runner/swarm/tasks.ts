@@ -75,5 +75,6 @@ export function toReplica(service: Docker.Service, tasks: readonly SwarmTask[]):
     // Every task after the first is a restart Swarm made (its history keeps the last few).
     restarts: Math.max(0, new Set(tasks.map((t) => t.ID)).size - 1),
     size: Math.round((memory / 1024 ** 3) * 10) / 10,
+    ...(task?.NodeID ? { node: task.NodeID } : {}),
   };
 }
