@@ -14,12 +14,15 @@ import { Logs } from "../logs/index.ts";
 import { BackupScheduler, Postgres, ensurePostgresImage } from "../postgres/index.ts";
 import { createRouter } from "../router/index.ts";
 import Docker from "dockerode";
-import { DockerRunner, type Runner, SwarmRunner, ensureManager, networkName } from "../runner/index.ts";
+import { Readable } from "node:stream";
+import type { NodeActions } from "../api/nodes.ts";
+import { type DrainDeps, drainHost } from "../deploy/drain-host.ts";
+import { DockerRunner, type Runner, SwarmNodes, SwarmRunner, ensureManager, networkName } from "../runner/index.ts";
 import { startSshServer } from "../ssh/server.ts";
 import { TlsManager } from "../tls/index.ts";
 import { RUN_IMAGE, ensureStackImages } from "../stack/index.ts";
 import { openDatabase } from "../state/db.ts";
-import { createState } from "../state/index.ts";
+import { type State, createState } from "../state/index.ts";
 import { VERSION } from "../version.ts";
 import { dataPaths, ensureDataDir, loadMasterKey, removeAppFiles } from "./data-dir.ts";
 import { gitAccess } from "./git-access.ts";
@@ -41,12 +44,29 @@ export interface Daemon {
  * none). Replicas boot with the host's CPUs and are settled to their size's limit
  * once healthy.
  */
-async function makeRunner(options: ServerOptions, root: string, logger: Logger, runImage: () => Promise<string>): Promise<Runner> {
+async function makeRunner(options: ServerOptions, root: string, logger: Logger, runImage: () => Promise<string>): Promise<{ runner: Runner; swarm?: { docker: Docker; nodes: SwarmNodes } }> {
   const bootDir = join(root, "runner");
-  if (options.runner === "docker") return new DockerRunner({ bootDir, logger, bootCpus: availableParallelism() });
+  if (options.runner === "docker") return { runner: new DockerRunner({ bootDir, logger, bootCpus: availableParallelism() }) };
   const docker = new Docker({ socketPath: "/var/run/docker.sock" });
   await ensureManager(docker, logger, options.swarmAdvertiseAddr);
-  return new SwarmRunner({ docker, logger, bootDir, gatewayImage: runImage, bootCpus: availableParallelism() });
+  return { runner: new SwarmRunner({ docker, logger, bootDir, gatewayImage: runImage, bootCpus: availableParallelism() }), swarm: { docker, nodes: new SwarmNodes(docker) } };
+}
+
+/** `beamstalk nodes` and friends over a Swarm; moving replicas off a host is the deployer's rolling restart. */
+function nodeActions(o: { docker: Docker; nodes: SwarmNodes; runner: Runner; state: State; logger: Logger; restart: DrainDeps["restart"] }): NodeActions {
+  const { nodes } = o;
+  return {
+    list: () => nodes.list(),
+    joinCommand: () => nodes.joinCommand(),
+    drain: (host, user, out) => drainHost({ nodes, runner: o.runner, state: o.state, logger: o.logger, restart: o.restart }, host, user, out),
+    activate: async (host) => {
+      const found = await nodes.find(host);
+      await nodes.setAvailability(found, "active");
+      return { ...found, availability: "active" };
+    },
+    remove: async (host) => nodes.remove(await nodes.find(host)),
+    image: async () => Readable.toWeb((await o.docker.getImage(RUN_IMAGE).get()) as unknown as Readable) as ReadableStream<Uint8Array>,
+  };
 }
 
 /** The command git runs as pre-receive hook: this very binary (or, from source, bun with main.ts). */
@@ -76,7 +96,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   stack.catch((err) => logger.error("stack.build_failed", { error: (err as Error).message }));
 
   checkRunnerChoice(state, options.runner);
-  const runner = await makeRunner(options, paths.root, logger, () => stack.then((s) => s.runImage));
+  const { runner, swarm } = await makeRunner(options, paths.root, logger, () => stack.then((s) => s.runImage));
   let api: ReturnType<typeof createApi>;
   const logs = new Logs({ dir: paths.logs, records: state.drains, logger, runner });
   // The router's warnings about an app also go to that app's log (source router).
@@ -143,6 +163,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
 
   let sshPort: number | undefined;
   api = createApi({
+    ...(swarm ? { nodes: nodeActions({ ...swarm, runner, state, logger, restart: (app, user, out) => deployer.restart(app, user, out) }) } : {}),
     sshPort: () => sshPort,
     state,
     logger,
