@@ -36,6 +36,15 @@ async function main(argv: string[]): Promise<number> {
     const { runPreReceiveHook } = await import("./git/hook.ts");
     return runPreReceiveHook();
   }
+  // Swarm nodes run `beamstalk agent` as a service: no one types it, so it stays out of the CLI's help.
+  if (argv[0] === "agent") {
+    const { agentCommand } = await import("./agent/command.ts");
+    if (argv.includes("--help") || argv.includes("-h")) {
+      await showUsage(agentCommand as CommandDef<any>, root);
+      return 0;
+    }
+    return run(agentCommand, argv.slice(1));
+  }
   const name = argv.find((a) => !a.startsWith("-"));
   if (argv.length === 0 || argv[0] === "help") {
     await showUsage(find(argv[1]) ?? root, find(argv[1]) ? root : undefined);
@@ -54,8 +63,12 @@ async function main(argv: string[]): Promise<number> {
   if (!find(name)) {
     return reportError(new BeamstalkError("usage", `unknown command ${JSON.stringify(name ?? argv[0])}`, "`beamstalk --help` lists the commands"));
   }
+  return run(root, argv);
+}
+
+async function run(command: CommandDef<any>, rawArgs: string[]): Promise<number> {
   try {
-    await runCommand(root, { rawArgs: argv });
+    await runCommand(command, { rawArgs });
     return 0;
   } catch (err) {
     if (err instanceof Error && err.name === "CLIError") return reportError(new BeamstalkError("usage", err.message, "add --help for usage"));

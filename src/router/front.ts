@@ -1,7 +1,7 @@
 import type { Socket } from "bun";
 import type { Logger } from "../lib/logger.ts";
 import type { BackendRegistry, BackendState } from "./backends.ts";
-import { after, append, flush, put } from "./bytes.ts";
+import { after, append, flush, put } from "../lib/socket-bytes.ts";
 import { ChunkedDecoder } from "./chunked.ts";
 import { HttpParseError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead } from "./http1.ts";
 import { errorPageBytes, plainError } from "./pages.ts";

@@ -1,5 +1,5 @@
 import type { Socket } from "bun";
-import { flush } from "./bytes.ts";
+import { flush } from "../lib/socket-bytes.ts";
 
 /**
  * The front's hand-off: a client connection it does not proxy itself is

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { append } from "./bytes.ts";
+import { append } from "./socket-bytes.ts";
 
 test("append grows by doubling: 64 KiB arriving a byte at a time is copied into a handful of buffers, and nothing is lost", () => {
   let buf: Buffer = Buffer.from("G");

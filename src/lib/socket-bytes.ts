@@ -1,7 +1,7 @@
 /**
- * Byte plumbing for the socket-level front: writes that queue what a socket
- * did not take (Bun's socket.write returns how much it took), and a read
- * buffer that grows by doubling.
+ * Byte plumbing for Bun sockets (the router's front, the node agent): writes
+ * that queue what a socket did not take (Bun's socket.write returns how much
+ * it took), and a read buffer that grows by doubling.
  */
 
 /** Anything with Bun's socket write: returns the bytes taken. */
