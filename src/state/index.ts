@@ -15,6 +15,7 @@ import { Databases } from "./databases.ts";
 import { Invites } from "./invites.ts";
 import { Maintenance } from "./maintenance.ts";
 import { Releases } from "./releases.ts";
+import { SlugTokens } from "./slug-tokens.ts";
 import { SshKeys } from "./ssh-keys.ts";
 import { Usage } from "./usage.ts";
 import { Users } from "./users.ts";
@@ -40,6 +41,8 @@ export interface State {
   usage: Usage;
   /** Log drain URLs, encrypted. */
   drains: Drains;
+  /** Per-release tokens replicas download their slug with (keyed from master.key; nothing stored). */
+  slugTokens: SlugTokens;
   /** Runs fn in one transaction. */
   transaction<T>(fn: () => T): T;
 }
@@ -67,6 +70,7 @@ export function createState(db: Database, masterKey: Uint8Array, clock: Clock = 
     maintenance: new Maintenance(db, activity),
     usage: new Usage(db, clock),
     drains: new Drains(db, clock, cipher),
+    slugTokens: new SlugTokens(masterKey),
     transaction: (fn) => db.transaction(fn)(),
   };
 }
