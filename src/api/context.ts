@@ -34,6 +34,8 @@ export interface ApiDeps {
   postgres?: PostgresActions;
   /** Custom domains and certificates; absent in API tests that do not need them. */
   domains?: DomainDeps;
+  /** `<dataDir>/slugs`: where GET /internal/slugs/<app>/<release> reads a release's slug. */
+  slugsDir: string;
   /** The SSH server's port (git, console, rpc), told by /api/health so the CLI can reach it. */
   sshPort?: () => number | undefined;
 }

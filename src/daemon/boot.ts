@@ -134,6 +134,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     version: VERSION,
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
     setupToken: token,
+    slugsDir: paths.slugs,
     deploy: deployer,
     jobs: new Jobs({ state, runner, stackReady: () => stack, slugsDir: paths.slugs, logger, ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}) }),
     logs,
