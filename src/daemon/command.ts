@@ -21,6 +21,7 @@ export const serverCommand = defineCommand({
       sshPort: flag("sshPort"),
       baseDomain: flag("baseDomain"),
       controllerHost: flag("controllerHost"),
+      controllerUrl: flag("controllerUrl"),
       acmeDirectory: flag("acmeDirectory"),
       acmeEmail: flag("acmeEmail"),
     });
