@@ -23,7 +23,7 @@ export const SERVER_FLAGS = {
   sshPort: { flag: "ssh-port", env: "BEAMSTALK_SSH_PORT", default: "2222", description: "SSH port for git and consoles" },
   baseDomain: { flag: "base-domain", env: "BEAMSTALK_BASE_DOMAIN", default: "", description: "apps are served at <app>.<base-domain>" },
   controllerHost: { flag: "controller-host", env: "BEAMSTALK_CONTROLLER_HOST", default: "", description: "the controller's own host name (API and git), served over HTTPS too" },
-  controllerUrl: { flag: "controller-url", env: "BEAMSTALK_CONTROLLER_URL", default: "", description: "where replicas on other hosts fetch their slug from this server (default: its own HTTP URL)" },
+  controllerUrl: { flag: "controller-url", env: "BEAMSTALK_CONTROLLER_URL", default: "", description: "the URL replicas on other hosts fetch their slug from (none: this server's own HTTP URL)" },
   acmeDirectory: { flag: "acme-directory", env: "BEAMSTALK_ACME_DIRECTORY", default: "https://acme-v02.api.letsencrypt.org/directory", description: "ACME directory for automatic certificates" },
   acmeEmail: { flag: "acme-email", env: "BEAMSTALK_ACME_EMAIL", default: "", description: "contact address of the ACME account" },
 } as const;
