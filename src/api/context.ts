@@ -37,6 +37,8 @@ export interface ApiDeps {
   domains?: DomainDeps;
   /** The cluster's hosts (a Swarm runner); absent on a one-host server, where /api/nodes says so. */
   nodes?: NodeActions;
+  /** `<dataDir>/slugs`: where GET /internal/slugs/<app>/<release> reads a release's slug. */
+  slugsDir: string;
   /** The SSH server's port (git, console, rpc), told by /api/health so the CLI can reach it. */
   sshPort?: () => number | undefined;
 }

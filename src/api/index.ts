@@ -7,6 +7,7 @@ import { accountRoutes, sessionRoutes } from "./accounts.ts";
 import { appRoutes } from "./apps.ts";
 import { configRoutes } from "./config.ts";
 import { runRoutes } from "./run.ts";
+import { slugRoutes } from "./slugs.ts";
 import { internalRoutes } from "./internal.ts";
 import { logRoutes } from "./logs.ts";
 import { certRoutes } from "./certs.ts";
@@ -58,6 +59,8 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   api.route("/api/nodes", nodeRoutes(deps));
   api.route("/api", accountRoutes(deps));
   api.route("/api", usageRoutes(deps));
+  // Before /internal, whose other routes exist on the unix socket only: replicas fetch slugs over TCP.
+  api.route("/internal/slugs", slugRoutes(deps));
   api.route("/internal", internalRoutes(deps));
 
   api.notFound((c) => c.json(new BeamstalkError("not_found", `no such route: ${c.req.method} ${c.req.path}`).toBody(), 404));

@@ -97,6 +97,9 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
 
   checkRunnerChoice(state, options.runner);
   const { runner, swarm } = await makeRunner(options, paths.root, logger, () => stack.then((s) => s.runImage));
+  // Where replicas fetch their slug when the runner delivers by URL; the daemon's own URL once it listens, unless told.
+  let controllerUrl = options.controllerUrl ?? "";
+  const slugBase = () => controllerUrl;
   let api: ReturnType<typeof createApi>;
   const logs = new Logs({ dir: paths.logs, records: state.drains, logger, runner });
   // The router's warnings about an app also go to that app's log (source router).
@@ -158,6 +161,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     stackReady: () => stack,
     paths: { repos: paths.repos, slugs: paths.slugs, cache: paths.cache, tmp: paths.tmp },
     logger,
+    controllerUrl: slugBase,
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
   });
 
@@ -170,8 +174,9 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     version: VERSION,
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
     setupToken: token,
+    slugsDir: paths.slugs,
     deploy: deployer,
-    jobs: new Jobs({ state, runner, stackReady: () => stack, slugsDir: paths.slugs, logger, ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}) }),
+    jobs: new Jobs({ state, runner, stackReady: () => stack, slugsDir: paths.slugs, logger, controllerUrl: slugBase, ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}) }),
     logs,
     postgres,
     domains: {
@@ -246,7 +251,8 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
 
   const host = options.bind === "0.0.0.0" || options.bind === "::" ? "127.0.0.1" : options.bind;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${http.port}`;
-  logger.info("daemon.listening", { version: VERSION, http: url, ssh: ssh.port, socket: paths.socket, pid: process.pid });
+  controllerUrl ||= url;
+  logger.info("daemon.listening", { version: VERSION, http: url, ssh: ssh.port, socket: paths.socket, pid: process.pid, slug_delivery: runner.slugDelivery, controller_url: controllerUrl });
 
   let stopped = false;
   return {

@@ -38,6 +38,16 @@ describe("resolveServerOptions", () => {
     expect(() => resolveServerOptions({ controllerHost: "not a host" }, {})).toThrow();
   });
 
+  test("the controller URL replicas fetch slugs from: a plain http(s) base URL, trailing slash dropped", () => {
+    expect(resolveServerOptions({}, {}).controllerUrl).toBeUndefined();
+    expect(resolveServerOptions({ controllerUrl: "http://10.0.0.5:8080/" }, {}).controllerUrl).toBe("http://10.0.0.5:8080");
+    expect(resolveServerOptions({}, { BEAMSTALK_CONTROLLER_URL: "https://PaaS.example.com/beamstalk/" }).controllerUrl).toBe("https://paas.example.com/beamstalk");
+    expect(() => resolveServerOptions({ controllerUrl: "paas.example.com" }, {})).toThrow(/is not a URL/);
+    for (const bad of ["ftp://h", "http://h/?x=1", "http://h/#x", "http://u:p@h/"]) {
+      expect(() => resolveServerOptions({ controllerUrl: bad }, {})).toThrow(/plain http\(s\) URL/);
+    }
+  });
+
   test("refuses a base domain that is not a domain name", () => {
     expect(() => resolveServerOptions({ baseDomain: "a b" }, {})).toThrow(/not a domain name/);
     expect(() => resolveServerOptions({ baseDomain: "-x.com" }, {})).toThrow(/not a domain name/);

@@ -9,6 +9,8 @@ export interface ServerOptions {
   sshPort: number;
   baseDomain?: string;
   controllerHost?: string;
+  /** The base URL replicas reach the API at, to fetch their slug; absent: the daemon's own HTTP URL. */
+  controllerUrl?: string;
   acmeDirectory: string;
   acmeEmail?: string;
   /** Where replicas run: this host's Docker engine, or a Docker Swarm across hosts. */
@@ -28,6 +30,7 @@ export const SERVER_FLAGS = {
   sshPort: { flag: "ssh-port", env: "BEAMSTALK_SSH_PORT", default: "2222", description: "SSH port for git and consoles" },
   baseDomain: { flag: "base-domain", env: "BEAMSTALK_BASE_DOMAIN", default: "", description: "apps are served at <app>.<base-domain>" },
   controllerHost: { flag: "controller-host", env: "BEAMSTALK_CONTROLLER_HOST", default: "", description: "the controller's own host name (API and git), served over HTTPS too" },
+  controllerUrl: { flag: "controller-url", env: "BEAMSTALK_CONTROLLER_URL", default: "", description: "the URL replicas on other hosts fetch their slug from (none: this server's own HTTP URL)" },
   acmeDirectory: { flag: "acme-directory", env: "BEAMSTALK_ACME_DIRECTORY", default: "https://acme-v02.api.letsencrypt.org/directory", description: "ACME directory for automatic certificates" },
   acmeEmail: { flag: "acme-email", env: "BEAMSTALK_ACME_EMAIL", default: "", description: "contact address of the ACME account" },
   runner: { flag: "runner", env: "BEAMSTALK_RUNNER", default: "docker", description: "where replicas run: docker (this host) or swarm (a Docker Swarm across hosts)" },
@@ -54,6 +57,7 @@ export function resolveServerOptions(
   }
   const controllerHost = pick("controllerHost").toLowerCase();
   if (controllerHost) checkDomain(controllerHost);
+  const controllerUrl = checkControllerUrl(pick("controllerUrl"));
   const acmeEmail = pick("acmeEmail");
   const runner = pick("runner");
   if (!(RUNNERS as readonly string[]).includes(runner)) throw badRequest(`--runner must be one of ${RUNNERS.join(", ")}, got ${JSON.stringify(runner)}`);
@@ -69,8 +73,24 @@ export function resolveServerOptions(
     ...(baseDomain ? { baseDomain } : {}),
     acmeDirectory: pick("acmeDirectory"),
     ...(controllerHost ? { controllerHost } : {}),
+    ...(controllerUrl ? { controllerUrl } : {}),
     ...(acmeEmail ? { acmeEmail } : {}),
     runner: runner as RunnerKind,
     ...(swarmAdvertiseAddr ? { swarmAdvertiseAddr } : {}),
   };
+}
+
+/** An http(s) base URL without query, fragment or user info (replicas append /internal/slugs/…); "" stays "". */
+function checkControllerUrl(text: string): string {
+  if (!text) return "";
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw badRequest(`--controller-url ${JSON.stringify(text).slice(0, 80)} is not a URL`, "e.g. http://10.0.0.5 or https://paas.example.com");
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.search || url.hash || url.username || url.password || /\s/.test(text)) {
+    throw badRequest(`--controller-url must be a plain http(s) URL (no query, fragment or user info), got ${JSON.stringify(text).slice(0, 80)}`);
+  }
+  return url.href.replace(/\/+$/, "");
 }

@@ -79,6 +79,7 @@ function fakeRunner(replicas: Replica[], installReply: (id: string) => string = 
     throw new Error(`${what} is not expected in a hot upgrade`);
   };
   const runner: Runner = {
+    slugDelivery: "mount",
     ensureNetwork: notHere("ensureNetwork"),
     start: notHere("start"),
     settle: notHere("settle"),

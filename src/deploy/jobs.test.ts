@@ -16,7 +16,7 @@ process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 
 const jobs = new Jobs({
   state,
-  runner: { runJob: async () => ({ exitCode: 0, timedOut: false }) },
+  runner: { slugDelivery: "mount", runJob: async () => ({ exitCode: 0, timedOut: false }) },
   stackReady: async () => ({ runImage: "beamstalk/run:bookworm" }),
   slugsDir: "/data/slugs",
   logger: createMemoryLogger(),
@@ -35,6 +35,7 @@ test("a job runs the serving release: its slug, its config over the replica envi
   release(app, { slug: "bb22", status: "failed", config: { GREETING: "v2" } });
   const spec = await jobs.prepare(app, { argv: ["bin/hello", "eval", "1"], size: 2 });
   expect(spec).toMatchObject({ app: "hello", release: 1, image: "beamstalk/run:bookworm", argv: ["bin/hello", "eval", "1"], size: 2, slugPath: "/data/slugs/hello/aa11.tar.gz" });
+  expect(spec.slugUrl).toBeUndefined();
   expect(spec.env).toMatchObject({ GREETING: "v1", PORT: "5000", APP_NAME: "hello", PHX_HOST: "hello.apps.test", PHX_SERVER: "true", DNS_CLUSTER_QUERY: "hello.internal" });
   expect(spec.env.SECRET_KEY_BASE).toBeInstanceOf(Secret);
   expect((spec.env.SECRET_KEY_BASE as Secret).reveal()).toBe(state.apps.secrets(app).secretKeyBase.reveal());
@@ -50,4 +51,23 @@ test("an app with no deployed release gets a clear error", async () => {
 test("the argv is checked before anything else", async () => {
   const app = state.apps.byName("hello")!;
   await expect(jobs.prepare(app, { argv: [], size: 1 })).rejects.toThrow(/no command given/);
+});
+
+test("with a runner that delivers slugs by URL, the job gets the controller's URL of its release's slug and the release's token", async () => {
+  const app = state.apps.byName("hello")!;
+  const byUrl = (controllerUrl?: () => string) =>
+    new Jobs({
+      state,
+      runner: { slugDelivery: "url", runJob: async () => ({ exitCode: 0, timedOut: false }) },
+      stackReady: async () => ({ runImage: "beamstalk/run:bookworm" }),
+      slugsDir: "/data/slugs",
+      logger: createMemoryLogger(),
+      ...(controllerUrl ? { controllerUrl } : {}),
+    });
+  const spec = await byUrl(() => "http://10.0.0.1:8080/").prepare(app, { argv: ["true"], size: 1 });
+  expect(spec.slugPath).toBe("/data/slugs/hello/aa11.tar.gz");
+  expect(spec.slugUrl?.url).toBe("http://10.0.0.1:8080/internal/slugs/hello/1");
+  expect(spec.slugUrl?.token.reveal()).toBe(state.slugTokens.tokenFor(app, 1).reveal());
+  expect(JSON.stringify(spec)).not.toContain(state.slugTokens.tokenFor(app, 1).reveal());
+  await expect(byUrl().prepare(app, { argv: ["true"], size: 1 })).rejects.toThrow("no controller URL is set (--controller-url, BEAMSTALK_CONTROLLER_URL)");
 });

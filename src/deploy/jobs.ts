@@ -1,23 +1,25 @@
-import { join } from "node:path";
 import { BeamstalkError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { checkArgv } from "../runner/docker/job-spec.ts";
 import type { JobOptions, JobResult, JobSpec, Runner } from "../runner/types.ts";
 import type { App, State } from "../state/index.ts";
 import { replicaEnv } from "./env.ts";
+import { slugSource } from "./slug-source.ts";
 
 export type { JobOptions, JobResult, JobSpec };
 export { checkArgv };
 
 export interface JobsDeps {
   state: State;
-  runner: Pick<Runner, "runJob">;
+  runner: Pick<Runner, "runJob" | "slugDelivery">;
   /** Resolves once the stack images exist. */
   stackReady: () => Promise<{ runImage: string }>;
   /** `<dataDir>/slugs`. */
   slugsDir: string;
   logger: Logger;
   baseDomain?: string;
+  /** The base URL jobs reach the controller at, for a runner that delivers slugs by URL. */
+  controllerUrl?: () => string;
 }
 
 export const DEFAULT_JOB_TIMEOUT_SECONDS = 300;
@@ -43,12 +45,13 @@ export class Jobs {
     const secrets = state.apps.secrets(app);
     const host = this.deps.baseDomain ? `${app.name}.${this.deps.baseDomain}` : undefined;
     const { runImage } = await this.deps.stackReady();
+    const { runner, slugsDir, controllerUrl } = this.deps;
     return {
       app: app.name,
       release: release.version,
       image: runImage,
       argv,
-      slugPath: join(this.deps.slugsDir, app.name, `${release.slug}.tar.gz`),
+      ...slugSource({ runner, tokens: state.slugTokens, slugsDir, ...(controllerUrl ? { controllerUrl } : {}) }, app, release),
       env: replicaEnv({ app: app.name, config, secretKeyBase: secrets.secretKeyBase, cookie: secrets.cookie, ...(host ? { host } : {}) }),
       size: request.size,
     };

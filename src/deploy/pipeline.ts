@@ -11,6 +11,7 @@ import { AppQueue } from "./app-queue.ts";
 import { checkout } from "./checkout.ts";
 import { findRelease, nodeInfo, rpcHealthCheck } from "./beam.ts";
 import { replicaEnv } from "./env.ts";
+import { slugSource } from "./slug-source.ts";
 import type { ProcessFormation } from "../state/formation.ts";
 import { type Backend, type RolloutPlan, type RouteTarget, rollout } from "./rollout.ts";
 import { type ScaleChange, applyScale, checkScale } from "./scale.ts";
@@ -26,6 +27,8 @@ export interface DeployerDeps {
   paths: { repos: string; slugs: string; cache: string; tmp: string };
   logger: Logger;
   baseDomain?: string;
+  /** The base URL replicas reach the controller at, for a runner that delivers slugs by URL. */
+  controllerUrl?: () => string;
   settings?: Partial<DeploySettings>;
   /** Restarts the supervisor did, per replica id (the engine counts its own). */
   revivals?: (id: string) => number;
@@ -199,7 +202,7 @@ export class Deployer {
   /** Everything a rollout of this release needs to know, with the app's stored formation. */
   plan(app: App, release: Release, runImage: string): RolloutPlan {
     const { state } = this.deps;
-    if (!release.slug) throw new DeployError(`v${release.version} has no build to run`);
+    const slug = slugSource({ runner: this.deps.runner, tokens: state.slugTokens, slugsDir: this.deps.paths.slugs, ...(this.deps.controllerUrl ? { controllerUrl: this.deps.controllerUrl } : {}) }, app, release);
     const config = state.releases.config(app.id, app.name, release.version) ?? {};
     const secrets = state.apps.secrets(app);
     const host = this.deps.baseDomain ? `${app.name}.${this.deps.baseDomain}` : undefined;
@@ -208,7 +211,7 @@ export class Deployer {
       app: app.name,
       release: release.version,
       image: runImage,
-      slugPath: join(this.deps.paths.slugs, app.name, `${release.slug}.tar.gz`),
+      ...slug,
       processTypes: release.processTypes,
       formation: state.formation.for(app.id, Object.keys(release.processTypes)),
       env: replicaEnv({ app: app.name, config, secretKeyBase: secrets.secretKeyBase, cookie: secrets.cookie, ...(host ? { host } : {}) }),

@@ -1,6 +1,6 @@
 import type { Logger } from "../lib/logger.ts";
 import type { Secret } from "../lib/secret.ts";
-import type { Replica, Runner } from "../runner/types.ts";
+import type { Replica, Runner, SlugUrl } from "../runner/types.ts";
 import { APP_PORT } from "./env.ts";
 import { nodeProbe } from "./beam.ts";
 import { waitHealthy } from "./health.ts";
@@ -21,6 +21,8 @@ export interface RolloutPlan {
   release: number;
   image: string;
   slugPath: string;
+  /** Set when the runner delivers slugs by URL (see slug-source.ts). */
+  slugUrl?: SlugUrl;
   processTypes: Record<string, string>;
   /** Replicas per process type; web defaults to 1, others to 0 (as on Heroku). */
   formation?: Record<string, { count: number; size: number }>;
@@ -77,6 +79,7 @@ export async function rollout(
           image: plan.image,
           command: w.command,
           slugPath: plan.slugPath,
+          ...(plan.slugUrl ? { slugUrl: plan.slugUrl } : {}),
           env: plan.env,
           port: APP_PORT,
           size: w.size,

@@ -82,7 +82,19 @@ export async function applyScale(
       if (have.has(index)) continue;
       out(`starting ${type}.${index}`);
       started.push(
-        await deps.runner.start({ app: app.name, release: plan.release, process: type, index, image: plan.image, command, slugPath: plan.slugPath, env: plan.env, port: APP_PORT, size }),
+        await deps.runner.start({
+          app: app.name,
+          release: plan.release,
+          process: type,
+          index,
+          image: plan.image,
+          command,
+          slugPath: plan.slugPath,
+          ...(plan.slugUrl ? { slugUrl: plan.slugUrl } : {}),
+          env: plan.env,
+          port: APP_PORT,
+          size,
+        }),
       );
     }
   }

@@ -11,9 +11,12 @@
 # interprets it, so quotes, spaces, `$(...)` and ';' arrive as literal arguments.
 #
 # Input is the container's environment, set by the runner: BEAMSTALK_COMMAND (the
-# Procfile command), optional BEAMSTALK_SLUG (default /beamstalk/slug.tar.gz). Every
-# line this script writes starts with "beamstalk-boot: "; the runner waits for the
-# "starting process" line and reports the "error:" line. It never prints the environment.
+# Procfile command), optional BEAMSTALK_SLUG (default /beamstalk/slug.tar.gz, a
+# read-only bind mount). With BEAMSTALK_SLUG_URL set (replicas on other hosts) the slug
+# is downloaded from the controller instead, showing BEAMSTALK_SLUG_TOKEN; then it is
+# checked and unpacked exactly like a mounted one. Every line this script writes starts
+# with "beamstalk-boot: "; the runner waits for the "starting process" line and reports
+# the "error:" line. It never prints the environment, the token or a URL's query.
 set -euo pipefail
 
 APP_DIR=/app
@@ -21,6 +24,12 @@ APP_UID=1000
 SLUG=${BEAMSTALK_SLUG:-/beamstalk/slug.tar.gz}
 UNPACKED_MARK=/var/lib/beamstalk/unpacked
 NODE_ENV_FILE=/var/lib/beamstalk/node.env
+FETCHED_SLUG=/var/lib/beamstalk/slug.tar.gz
+# Bounds of a download: the whole of it, retries included, stays inside the runner's
+# boot timeout (60 s by default), so a controller that is down gives this script's
+# error, not the runner's timeout.
+SLUG_FETCH_SECONDS=${BEAMSTALK_SLUG_FETCH_SECONDS:-40}
+SLUG_MAX_BYTES=${BEAMSTALK_SLUG_MAX_BYTES:-$((4 * 1024 * 1024 * 1024))}
 
 say() { echo "beamstalk-boot: $*" >&2; }
 fail() {
@@ -39,7 +48,84 @@ link_stays_inside() {
   [[ $resolved == "$APP_DIR" || $resolved == "$APP_DIR"/* ]]
 }
 
+# The URL as it may be printed: no user info, no query, no fragment.
+shown_url() {
+  local url=${1%%[?#]*}
+  if [[ $url =~ ^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@(.*)$ ]]; then url=${BASH_REMATCH[1]}${BASH_REMATCH[2]}; fi
+  printf '%s' "$url"
+}
+
+# One download attempt to $FETCHED_SLUG within $1 seconds; prints "<http status> <curl's
+# error message>" and returns curl's exit code. The token reaches curl as a config on
+# stdin, never in argv (which any process in the container may read). No redirect is
+# followed: the token is for the controller only. The file-size limit stops a body
+# longer than it says (or one that says nothing) where --max-filesize cannot.
+fetch_once() {
+  local seconds=$1
+  (
+    ulimit -f $(((SLUG_MAX_BYTES + 1023) / 1024 + 1))
+    printf 'header = "Authorization: Bearer %s"\n' "$BEAMSTALK_SLUG_TOKEN" |
+      curl --config - --silent --show-error --fail --proto =http,https --proto-redir =http,https \
+        --connect-timeout 5 --max-time "$seconds" --max-filesize "$SLUG_MAX_BYTES" \
+        --write-out '%{http_code} %{errormsg}' --output "$FETCHED_SLUG" --stderr /dev/null -- "$BEAMSTALK_SLUG_URL"
+  )
+}
+
+# Downloads the release's slug, retrying with backoff what may pass (connection refused or
+# reset, timeouts, 408, 429, 5xx) until SLUG_FETCH_SECONDS are used; what will not pass
+# (any other 4xx: a wrong token or a slug that is gone, too large, a bad URL) fails at once.
+fetch_slug() {
+  local url=$BEAMSTALK_SLUG_URL shown
+  shown=$(shown_url "$url")
+  [[ $url =~ ^https?://[^[:space:]]+$ ]] || fail "BEAMSTALK_SLUG_URL is not an http(s) URL: $shown"
+  [[ -n ${BEAMSTALK_SLUG_TOKEN:-} ]] || fail "BEAMSTALK_SLUG_TOKEN is empty: the controller gives a slug only to the holder of its token"
+  [[ $BEAMSTALK_SLUG_TOKEN =~ ^[A-Za-z0-9._~+/=-]+$ ]] || fail "BEAMSTALK_SLUG_TOKEN holds characters no slug token has"
+  [[ $SLUG_FETCH_SECONDS =~ ^[1-9][0-9]{0,4}$ ]] || fail "BEAMSTALK_SLUG_FETCH_SECONDS must be a whole number of seconds"
+  [[ $SLUG_MAX_BYTES =~ ^[1-9][0-9]{0,14}$ ]] || fail "BEAMSTALK_SLUG_MAX_BYTES must be a whole number of bytes"
+  mkdir -p "$(dirname "$FETCHED_SLUG")"
+  say "fetching slug from $shown"
+  local began=$SECONDS deadline=$((SECONDS + SLUG_FETCH_SECONDS)) attempt=0 delay=1 result code status why
+  while :; do
+    attempt=$((attempt + 1))
+    code=0
+    result=$(fetch_once $((deadline - SECONDS > 1 ? deadline - SECONDS : 1))) || code=$?
+    status=${result%% *}
+    why=${result#* }
+    # Quoted replacements: bash 5.2 would put the match (the whole URL) for an '&' in them.
+    why=${why//"$BEAMSTALK_SLUG_URL"/"$shown"}
+    why=${why//"$BEAMSTALK_SLUG_TOKEN"/"[REDACTED]"}
+    if ((code == 0)); then
+      [[ $status == 200 ]] || fail "the controller answered HTTP $status for the slug at $shown (redirects are not followed)"
+      break
+    fi
+    case $code in
+      63 | 153) fail "the slug at $shown is larger than $SLUG_MAX_BYTES bytes (BEAMSTALK_SLUG_MAX_BYTES)" ;;
+      23) fail "writing the slug from $shown to $FETCHED_SLUG failed: ${why:-curl exit 23}" ;;
+      1 | 3) fail "cannot fetch the slug at $shown: ${why:-curl exit $code}" ;;
+      22)
+        if [[ $status != 408 && $status != 429 && $status != 5* ]]; then
+          fail "the controller refused the slug at $shown: HTTP $status (a wrong or missing token, or no such release)"
+        fi
+        why="HTTP $status"
+        ;;
+    esac
+    if ((SECONDS + delay >= deadline)); then
+      fail "could not fetch the slug from $shown in $((SECONDS - began)) s ($attempt attempts): ${why:-curl exit $code}"
+    fi
+    say "fetching the slug failed (${why:-curl exit $code}); retrying in $delay s"
+    sleep "$delay"
+    delay=$((delay * 2 > 8 ? 8 : delay * 2))
+  done
+  local bytes
+  [[ -e $FETCHED_SLUG ]] || : >"$FETCHED_SLUG" # curl writes no file for an empty body
+  bytes=$(stat -c %s -- "$FETCHED_SLUG")
+  ((bytes <= SLUG_MAX_BYTES)) || fail "the slug at $shown is larger than $SLUG_MAX_BYTES bytes (BEAMSTALK_SLUG_MAX_BYTES)"
+  say "fetched slug ($bytes bytes) in $((SECONDS - began)) s"
+  SLUG=$FETCHED_SLUG
+}
+
 unpack() {
+  if [[ -n ${BEAMSTALK_SLUG_URL:-} ]]; then fetch_slug; fi
   [[ -e $SLUG ]] || fail "slug not found at $SLUG (was the release's slug removed?)"
   [[ -f $SLUG && -r $SLUG ]] || fail "slug at $SLUG is not a readable file"
   gzip -t -- "$SLUG" 2>/dev/null || fail "slug at $SLUG is not a valid gzip archive"
@@ -66,6 +152,7 @@ unpack() {
   chown -R "$APP_UID:$APP_UID" "$APP_DIR"
   mkdir -p "$(dirname "$UNPACKED_MARK")"
   : >"$UNPACKED_MARK"
+  rm -f -- "$FETCHED_SLUG"
   say "unpacked slug into $APP_DIR ($(wc -l <<<"$names") entries)"
 }
 
@@ -97,6 +184,8 @@ stage_root() {
     mv -f -- "$NODE_ENV_FILE.tmp" "$NODE_ENV_FILE"
     say "node $RELEASE_NODE"
   fi
+  # The app never needs it: its slug is unpacked (a restart keeps /app).
+  unset BEAMSTALK_SLUG_TOKEN
   export HOME=$APP_DIR USER=app
   exec setpriv --reuid="$APP_UID" --regid="$APP_UID" --clear-groups -- /bin/bash "$0" --as-app "$@"
 }

@@ -1,5 +1,5 @@
 /** The runner room's public surface (DESIGN §4): the interface, and the Docker engine. */
-export type { LogLine, LogOptions, Replica, ReplicaSpec, Runner } from "./types.ts";
+export type { LogLine, LogOptions, Replica, ReplicaSpec, Runner, SlugDelivery, SlugUrl } from "./types.ts";
 export { SwarmRunner, type SwarmRunnerOptions } from "./swarm/runner.ts";
 export { ensureManager } from "./swarm/manager.ts";
 export { SwarmNodes, type SwarmHost } from "./swarm/nodes.ts";

@@ -16,15 +16,32 @@ export interface ReplicaSpec {
   image: string;
   /** The command to run, e.g. ["bin/hello", "start"]; the boot script fetches the slug first. */
   command: string;
-  /** Host path of the slug tarball; mounted read-only (one host) or fetched over HTTP (swarm). */
+  /** Host path of the slug tarball on the controller; bind-mounted read-only unless slugUrl is set. */
   slugPath: string;
+  /** Set: the boot script downloads the slug from here instead (see Runner.slugDelivery). */
+  slugUrl?: SlugUrl;
   env: Record<string, string | Secret>;
   port: number;
   /** 1 size = 1 GiB memory and 0.2 CPU. */
   size: number;
-  /** Where a replica on another host fetches the slug over HTTP, with the release's token (Swarm). */
-  slugUrl?: { url: string; token: Secret };
 }
+
+/**
+ * Where a container downloads its release's slug at boot: the controller's
+ * GET /internal/slugs/<app>/<release>, shown the release's token (state/slug-tokens.ts).
+ * The container gets them as BEAMSTALK_SLUG_URL and BEAMSTALK_SLUG_TOKEN.
+ */
+export interface SlugUrl {
+  url: string;
+  token: Secret;
+}
+
+/**
+ * How an engine's containers get their slug: "mount" binds the controller's file
+ * read-only (one host), "url" has them download it (hosts that cannot see the
+ * controller's disk). The deploy pipeline fills slugUrl for "url" (deploy/slug-source.ts).
+ */
+export type SlugDelivery = "mount" | "url";
 
 export interface Replica {
   /** Engine id (container id). */
@@ -64,6 +81,8 @@ export interface ReplicaStats {
 }
 
 export interface Runner {
+  /** Whether specs must carry a slugUrl (see SlugDelivery). */
+  readonly slugDelivery: SlugDelivery;
   /** Creates the app's private network (idempotent). */
   ensureNetwork(app: string): Promise<void>;
   /** Starts one replica and returns once the engine reports it running (not yet healthy). */
@@ -153,6 +172,8 @@ export interface JobSpec {
   /** Exec'd as given, never through a shell: ["bin/hello", "eval", "IO.puts(1)"]. */
   argv: string[];
   slugPath: string;
+  /** As for a replica: set, the slug is downloaded instead of mounted. */
+  slugUrl?: SlugUrl;
   env: Record<string, string | Secret>;
   /** 1 size = 1 GiB memory and 0.2 CPU. */
   size: number;

@@ -5,7 +5,7 @@ import { exec, start } from "../lib/exec.ts";
 import type { Logger } from "../lib/logger.ts";
 import { EXTRA_PACKAGES, STACK_IMAGES, type StackKind } from "./images.ts";
 import { forEachLine } from "../lib/lines.ts";
-import { DEFAULT_MIRROR, aptGetSteps, debootstrapArgv, importArgv, tarArgv } from "./spec.ts";
+import { DEFAULT_MIRROR, RECIPE_LABEL, aptGetSteps, debootstrapArgv, importArgv, recipeHash, tarArgv } from "./spec.ts";
 
 export interface StackBuildOptions {
   logger: Logger;
@@ -27,7 +27,11 @@ export interface StackBuildResult {
 
 /** debootstrap → slimmed tar → docker import. Throws with the last output lines on failure. */
 export async function buildStackImage(kind: StackKind, options: StackBuildOptions): Promise<StackBuildResult> {
-  return buildImage({ kind, tag: options.tag ?? STACK_IMAGES[kind], packages: EXTRA_PACKAGES[kind] }, options);
+  return buildImage(stackRecipe(kind, options.tag), options);
+}
+
+export function stackRecipe(kind: StackKind, tag = STACK_IMAGES[kind]): ImageRecipe {
+  return { kind, tag, packages: EXTRA_PACKAGES[kind] };
 }
 
 /** What an image built from Debian packages holds, beyond the run stack's minbase + packages. */
@@ -68,7 +72,7 @@ export async function buildImage(recipe: ImageRecipe, options: Omit<StackBuildOp
     }
     recipe.finish?.(root);
     onLine(`-----> importing ${tag}`);
-    await importRoot(importArgv(kind, tag, recipe.changes), root, onLine, tail);
+    await importRoot(importArgv(kind, tag, recipe.changes, recipeHash(recipe)), root, onLine, tail);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -88,21 +92,43 @@ export interface EnsureStackOptions extends Omit<StackBuildOptions, "tag"> {
   images?: Partial<Record<StackKind, string>>;
 }
 
-/** Builds whichever stack image is missing, and says so. Returns what it built. */
+/** Builds whichever stack image is missing or was built from another recipe, and says so. Returns what it built. */
 export async function ensureStackImages(options: EnsureStackOptions): Promise<StackBuildResult[]> {
   const built: StackBuildResult[] = [];
   for (const kind of options.kinds ?? (["run", "build"] as StackKind[])) {
-    const tag = options.images?.[kind] ?? STACK_IMAGES[kind];
-    if (await imageExists(tag)) continue;
-    options.logger.warn("stack.image.missing", { tag, action: "building" });
-    options.onOutput?.(`-----> Stack image ${tag} is missing; building it (takes a few minutes)`);
-    built.push(await buildStackImage(kind, { ...options, tag }));
+    const recipe = stackRecipe(kind, options.images?.[kind]);
+    const { tag } = recipe;
+    const have = await imageRecipe(tag);
+    const want = recipeHash(recipe);
+    if (have === want) continue;
+    if (have === null) {
+      options.logger.warn("stack.image.missing", { tag, action: "building" });
+      options.onOutput?.(`-----> Stack image ${tag} is missing; building it (takes a few minutes)`);
+    } else {
+      options.logger.warn("stack.image.outdated", { tag, recipe: have || "none", wanted: want, action: "rebuilding" });
+      options.onOutput?.(`-----> Stack image ${tag} was built from another recipe (${have || "unlabelled"}, now ${want}); rebuilding it (takes a few minutes)`);
+    }
+    built.push(await buildImage(recipe, options));
   }
   return built;
 }
 
+/** True when the stack image exists and was built from today's recipe. */
+export async function stackImageCurrent(kind: StackKind, tag?: string): Promise<boolean> {
+  const recipe = stackRecipe(kind, tag);
+  return (await imageRecipe(recipe.tag)) === recipeHash(recipe);
+}
+
 export async function imageExists(tag: string): Promise<boolean> {
   return (await exec(["docker", "image", "inspect", "--format", "{{.Id}}", "--", tag])).code === 0;
+}
+
+/** The image's recipe label: null when there is no such image, "" when it has no label (built before labels). */
+export async function imageRecipe(tag: string): Promise<string | null> {
+  const inspect = await exec(["docker", "image", "inspect", "--format", `{{index .Config.Labels "${RECIPE_LABEL}"}}`, "--", tag]);
+  if (inspect.code !== 0) return null;
+  const value = inspect.stdout.trim();
+  return value === "<no value>" ? "" : value;
 }
 
 async function run(argv: string[], onLine: (line: string) => void, tail: string[], what: string): Promise<void> {

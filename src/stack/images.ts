@@ -13,7 +13,8 @@ export const STACK_IMAGES: Record<StackKind, string> = { run: RUN_IMAGE, build: 
  * installed afterwards with apt-get in a chroot (debootstrap's own resolver
  * cannot configure npm's dependency tree).
  */
-export const RUN_PACKAGES = ["libssl3", "ca-certificates", "postgresql-client"];
+// curl: a replica on another host fetches its slug from the controller at boot (runner/boot.sh).
+export const RUN_PACKAGES = ["libssl3", "ca-certificates", "postgresql-client", "curl"];
 export const BUILD_EXTRA_PACKAGES = [
   "erlang-nox",
   "erlang-dev",

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { EXTRA_PACKAGES, RUN_PACKAGES, STACK, type StackKind } from "./images.ts";
 
 /**
@@ -65,9 +66,9 @@ export function tarArgv(dir: string): string[] {
   ];
 }
 
-/** `kind` is the image's beamstalk.stack.kind label ("run", "build", "postgres"); `extra` adds --change lines. */
-export function importArgv(kind: string, tag: string, extra: readonly string[] = []): string[] {
-  const changes = [
+/** The `docker import --change` lines of an image of `kind`, before its recipe label. */
+export function importChanges(kind: string, extra: readonly string[] = []): string[] {
+  return [
     `ENV PATH=${IMAGE_PATH}`,
     "ENV LANG=C.UTF-8",
     "ENV LC_ALL=C.UTF-8",
@@ -76,5 +77,26 @@ export function importArgv(kind: string, tag: string, extra: readonly string[] =
     `LABEL beamstalk.stack.kind=${kind}`,
     ...extra,
   ];
+}
+
+/**
+ * `kind` is the image's beamstalk.stack.kind label ("run", "build", "postgres"); `extra` adds
+ * --change lines; `recipe` (see recipeHash) becomes the beamstalk.stack.recipe label.
+ */
+export function importArgv(kind: string, tag: string, extra: readonly string[] = [], recipe?: string): string[] {
+  const changes = [...importChanges(kind, extra), ...(recipe ? [`LABEL ${RECIPE_LABEL}=${recipe}`] : [])];
   return ["docker", "import", ...changes.flatMap((change) => ["--change", change]), "-", tag];
+}
+
+/**
+ * An image's tag says only its name: an install that upgrades Beamstalk keeps the
+ * image an older version built. The recipe label lets ensureStackImages see that the
+ * packages or import changes it would use now differ, and rebuild.
+ */
+export const RECIPE_LABEL = "beamstalk.stack.recipe";
+
+/** Short sha256 of everything an image is made of besides the Debian archive's state: its package lists and import changes. */
+export function recipeHash(recipe: { kind: string; packages: readonly string[]; changes?: readonly string[] }): string {
+  const made = { stack: STACK, debootstrap: RUN_PACKAGES, packages: recipe.packages, changes: importChanges(recipe.kind, recipe.changes) };
+  return createHash("sha256").update(JSON.stringify(made)).digest("hex").slice(0, 16);
 }

@@ -16,6 +16,7 @@ import { Invites } from "./invites.ts";
 import { Maintenance } from "./maintenance.ts";
 import { Releases } from "./releases.ts";
 import { Settings } from "./settings.ts";
+import { SlugTokens } from "./slug-tokens.ts";
 import { SshKeys } from "./ssh-keys.ts";
 import { Usage } from "./usage.ts";
 import { Users } from "./users.ts";
@@ -42,6 +43,8 @@ export interface State {
   /** Log drain URLs, encrypted. */
   drains: Drains;
   settings: Settings;
+  /** Per-release tokens replicas download their slug with (keyed from master.key; nothing stored). */
+  slugTokens: SlugTokens;
   /** Runs fn in one transaction. */
   transaction<T>(fn: () => T): T;
 }
@@ -70,6 +73,7 @@ export function createState(db: Database, masterKey: Uint8Array, clock: Clock = 
     usage: new Usage(db, clock),
     drains: new Drains(db, clock, cipher),
     settings: new Settings(db),
+    slugTokens: new SlugTokens(masterKey),
     transaction: (fn) => db.transaction(fn)(),
   };
 }

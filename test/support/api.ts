@@ -43,8 +43,9 @@ export function testApi(options: { clock?: Clock; runJob?: Runner["runJob"] } = 
       consume: () => void (tokenUsed = true),
     },
     removeApp: async (app) => void removed.push(app.name),
+    slugsDir: join(dir, "slugs"),
     /** Real job specs (src/deploy/jobs.ts) over the test's own runJob, if it gives one. */
-    jobs: new Jobs({ state, runner: { runJob: options.runJob ?? (() => noEngine("run job")) }, stackReady: async () => ({ runImage: "beamstalk/run:test" }), slugsDir: join(dir, "slugs"), logger, baseDomain: "apps.test" }),
+    jobs: new Jobs({ state, runner: { slugDelivery: "mount", runJob: options.runJob ?? (() => noEngine("run job")) }, stackReady: async () => ({ runImage: "beamstalk/run:test" }), slugsDir: join(dir, "slugs"), logger, baseDomain: "apps.test" }),
     logs,
     routes: { setMaintenance: (app, on) => void routerCalls.push(`maintenance ${app} ${on ? "on" : "off"}`) },
     deploy: {

@@ -31,6 +31,11 @@ export function engineError(err: unknown, doing: string): Error {
   return new BeamstalkError("internal", `docker: ${doing}: ${detail}`);
 }
 
+/** Every Secret a spec hands the engine: its env and its slug token. */
+export function secretsOf(spec: { env: Record<string, unknown>; slugUrl?: { token: Secret } | undefined }): unknown[] {
+  return [...Object.values(spec.env), spec.slugUrl?.token];
+}
+
 /** The engine's messages may quote the create body: take every Secret value out of them. */
 export function redactError(err: Error, secrets: readonly unknown[]): Error {
   for (const value of secrets) {

@@ -61,6 +61,18 @@ describe("jobContainerSpec", () => {
     });
   });
 
+  test("with a slug URL: BEAMSTALK_SLUG_URL and BEAMSTALK_SLUG_TOKEN come last, only the boot script is mounted, argv unchanged", () => {
+    const slugUrl = { url: "https://ctl.example/internal/slugs/hello/7", token: new Secret("tok-en_123") };
+    const body = jobContainerSpec({ ...spec, slugUrl }, { bootScriptPath: "/var/lib/beamstalk/runner/boot", suffix: "k3x9ab" });
+    expect(body.Env?.slice(-3)).toEqual(["DNS_CLUSTER_QUERY=hello.internal", "BEAMSTALK_SLUG_URL=https://ctl.example/internal/slugs/hello/7", "BEAMSTALK_SLUG_TOKEN=tok-en_123"]);
+    expect(body.Env).toHaveLength(12);
+    expect(body.HostConfig?.Mounts).toEqual([{ Type: "bind", Source: "/var/lib/beamstalk/runner/boot", Target: "/beamstalk/boot", ReadOnly: true }]);
+    expect(body.Cmd).toEqual(["--exec", "bin/hello", "eval", 'IO.puts("a b; $(id)")']);
+    const { Env, ...rest } = body;
+    expect(JSON.stringify(rest)).not.toContain("tok-en_123");
+    expect(() => jobContainerSpec({ ...spec, slugUrl: { url: "file:///etc/passwd", token: new Secret("t") } }, { bootScriptPath: "/b", suffix: "abcd" })).toThrow(/http\(s\) URL/);
+  });
+
   test("is never a replica: no beamstalk.managed label, not on <app>.internal", () => {
     const body = jobContainerSpec(spec, { bootScriptPath: "/b", suffix: "abcd" });
     expect(Object.keys(body.Labels ?? {})).not.toContain("beamstalk.managed");

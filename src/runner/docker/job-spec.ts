@@ -3,7 +3,7 @@ import { badRequest } from "../../lib/errors.ts";
 import { Secret } from "../../lib/secret.ts";
 import { CONFIG_KEY, checkAppName } from "../../lib/validate.ts";
 import type { JobSpec } from "../types.ts";
-import { BOOT_MOUNT, LABEL, cpusFor, internalName, networkName, sandbox } from "./spec.ts";
+import { BOOT_MOUNT, LABEL, checkSlugUrl, cpusFor, internalName, networkName, sandbox, slugUrlEnv } from "./spec.ts";
 
 /**
  * One-off job containers as plain data (DESIGN §5.1). A job is no replica: it
@@ -65,6 +65,7 @@ export function checkJobSpec(spec: JobSpec): void {
   if (!Number.isSafeInteger(spec.release) || spec.release < 1) throw badRequest(`invalid release ${spec.release}`);
   if (!(spec.size > 0 && spec.size <= 64)) throw badRequest(`invalid size ${spec.size}`, "size is between 0 and 64 (1 size = 1 GiB, 0.2 CPU)");
   if (!spec.image || !spec.slugPath.startsWith("/")) throw badRequest("a job needs an image and an absolute slug path");
+  checkSlugUrl(spec.slugUrl);
   for (const key of Object.keys(spec.env)) if (!CONFIG_KEY.test(key)) throw badRequest(`invalid env name ${JSON.stringify(key).slice(0, 40)}`);
 }
 
@@ -89,7 +90,7 @@ export function jobContainerSpec(spec: JobSpec, options: JobContainerOptions): D
   if (!SUFFIX.test(options.suffix)) throw new Error(`jobContainerSpec: bad suffix ${options.suffix}`);
   const host = jobHost(spec.app, options.suffix);
   const network = networkName(spec.app);
-  const env = { ...revealAll(spec.env), ...jobEnv(spec, options.suffix) };
+  const env = { ...revealAll(spec.env), ...jobEnv(spec, options.suffix), ...slugUrlEnv(spec.slugUrl) };
   const memory = Math.round(spec.size * GIB);
   return {
     name: `beamstalk-${spec.app}-run-${options.suffix}`,
@@ -106,7 +107,7 @@ export function jobContainerSpec(spec: JobSpec, options: JobContainerOptions): D
     AttachStderr: false,
     Tty: false,
     OpenStdin: false,
-    HostConfig: sandbox({ network, slugPath: spec.slugPath, bootScriptPath: options.bootScriptPath, memory, cpus: cpusFor(spec.size), restart: "no" }),
+    HostConfig: sandbox({ network, slugPath: spec.slugUrl ? null : spec.slugPath, bootScriptPath: options.bootScriptPath, memory, cpus: cpusFor(spec.size), restart: "no" }),
     NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [host] } } },
   };
 }

@@ -31,3 +31,31 @@ test("an engine error quoting a Secret is redacted before it is logged or thrown
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the slug token is redacted from engine errors too; a runner delivering by URL refuses a spec without a slug URL", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "beamstalk-runner-unit-"));
+  try {
+    const bodies: Docker.ContainerCreateOptions[] = [];
+    const engine = {
+      getNetwork: () => ({ inspect: async () => ({ Labels: { "beamstalk.managed": "true" } }) }),
+      createContainer: async (body: Docker.ContainerCreateOptions) => {
+        bodies.push(body);
+        throw Object.assign(new Error(`bad env: ${body.Env?.join(",")}`), { statusCode: 400 });
+      },
+    } as unknown as Docker;
+    const logger = createMemoryLogger();
+    const runner = new DockerRunner({ bootDir: dir, logger, docker: engine, slugDelivery: "url" });
+    expect(runner.slugDelivery).toBe("url");
+    // The slug is not on this host: no file is looked at.
+    const spec = { app: "hello", release: 1, process: "web", index: 1, image: "i", command: "c", slugPath: "/nowhere/slug.tar.gz", env: {}, port: 4000, size: 1 };
+    const error = await runner.start({ ...spec, slugUrl: { url: "http://ctl/internal/slugs/hello/1", token: new Secret("tok3n-value") } }).then(() => null, (err: Error) => err);
+    expect(error?.message).toContain("BEAMSTALK_SLUG_TOKEN=[REDACTED]");
+    expect(logger.lines.join("\n")).not.toContain("tok3n-value");
+    expect(bodies).toHaveLength(1);
+    await expect(runner.start(spec)).rejects.toThrow("this runner delivers slugs by URL, but the spec has no slugUrl");
+    expect(bodies).toHaveLength(1);
+    expect(new DockerRunner({ bootDir: dir, logger, docker: engine }).slugDelivery).toBe("mount");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -4,8 +4,8 @@ import { BeamstalkError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { checkAppName } from "../../lib/validate.ts";
 import { writeBootScript } from "../boot-script.ts";
-import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner } from "../types.ts";
-import { ReplicaBootError, byIdentity, checkSlug, engineError, randomSuffix, redactError, statsOf, statusOf } from "./engine.ts";
+import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner, SlugDelivery } from "../types.ts";
+import { ReplicaBootError, byIdentity, checkSlug, engineError, randomSuffix, redactError, secretsOf, statsOf, statusOf } from "./engine.ts";
 
 export { ReplicaBootError };
 import { dockerExec } from "./exec.ts";
@@ -28,6 +28,12 @@ export interface DockerRunnerOptions {
   stopTimeoutSeconds?: number;
   /** CPUs a replica may use while booting, until settle() applies its size's limit. */
   bootCpus?: number;
+  /**
+   * "mount" (default): the slug file is bind-mounted read-only. "url": containers
+   * download it from the controller, as replicas on other hosts must (how that path
+   * is tested on one host); specs must then carry a slugUrl.
+   */
+  slugDelivery?: SlugDelivery;
 }
 
 const READY_LINE = "beamstalk-boot: starting process";
@@ -41,6 +47,7 @@ const NO_TIME = "0001-01-01T00:00:00Z";
  * daemon shuts down.
  */
 export class DockerRunner implements Runner {
+  readonly slugDelivery: SlugDelivery;
   readonly #docker: Docker;
   readonly #logger: Logger;
   readonly #labels: Record<string, string>;
@@ -57,6 +64,7 @@ export class DockerRunner implements Runner {
     this.#bootCpus = options.bootCpus;
     this.#bootTimeoutMs = options.bootTimeoutMs ?? 60_000;
     this.#stopTimeoutSeconds = options.stopTimeoutSeconds ?? 30;
+    this.slugDelivery = options.slugDelivery ?? "mount";
   }
 
   async ensureNetwork(app: string): Promise<void> {
@@ -78,14 +86,14 @@ export class DockerRunner implements Runner {
 
   async start(spec: ReplicaSpec): Promise<Replica> {
     checkSpec(spec);
-    checkSlug(spec.slugPath);
+    this.#checkSlugSource(spec);
     await this.ensureNetwork(spec.app);
     const options = containerSpec(spec, { bootScriptPath: this.#bootScriptPath, suffix: randomSuffix(), labels: this.#labels, stopTimeoutSeconds: this.#stopTimeoutSeconds, ...(this.#bootCpus ? { bootCpus: this.#bootCpus } : {}) });
     const what = { app: spec.app, release: spec.release, process: spec.process, index: spec.index, name: options.name };
     this.#logger.info("runner.replica.starting", what);
     const began = performance.now();
     const container = await this.#docker.createContainer(options).catch((err) => {
-      const failure = redactError(engineError(err, `creating ${options.name}`), Object.values(spec.env));
+      const failure = redactError(engineError(err, `creating ${options.name}`), secretsOf(spec));
       this.#logger.error("runner.replica.failed", { ...what, error: failure.message });
       throw failure;
     });
@@ -98,7 +106,7 @@ export class DockerRunner implements Runner {
       return replica;
     } catch (err) {
       await container.remove({ force: true }).catch(() => {});
-      const failure = err instanceof ReplicaBootError ? err : redactError(engineError(err, `starting ${options.name}`), Object.values(spec.env));
+      const failure = err instanceof ReplicaBootError ? err : redactError(engineError(err, `starting ${options.name}`), secretsOf(spec));
       this.#logger.error("runner.replica.failed", { ...what, error: failure.message });
       throw failure;
     }
@@ -246,11 +254,11 @@ export class DockerRunner implements Runner {
 
   async runJob(spec: JobSpec, options: JobOptions): Promise<JobResult> {
     checkJobSpec(spec);
-    checkSlug(spec.slugPath);
+    this.#checkSlugSource(spec);
     await this.ensureNetwork(spec.app);
     const engine = { docker: this.#docker, logger: this.#logger, labels: this.#labels, bootScriptPath: this.#bootScriptPath, suffix: randomSuffix() };
     return runJobContainer(engine, spec, options).catch((err) => {
-      throw redactError(engineError(err, `running a job of ${spec.app}`), Object.values(spec.env));
+      throw redactError(engineError(err, `running a job of ${spec.app}`), secretsOf(spec));
     });
   }
 
@@ -294,6 +302,13 @@ export class DockerRunner implements Runner {
       if (statusOf(err) === 404) return null;
       throw engineError(err, `inspecting network ${name}`);
     }
+  }
+
+  /** A mounted slug is checked before any container exists; a downloaded one by the boot script. */
+  #checkSlugSource(spec: Pick<ReplicaSpec, "slugPath" | "slugUrl">): void {
+    if (spec.slugUrl) return;
+    if (this.slugDelivery === "url") throw new BeamstalkError("internal", "this runner delivers slugs by URL, but the spec has no slugUrl");
+    checkSlug(spec.slugPath);
   }
 
   #owns(labels: Record<string, string> | undefined): boolean {

@@ -110,6 +110,31 @@ describe("containerSpec", () => {
     expect(JSON.stringify(spec)).not.toContain("s3cret");
   });
 
+  test("with a slug URL: the boot script gets BEAMSTALK_SLUG_URL and BEAMSTALK_SLUG_TOKEN (last: the runner owns them), and no slug is mounted", () => {
+    const slugUrl = { url: "http://10.0.0.1:8080/internal/slugs/hello/7", token: new Secret("tok-en_123") };
+    const body = containerSpec({ ...spec, slugUrl, env: { ...spec.env, BEAMSTALK_SLUG_URL: "http://evil/" } }, { bootScriptPath: "/var/lib/beamstalk/runner/boot", suffix: "k3x9ab" });
+    // The same environment as with a mount (the exact list is asserted above), plus the two; the app's own BEAMSTALK_SLUG_URL loses.
+    const mounted = containerSpec(spec, { bootScriptPath: "/var/lib/beamstalk/runner/boot", suffix: "k3x9ab" }).Env!;
+    expect(body.Env).toEqual([...mounted.slice(0, 4), "BEAMSTALK_SLUG_URL=http://10.0.0.1:8080/internal/slugs/hello/7", ...mounted.slice(4), "BEAMSTALK_SLUG_TOKEN=tok-en_123"]);
+    expect(mounted[3]).toBe("PORT=4000");
+    expect(body.HostConfig?.Mounts).toEqual([{ Type: "bind", Source: "/var/lib/beamstalk/runner/boot", Target: "/beamstalk/boot", ReadOnly: true }]);
+    expect([body.Entrypoint, body.Cmd]).toEqual([["/bin/bash", "/beamstalk/boot"], []]);
+    const { Env, ...rest } = body;
+    expect(JSON.stringify(rest)).not.toContain("tok-en_123");
+    expect(JSON.stringify({ ...spec, slugUrl })).not.toContain("tok-en_123");
+  });
+
+  test.each([
+    [{ url: "ftp://h/x", token: new Secret("t") }, /http\(s\) URL/],
+    [{ url: "http://h/x y", token: new Secret("t") }, /http\(s\) URL/],
+    [{ url: 'http://h/x"\nheader = "X: 1', token: new Secret("t") }, /http\(s\) URL/],
+    [{ url: "http://h/x", token: new Secret("") }, /needs a token/],
+    [{ url: "http://h/x", token: new Secret('a"\nurl = "http://evil/') }, /needs a token/],
+    [{ url: "http://h/x", token: "plain" as unknown as Secret }, /needs a token/],
+  ])("refuses slug URL %#", (slugUrl, message) => {
+    expect(() => containerSpec({ ...spec, slugUrl }, { bootScriptPath: "/b", suffix: "aaaa" })).toThrow(message);
+  });
+
   test("host names are dotted DNS names even for Procfile names with '_'", () => {
     expect(replicaHost({ app: "hello", process: "Release_Worker", index: 3 }, "zz12")).toBe("release-worker-3-zz12.hello");
   });

@@ -2,7 +2,7 @@ import type Docker from "dockerode";
 import { badRequest } from "../../lib/errors.ts";
 import { Secret } from "../../lib/secret.ts";
 import { CONFIG_KEY, checkAppName } from "../../lib/validate.ts";
-import type { ReplicaSpec } from "../types.ts";
+import type { ReplicaSpec, SlugUrl } from "../types.ts";
 
 /**
  * Replica and network specs as plain data (DESIGN §5.1): what DockerRunner hands
@@ -43,14 +43,15 @@ export interface ContainerSpecOptions {
 
 /**
  * What every container from a slug shares, replica or job: its app's network,
- * the slug and boot script mounted read-only, no published port, memory
- * without swap, a CPU cap, an init, no privilege gain, capped logs.
+ * the boot script (and the slug, unless it is downloaded: slugPath null) mounted
+ * read-only, no published port, memory without swap, a CPU cap, an init, no
+ * privilege gain, capped logs.
  */
-export function sandbox(o: { network: string; slugPath: string; bootScriptPath: string; memory: number; cpus: number; restart: "unless-stopped" | "no" }): Docker.HostConfig {
+export function sandbox(o: { network: string; slugPath: string | null; bootScriptPath: string; memory: number; cpus: number; restart: "unless-stopped" | "no" }): Docker.HostConfig {
   return {
     NetworkMode: o.network,
     Mounts: [
-      { Type: "bind", Source: o.slugPath, Target: SLUG_MOUNT, ReadOnly: true },
+      ...(o.slugPath === null ? [] : [{ Type: "bind" as const, Source: o.slugPath, Target: SLUG_MOUNT, ReadOnly: true }]),
       { Type: "bind", Source: o.bootScriptPath, Target: BOOT_MOUNT, ReadOnly: true },
     ],
     PortBindings: {},
@@ -130,6 +131,19 @@ export function replicaEnv(spec: ReplicaSpec, host: string): Record<string, stri
   };
 }
 
+/** What the boot script downloads the slug with; the token is revealed here, into Env, and nowhere else. */
+export function slugUrlEnv(slugUrl: SlugUrl | undefined): Record<string, string> {
+  if (!slugUrl) return {};
+  return { BEAMSTALK_SLUG_URL: slugUrl.url, BEAMSTALK_SLUG_TOKEN: slugUrl.token.reveal() };
+}
+
+/** A slug URL the boot script accepts: http(s), nothing curl's config could misread, a token of token characters. */
+export function checkSlugUrl(slugUrl: SlugUrl | undefined): void {
+  if (!slugUrl) return;
+  if (!/^https?:\/\/[^\s"\\]+$/.test(slugUrl.url)) throw badRequest("a slug URL must be an http(s) URL without spaces or quotes");
+  if (!(slugUrl.token instanceof Secret) || !/^[A-Za-z0-9._~+/=-]+$/.test(slugUrl.token.reveal())) throw badRequest("a slug URL needs a token (a Secret of token characters)");
+}
+
 export function checkSpec(spec: ReplicaSpec): void {
   checkAppName(spec.app);
   if (!PROCESS.test(spec.process)) throw badRequest(`invalid process type ${JSON.stringify(spec.process).slice(0, 40)}`, "process types are letters, digits, '_' or '-', up to 30");
@@ -140,6 +154,7 @@ export function checkSpec(spec: ReplicaSpec): void {
   if (!(spec.size > 0 && spec.size <= 64)) throw badRequest(`invalid size ${spec.size}`, "size is between 0 and 64 (1 size = 1 GiB, 0.2 CPU)");
   if (spec.command.trim() === "") throw badRequest("empty process command");
   if (!spec.image || !spec.slugPath.startsWith("/")) throw badRequest("a replica needs an image and an absolute slug path");
+  checkSlugUrl(spec.slugUrl);
   for (const key of Object.keys(spec.env)) if (!CONFIG_KEY.test(key)) throw badRequest(`invalid env name ${JSON.stringify(key).slice(0, 40)}`);
 }
 
@@ -150,7 +165,7 @@ export function containerSpec(spec: ReplicaSpec, options: ContainerSpecOptions):
   const host = replicaHost(spec, options.suffix);
   const network = networkName(spec.app);
   // Distribution by name is the default; an app without distribution may say RELEASE_DISTRIBUTION=none.
-  const env = { RELEASE_DISTRIBUTION: "name", ...revealAll(spec.env), ...replicaEnv(spec, host) };
+  const env = { RELEASE_DISTRIBUTION: "name", ...revealAll(spec.env), ...replicaEnv(spec, host), ...slugUrlEnv(spec.slugUrl) };
   const memory = Math.round(spec.size * GIB);
   return {
     name: containerName(spec, options.suffix),
@@ -177,7 +192,7 @@ export function containerSpec(spec: ReplicaSpec, options: ContainerSpecOptions):
     OpenStdin: false,
     HostConfig: sandbox({
       network,
-      slugPath: spec.slugPath,
+      slugPath: spec.slugUrl ? null : spec.slugPath,
       bootScriptPath: options.bootScriptPath,
       memory,
       cpus: Math.max(cpusFor(spec.size), options.bootCpus ?? 0),

@@ -9,7 +9,7 @@ import { DockerRunner } from "../docker/runner.ts";
 import { dockerExec } from "../docker/exec.ts";
 import { logLines } from "../docker/log-lines.ts";
 import { LABEL, checkSpec, labelFilters, networkName } from "../docker/spec.ts";
-import { ReplicaBootError, byIdentity, checkSlug, engineError, randomSuffix, redactError, statsOf, statusOf } from "../docker/engine.ts";
+import { ReplicaBootError, byIdentity, checkSlug, engineError, randomSuffix, redactError, secretsOf, statsOf, statusOf } from "../docker/engine.ts";
 import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner } from "../types.ts";
 import { diffEvents, type Snapshot } from "./events.ts";
 import { Gateway } from "./gateway.ts";
@@ -50,6 +50,8 @@ const ERROR_PREFIX = "beamstalk-boot: error: ";
  * One-off jobs run on the controller host, attached to the app's overlay.
  */
 export class SwarmRunner implements Runner {
+  /** Replicas on other hosts cannot see the controller's files: they download their slug. */
+  readonly slugDelivery = "url" as const;
   readonly #docker: Docker;
   readonly #logger: Logger;
   readonly #labels: Record<string, string>;
@@ -385,10 +387,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-
-function secretsOf(spec: ReplicaSpec): unknown[] {
-  return [...Object.values(spec.env), spec.slugUrl?.token];
-}
 
 /** A service's output from every host its tasks ran on, through the manager (dockerode's types leave the promise out). */
 function serviceLogs(docker: Docker, id: string, options: { follow: boolean; stdout: boolean; stderr: boolean; tail?: number }): Promise<Readable | Buffer> {
