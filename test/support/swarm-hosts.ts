@@ -90,6 +90,8 @@ export async function startSwarmHosts(options: { hosts: number; images: string[]
     run(["ip", "link", "set", "bstk0", "up"]);
     run(["ip", "route", "add", "unreachable", OVERLAY_POOL]);
     cleanups.push(() => run(["ip", "route", "del", "unreachable", OVERLAY_POOL], { allowFail: true }));
+    const dns = await lanResolver();
+    cleanups.push(() => dns.close());
 
     const image = join(dir, "images.tar");
     run(["docker", "save", "-o", image, ...options.images]);
@@ -161,6 +163,31 @@ async function startHost(i: number, dir: string, cleanups: (() => void)[]): Prom
   );
   await waitFor(() => existsSync(socket) && Bun.spawnSync(dockerAt(socket, "info")).exitCode === 0, 60_000, `dockerd of ${name}`, () => proc.exitCode !== null);
   return { name, netns, address, socket, dockerdPid: Number(readFileSync(pidfile, "utf8").trim()) };
+}
+
+/**
+ * The lan's resolver, as every real network has one: the hosts' engines forward
+ * names they do not know here (--dns), and it answers at once that it knows none
+ * (REFUSED). Without an answer, each such lookup in a container waited ~20 s.
+ */
+async function lanResolver(): Promise<{ close(): void }> {
+  const socket = await Bun.udpSocket({
+    hostname: CONTROLLER_ADDR,
+    port: 53,
+    socket: {
+      data(sock, query, port, address) {
+        if (query.length < 12) return;
+        const answer = Buffer.from(query);
+        answer[2] = 0x80 | (query[2]! & 0x79); // QR=1, keep opcode and RD
+        answer[3] = 0x05; // RCODE 5: refused
+        answer.writeUInt16BE(0, 6); // no answers, authorities or additionals
+        answer.writeUInt16BE(0, 8);
+        answer.writeUInt16BE(0, 10);
+        sock.send(answer, port, address);
+      },
+    },
+  });
+  return { close: () => socket.close() };
 }
 
 /** Every process in the namespace was started by this harness (a host's dockerd and what it ran). */

@@ -53,7 +53,7 @@ export function agentServiceSpec(o: { image: string; binaryUrl: string; secretId
       Networks: [{ Target: AGENT_NETWORK }],
     },
     Mode: { Global: {} },
-    EndpointSpec: { Mode: "dnsrr", Ports: [] },
+    EndpointSpec: { Mode: "dnsrr" },
   };
 }
 

@@ -109,7 +109,8 @@ export class SwarmNodes {
   }
 
   async #replicaTasks(): Promise<SwarmTask[]> {
-    const services = await this.docker.listServices({ filters: { label: [`${LABEL.managed}=true`, LABEL.app] } });
+    // Swarm ORs several label filters: one goes to the engine, the rest is checked here.
+    const services = (await this.docker.listServices({ filters: { label: [`${LABEL.managed}=true`] } })).filter((s) => s.Spec?.Labels?.[LABEL.app]);
     if (services.length === 0) return [];
     const tasks = (await this.docker.listTasks({ filters: { service: services.map((s) => s.ID), "desired-state": ["running"] } })) as SwarmTask[];
     return tasks.filter((t) => t.Status.State === "running");

@@ -88,10 +88,15 @@ export class SwarmRunner implements Runner {
       throw new BeamstalkError("conflict", `docker network ${name} is a ${existing.Driver} network, not a Swarm overlay`, "the app was run by the Docker runner: see the README's \"More than one host\" for moving apps");
     }
     if (!existing) {
-      await this.#docker.createNetwork(overlaySpec(app, this.#labels)).catch((err) => {
-        if (statusOf(err) !== 409) throw engineError(err, `creating network ${name}`);
-      });
-      this.#logger.info("runner.network.created", { app, network: name, driver: "overlay" });
+      // Replicas start side by side: another start may have created it meanwhile ("name conflicts").
+      const created = await this.#docker.createNetwork(overlaySpec(app, this.#labels)).then(
+        () => true,
+        async (err) => {
+          if (await this.#docker.getNetwork(name).inspect().then(() => true, () => false)) return false;
+          throw engineError(err, `creating network ${name}`);
+        },
+      );
+      if (created) this.#logger.info("runner.network.created", { app, network: name, driver: "overlay" });
     }
     await this.#gateway.attach(name);
   }
@@ -174,12 +179,15 @@ export class SwarmRunner implements Runner {
     const replicas = await this.list(app);
     await Promise.all(replicas.map((r) => this.stop(r.id, 10)));
     await this.#local.removeJobsOf(app);
+    await this.#containersGone(app);
     const name = networkName(app);
     await this.#gateway.detach(name).catch((err) => this.#logger.warn("runner.gateway.detach_failed", { app, error: (err as Error).message }));
     // An overlay can be removed once the last task on it is gone everywhere, which Swarm reports a moment later.
-    for (let i = 0; i < 30; i++) {
+    for (let i = 0; i < 40; i++) {
       const err = await this.#docker.getNetwork(name).remove().then(() => null, (e) => e);
-      if (!err || statusOf(err) === 404) break;
+      const gone = !(await this.#docker.listNetworks({ filters: { name: [name] } })).some((n) => n.Name === name);
+      if (gone) break;
+      if (i === 39 && err) throw engineError(err, `removing network ${name}`);
       await Bun.sleep(500);
     }
     this.#logger.info("runner.app.removed", { app, replicas: replicas.length });
@@ -255,6 +263,21 @@ export class SwarmRunner implements Runner {
   async runJob(spec: JobSpec, options: JobOptions): Promise<JobResult> {
     await this.ensureNetwork(spec.app);
     return this.#local.runJob(spec, options);
+  }
+
+  /** Swarm removes a removed service's containers on each host a moment later: wait for that (bounded). */
+  async #containersGone(app: string): Promise<void> {
+    const all = (await this.#docker.listNodes().catch(() => [])) as { ID: string; Status?: { State?: string } }[];
+    const nodes = all.filter((n) => n.Status?.State === "ready").map((n) => n.ID);
+    const deadline = Date.now() + 20_000;
+    for (const node of nodes) {
+      const engine = await this.#engineFor(node).catch(() => null);
+      while (engine && Date.now() < deadline) {
+        const left = await engine.listContainers({ all: true, filters: { label: [`${LABEL.app}=${app}`, `${LABEL.managed}=true`] } }).catch(() => []);
+        if (left.length === 0) break;
+        await Bun.sleep(250);
+      }
+    }
   }
 
   async #waitForBoot(id: string): Promise<{ ok: true } | { ok: false; reason: string; output: string[] }> {
@@ -343,15 +366,23 @@ export class SwarmRunner implements Runner {
     return (await this.#engineFor(task.NodeID)).getContainer(containerId);
   }
 
+  /** A removed service has no tasks (Swarm answers 404 for its filter). */
   async #tasks(serviceId: string): Promise<SwarmTask[]> {
-    return (await this.#docker.listTasks({ filters: { service: [serviceId] } })) as SwarmTask[];
+    return (await this.#docker.listTasks({ filters: { service: [serviceId] } }).catch((err) => {
+      if (statusOf(err) === 404) return [];
+      throw engineError(err, `listing the tasks of ${serviceId}`);
+    })) as SwarmTask[];
   }
 
-  /** Replica services (of one app, or all): ours, and carrying an app (the agent service carries none). */
+  /**
+   * Replica services (of one app, or all): ours, and carrying an app (the agent's
+   * carries none). Swarm ORs several label filters, so only one goes to the engine.
+   */
   async #services(app?: string): Promise<Docker.Service[]> {
-    return this.#docker.listServices({ filters: { label: [...labelFilters(app, this.#labels), LABEL.app] } }).catch((err) => {
+    const services = await this.#docker.listServices({ filters: { label: [`${LABEL.managed}=true`] } }).catch((err) => {
       throw engineError(err, "listing services");
     });
+    return services.filter((s) => this.#owns(s.Spec?.Labels) && s.Spec?.Labels?.[LABEL.app] && (app === undefined || s.Spec.Labels[LABEL.app] === app));
   }
 
   async #tasksOf(services: Docker.Service[]): Promise<SwarmTask[]> {

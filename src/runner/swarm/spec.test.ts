@@ -71,7 +71,7 @@ describe("serviceSpec", () => {
         LogDriver: { Name: "json-file", Options: { "max-size": "10m", "max-file": "3" } },
       },
       Mode: { Replicated: { Replicas: 1 } },
-      EndpointSpec: { Mode: "dnsrr", Ports: [] },
+      EndpointSpec: { Mode: "dnsrr" },
     });
   });
 

@@ -105,7 +105,7 @@ export function serviceSpec(spec: ReplicaSpec, options: ServiceSpecOptions): Doc
     },
     Mode: { Replicated: { Replicas: 1 } },
     // DNS answers with the tasks' own addresses (what clustering dials), never a virtual IP; nothing is published.
-    EndpointSpec: { Mode: "dnsrr", Ports: [] },
+    EndpointSpec: { Mode: "dnsrr" },
   };
 }
 
