@@ -19,9 +19,26 @@ import { LABEL } from "../docker/spec.ts";
 export const GATEWAY_NAME = "beamstalk-gateway";
 export const GATEWAY_NETWORK = "beamstalk-gateway";
 
-/** Side effects as data: the commands the host runs for the gateway (asserted by gateway.test.ts). */
+/** Side effects as data: the commands the host runs for the gateway (asserted by spec.test.ts). */
 export function masqueradeArgv(pid: number, sourceSubnet: string, check: boolean): string[] {
-  return ["nsenter", "-t", String(pid), "-n", "--", "iptables", "-w", "-t", "nat", check ? "-C" : "-A", "POSTROUTING", "-s", sourceSubnet, "-j", "MASQUERADE"];
+  return inGateway(pid, ["-t", "nat", check ? "-C" : "-A", "POSTROUTING", "-s", sourceSubnet, "-j", "MASQUERADE"]);
+}
+
+/**
+ * The gateway sits on every app's overlay, so it must forward nothing between
+ * them: only what the host sends (from the bridge's subnet) and the replies.
+ * Without this, a packet from one app's replica could cross into another's.
+ */
+export function forwardPolicyArgvs(pid: number, sourceSubnet: string): string[][] {
+  return [
+    inGateway(pid, ["-P", "FORWARD", "DROP"]),
+    inGateway(pid, ["-A", "FORWARD", "-s", sourceSubnet, "-j", "ACCEPT"]),
+    inGateway(pid, ["-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]),
+  ];
+}
+
+function inGateway(pid: number, rule: string[]): string[] {
+  return ["nsenter", "-t", String(pid), "-n", "--", "iptables", "-w", ...rule];
 }
 
 export function routeArgv(subnet: string, via: string): string[] {
@@ -118,6 +135,7 @@ export class Gateway {
     if (!state.address || !state.bridgeSubnet) throw new BeamstalkError("internal", "the gateway container has no address on its bridge");
     if (this.#state?.pid !== state.pid) {
       if ((await exec(masqueradeArgv(state.pid, bridgeSubnet, true))).code !== 0) {
+        for (const argv of forwardPolicyArgvs(state.pid, bridgeSubnet)) await run(argv, "closing the gateway to all but the host");
         await run(masqueradeArgv(state.pid, bridgeSubnet, false), "masquerading in the gateway");
       }
       this.#logger.info("runner.gateway.ready", { address: state.address, pid: state.pid });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { Secret } from "../../lib/secret.ts";
 import type { ReplicaSpec } from "../types.ts";
-import { masqueradeArgv, routeArgv } from "./gateway.ts";
+import { forwardPolicyArgvs, masqueradeArgv, routeArgv } from "./gateway.ts";
 import { overlaySpec, serviceSpec } from "./spec.ts";
 
 const spec: ReplicaSpec = {
@@ -102,4 +102,10 @@ test("gateway commands are argv: masquerade inside its namespace, a route on the
   expect(masqueradeArgv(4242, "172.20.0.0/16", false)).toEqual(["nsenter", "-t", "4242", "-n", "--", "iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-s", "172.20.0.0/16", "-j", "MASQUERADE"]);
   expect(masqueradeArgv(4242, "172.20.0.0/16", true)[9]).toBe("-C");
   expect(routeArgv("10.251.3.0/24", "172.20.0.2")).toEqual(["ip", "route", "replace", "10.251.3.0/24", "via", "172.20.0.2"]);
+  // It forwards only what the host sends, never between two apps' overlays.
+  expect(forwardPolicyArgvs(4242, "172.20.0.0/16").map((a) => a.slice(7))).toEqual([
+    ["-P", "FORWARD", "DROP"],
+    ["-A", "FORWARD", "-s", "172.20.0.0/16", "-j", "ACCEPT"],
+    ["-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+  ]);
 });
