@@ -35,6 +35,8 @@ export interface ApiDeps {
   postgres?: PostgresActions;
   /** Custom domains and certificates; absent in API tests that do not need them. */
   domains?: DomainDeps;
+  /** The compiled executable's path, served to Swarm hosts' agents; absent when run from source. */
+  agentBinary?: () => string | undefined;
   /** The cluster's hosts (a Swarm runner); absent on a one-host server, where /api/nodes says so. */
   nodes?: NodeActions;
   /** `<dataDir>/slugs`: where GET /internal/slugs/<app>/<release> reads a release's slug. */

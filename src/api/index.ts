@@ -8,6 +8,7 @@ import { appRoutes } from "./apps.ts";
 import { configRoutes } from "./config.ts";
 import { runRoutes } from "./run.ts";
 import { slugRoutes } from "./slugs.ts";
+import { agentBinaryRoutes } from "./agent-binary.ts";
 import { internalRoutes } from "./internal.ts";
 import { logRoutes } from "./logs.ts";
 import { certRoutes } from "./certs.ts";
@@ -61,6 +62,7 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   api.route("/api", usageRoutes(deps));
   // Before /internal, whose other routes exist on the unix socket only: replicas fetch slugs over TCP.
   api.route("/internal/slugs", slugRoutes(deps));
+  api.route("/internal/agent", agentBinaryRoutes(deps));
   api.route("/internal", internalRoutes(deps));
 
   api.notFound((c) => c.json(new BeamstalkError("not_found", `no such route: ${c.req.method} ${c.req.path}`).toBody(), 404));

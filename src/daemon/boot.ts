@@ -14,7 +14,12 @@ import { Logs } from "../logs/index.ts";
 import { BackupScheduler, Postgres, ensurePostgresImage } from "../postgres/index.ts";
 import { createRouter } from "../router/index.ts";
 import Docker from "dockerode";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Readable } from "node:stream";
+import { Secret } from "../lib/secret.ts";
+import { agentDocker } from "../runner/agent-client.ts";
+import { Agents } from "../runner/swarm/agents.ts";
 import type { NodeActions } from "../api/nodes.ts";
 import { type DrainDeps, drainHost } from "../deploy/drain-host.ts";
 import { DockerRunner, type Runner, SwarmNodes, SwarmRunner, ensureManager, networkName } from "../runner/index.ts";
@@ -44,12 +49,21 @@ export interface Daemon {
  * none). Replicas boot with the host's CPUs and are settled to their size's limit
  * once healthy.
  */
-async function makeRunner(options: ServerOptions, root: string, logger: Logger, runImage: () => Promise<string>): Promise<{ runner: Runner; swarm?: { docker: Docker; nodes: SwarmNodes } }> {
+async function makeRunner(options: ServerOptions, root: string, logger: Logger, runImage: () => Promise<string>): Promise<{ runner: Runner; swarm?: { docker: Docker; nodes: SwarmNodes; agents: Agents; runner: SwarmRunner } }> {
   const bootDir = join(root, "runner");
   if (options.runner === "docker") return { runner: new DockerRunner({ bootDir, logger, bootCpus: availableParallelism() }) };
   const docker = new Docker({ socketPath: "/var/run/docker.sock" });
   await ensureManager(docker, logger, options.swarmAdvertiseAddr);
-  return { runner: new SwarmRunner({ docker, logger, bootDir, gatewayImage: runImage, bootCpus: availableParallelism() }), swarm: { docker, nodes: new SwarmNodes(docker) } };
+  const agents = new Agents({ docker, client: agentDocker, token: agentToken(root), logger });
+  const runner = new SwarmRunner({ docker, logger, bootDir, gatewayImage: runImage, bootCpus: availableParallelism(), nodes: agents });
+  return { runner, swarm: { docker, nodes: new SwarmNodes(docker), agents, runner } };
+}
+
+/** The token the controller and the hosts' agents share: made once, kept in the data directory (0600). */
+function agentToken(root: string): Secret {
+  const path = join(root, "swarm-agent.token");
+  if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString("hex"), { mode: 0o600, flag: "wx" });
+  return new Secret(readFileSync(path, "utf8").trim());
 }
 
 /** `beamstalk nodes` and friends over a Swarm; moving replicas off a host is the deployer's rolling restart. */
@@ -167,6 +181,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
 
   let sshPort: number | undefined;
   api = createApi({
+    agentBinary: () => (Bun.main.startsWith("/$bunfs/") ? process.execPath : undefined),
     ...(swarm ? { nodes: nodeActions({ ...swarm, runner, state, logger, restart: (app, user, out) => deployer.restart(app, user, out) }) } : {}),
     sshPort: () => sshPort,
     state,
@@ -252,6 +267,14 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   const host = options.bind === "0.0.0.0" || options.bind === "::" ? "127.0.0.1" : options.bind;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${http.port}`;
   controllerUrl ||= url;
+  // Every host's agent fetches this binary from here: deployed once the URL is known, in the background.
+  if (swarm) {
+    const agentBinary = Bun.main.startsWith("/$bunfs/") ? process.execPath : undefined;
+    if (!agentBinary) logger.warn("runner.agent.no_binary", { hint: "run the compiled binary: hosts other than this one cannot be reached from source" });
+    else void stack
+      .then(({ runImage }) => swarm.agents.ensure({ image: runImage, binaryUrl: `${controllerUrl}/internal/agent/beamstalk`, attach: (network) => swarm.runner.routeNetwork(network) }))
+      .catch((err) => logger.error("runner.agent.deploy_failed", { error: (err as Error).message }));
+  }
   logger.info("daemon.listening", { version: VERSION, http: url, ssh: ssh.port, socket: paths.socket, pid: process.pid, slug_delivery: runner.slugDelivery, controller_url: controllerUrl });
 
   let stopped = false;

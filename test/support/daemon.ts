@@ -30,6 +30,8 @@ export interface DaemonOptions {
   httpsPort?: number;
   /** Added to the daemon's environment (e.g. NODE_EXTRA_CA_CERTS for a private ACME CA). */
   env?: Record<string, string>;
+  /** Listen address (default 127.0.0.1; a multi-host test needs one the other hosts reach). */
+  bind?: string;
 }
 
 /** Boots the compiled binary as `beamstalk server` on a free port with its own data directory. */
@@ -37,7 +39,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<RunningD
   const dataDir = options.dataDir ?? join(tempDir("data"), "data");
   const ports = ["--http-port", String(options.httpPort ?? 0), "--https-port", String(options.httpsPort ?? 0)];
   const proc = Bun.spawn(
-    [BINARY, "server", "--data-dir", dataDir, "--bind", "127.0.0.1", ...ports, "--ssh-port", "0", "--base-domain", "apps.test", ...(options.args ?? [])],
+    [BINARY, "server", "--data-dir", dataDir, "--bind", options.bind ?? "127.0.0.1", ...ports, "--ssh-port", "0", "--base-domain", "apps.test", ...(options.args ?? [])],
     { stdin: "ignore", stdout: "pipe", stderr: "pipe", ...(options.env ? { env: { ...process.env, ...options.env } } : {}) },
   );
   let log = "";

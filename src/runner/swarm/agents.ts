@@ -57,7 +57,7 @@ export function agentServiceSpec(o: { image: string; binaryUrl: string; secretId
   };
 }
 
-export type AgentClient = (address: { host: string; port: number }, token: Secret) => Docker;
+export type AgentClient = (address: { host: string; port: number; token: Secret }) => Docker;
 
 /** The agents' engines by Swarm node id, found through the agent service's tasks. */
 export class Agents implements NodeEngines {
@@ -81,7 +81,7 @@ export class Agents implements NodeEngines {
     if (!host) throw new BeamstalkError("unreachable", `the Beamstalk agent on Swarm node ${nodeId.slice(0, 12)} is not running`, "beamstalk nodes shows the hosts; the agent starts on a host once it joined");
     let engine = this.#byAddress.get(host);
     if (!engine) {
-      engine = this.#client({ host, port: AGENT_PORT }, this.#token);
+      engine = this.#client({ host, port: AGENT_PORT, token: this.#token });
       this.#byAddress.set(host, engine);
       this.#logger.info("runner.agent.found", { node: nodeId.slice(0, 12), address: host });
     }

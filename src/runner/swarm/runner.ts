@@ -78,6 +78,11 @@ export class SwarmRunner implements Runner {
     this.#local = new DockerRunner({ bootDir: options.bootDir, logger: options.logger, docker: options.docker, labels: this.#labels });
   }
 
+  /** Routes the controller host into a Swarm network of its own (the agents'). */
+  routeNetwork(name: string): Promise<void> {
+    return this.#gateway.attach(name);
+  }
+
   async ensureNetwork(app: string): Promise<void> {
     const name = networkName(checkAppName(app));
     const existing = (await this.#docker.getNetwork(name).inspect().catch((err) => (statusOf(err) === 404 ? null : Promise.reject(engineError(err, `inspecting network ${name}`))))) as Docker.NetworkInspectInfo | null;
