@@ -144,11 +144,12 @@ async function startHost(i: number, dir: string, cleanups: (() => void)[]): Prom
   mkdirSync(root, { recursive: true });
   const socket = join(root, "docker.sock");
   const pidfile = join(root, "dockerd.pid");
-  // A private mount namespace: dockerd's own mounts (netns files, overlayfs) stay its own.
+  // Private mount and UTS namespaces: dockerd's mounts stay its own, and the host has its own name
+  // (what `docker node ls` and `beamstalk nodes` show). A fixed script; the values come as arguments.
   const proc = Bun.spawn(
     [
-      "unshare", "--mount", "--propagation", "private", "--",
-      "nsenter", `--net=/run/netns/${netns}`, "--",
+      "unshare", "--mount", "--uts", "--propagation", "private", "--",
+      "bash", "-c", 'hostname "$1" && exec nsenter --net="$2" -- "${@:3}"', "swarm-host", name, `/run/netns/${netns}`,
       "dockerd",
       "--data-root", join(root, "data"),
       "--exec-root", join(root, "exec"),
