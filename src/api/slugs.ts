@@ -32,7 +32,7 @@ export function slugRoutes(deps: ApiDeps) {
       deps.logger.warn("slug.refused", { app: name, release: Number(version) });
       throw noSuchSlug();
     }
-    const release = deps.state.releases.get(app.id, Number(version));
+    const release = servedRelease(deps, app.id, Number(version));
     const file = release?.slug ? Bun.file(join(deps.slugsDir, app.name, `${release.slug}.tar.gz`)) : null;
     if (!file || !(await file.exists())) throw noSuchSlug();
     deps.logger.info("slug.served", { app: app.name, release: Number(version), bytes: file.size });
@@ -42,6 +42,18 @@ export function slugRoutes(deps: ApiDeps) {
   });
 
   return r;
+}
+
+/**
+ * The release whose slug a replica of `version` boots: its own, unless a hot upgrade
+ * carried that release's replicas onto the serving one (DESIGN §2). A replica that
+ * Swarm starts again, on any host, then boots the code its peers run, not the code
+ * its spec was first made with.
+ */
+function servedRelease(deps: ApiDeps, appId: number, version: number) {
+  const current = deps.state.releases.current(appId);
+  if (current && current.version !== version && current.slug && deps.state.releases.lineage(appId, current.version).has(version)) return current;
+  return deps.state.releases.get(appId, version);
 }
 
 function noSuchSlug() {

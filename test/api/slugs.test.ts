@@ -66,6 +66,20 @@ describe("GET /internal/slugs/:app/:release", () => {
     expect(t.logger.lines.join("\n")).not.toContain(good);
   });
 
+  test("a release hot-upgraded into the serving one boots the serving one's slug (a replica Swarm starts again gets the upgraded code)", async () => {
+    const { web } = await setup();
+    t.state.releases.setStatus(web.id, 2, "failed");
+    const hot = t.state.releases.append({ appId: web.id, appName: "web", summary: "Hot upgrade", config: {}, slug: "ef34ab", processTypes: { web: "x" }, gitSha: "def5678", status: "succeeded", createdBy: null, hotFrom: 1 });
+    writeFileSync(join(t.dir, "slugs", "web", "ef34ab.tar.gz"), "upgraded slug");
+    const res = await fetchSlug("/internal/slugs/web/1", t.state.slugTokens.tokenFor(web, 1).reveal());
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("upgraded slug");
+    expect(t.state.releases.current(web.id)?.version).toBe(hot.version);
+    // A release outside the serving one's lineage keeps its own slug.
+    const api = t.state.apps.byName("api")!;
+    expect(await (await fetchSlug("/internal/slugs/api/1", t.state.slugTokens.tokenFor(api, 1).reveal())).text()).toBe("api slug");
+  });
+
   test("the slug's file gone from disk is a 404 too", async () => {
     const { web } = await setup();
     rmSync(join(t.dir, "slugs", "web"), { recursive: true });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import Docker from "dockerode";
 import type { SwarmTask } from "../../src/runner/swarm/tasks.ts";
 import { CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
@@ -19,6 +20,7 @@ const manager = new Docker({ socketPath: "/var/run/docker.sock" });
 let cluster: SwarmHosts;
 let daemon: RunningDaemon;
 let owner: CliUser;
+let fixture: Awaited<ReturnType<typeof createFixtureApp>>;
 
 async function freePort(): Promise<number> {
   const server = Bun.listen({ hostname: "0.0.0.0", port: 0, socket: { data() {} } });
@@ -68,7 +70,8 @@ beforeAll(async () => {
   daemon = await startDaemon({ bind: "0.0.0.0", httpPort: port, args: ["--runner", "swarm", "--controller-url", `http://${CONTROLLER_ADDR}:${port}`] });
   owner = new CliUser(daemon.url);
   await owner.ok(["signup", "--email", "swarm@example.com", "--socket", daemon.socket], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
-  const push = await (await createFixtureApp(owner, APP)).push();
+  fixture = await createFixtureApp(owner, APP);
+  const push = await fixture.push();
   expect(push.out + push.err).toContain("web.1 is healthy");
 }, LONG);
 
@@ -101,6 +104,27 @@ describe("more than one host (--runner swarm)", () => {
       const views = await Promise.all(where.map(async (w) => ({ me: `${APP}@${w.ip}`, sees: await nodesSeenBy(w.ip) })));
       return views.every((v) => JSON.stringify(v.sees) === JSON.stringify(nodes.filter((n) => n !== v.me))) ? true : undefined;
     });
+  }, LONG);
+
+  test("a hot upgrade across hosts: every node upgraded in place, same OS process, state kept", async () => {
+    const where = await placement();
+    expect(new Set(where.map((w) => w.node)).size).toBe(3);
+    const ask = async (ip: string, path: string) => (await fetch(`http://${ip}:4000${path}`, { signal: AbortSignal.timeout(5000) })).text();
+    const before = await Promise.all(where.map(async (w) => ({ ip: w.ip, pid: await ask(w.ip, "/pid"), count: Number(await ask(w.ip, "/count")) })));
+    const edit = (file: string, from: RegExp, to: string) => Bun.write(`${fixture.repo}/${file}`, readFileSync(`${fixture.repo}/${file}`, "utf8").replace(from, to));
+    await edit("mix.exs", /version: "[^"]+"/, 'version: "0.2.0"');
+    await edit("lib/hello/version.ex", /"hello v[^"]*"/, '"hello v2"');
+    await fixture.git(["commit", "-qam", "0.2.0"]);
+    const push = await fixture.git(["push", "-o", "hot", "beamstalk", "main"]);
+    expect(push.code).toBe(0);
+    expect(push.err).toMatch(/is live on 3 replicas, upgraded in place in [\d.]+ s/);
+    console.log(`[swarm e2e] hot upgrade of 3 replicas on 3 hosts: ${push.err.match(/upgraded in place in [\d.]+ s/)?.[0]}`);
+    for (const b of before) {
+      expect(await ask(b.ip, "/pid")).toBe(b.pid);
+      expect(Number(await ask(b.ip, "/count"))).toBe(b.count + 1);
+      expect(await ask(b.ip, "/")).toBe("hello v2\n");
+    }
+    expect((await get("/")).body).toBe("hello v2\n");
   }, LONG);
 
   test("nodes:drain moves a host's replicas to the others under a steady request loop: no failed request", async () => {
