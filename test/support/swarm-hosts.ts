@@ -141,20 +141,23 @@ async function startHost(i: number, dir: string, cleanups: (() => void)[]): Prom
   run(["ip", "-n", netns, "addr", "add", `${address}/24`, "dev", "eth0"]);
   run(["ip", "-n", netns, "link", "set", "eth0", "up"]);
   // No default route: a host reaches the lan and nothing else.
-  mkdirSync(root, { recursive: true });
-  const socket = join(root, "docker.sock");
+  // The host's own /run: its engine's socket is /var/run/docker.sock there, as on a real host,
+  // so what mounts that path (the Beamstalk agent) reaches this host's engine, not this machine's.
+  const ownRun = join(root, "run");
+  mkdirSync(ownRun, { recursive: true });
+  const socket = join(ownRun, "docker.sock");
   const pidfile = join(root, "dockerd.pid");
   // Private mount and UTS namespaces: dockerd's mounts stay its own, and the host has its own name
   // (what `docker node ls` and `beamstalk nodes` show). A fixed script; the values come as arguments.
   const proc = Bun.spawn(
     [
       "unshare", "--mount", "--uts", "--propagation", "private", "--",
-      "bash", "-c", 'hostname "$1" && exec nsenter --net="$2" -- "${@:3}"', "swarm-host", name, `/run/netns/${netns}`,
+      "bash", "-c", 'hostname "$1" && exec 3<"$2" && mount --bind "$3" /run && exec nsenter --net=/proc/self/fd/3 -- "${@:4}"', "swarm-host", name, `/run/netns/${netns}`, ownRun,
       "dockerd",
       "--data-root", join(root, "data"),
       "--exec-root", join(root, "exec"),
       "--pidfile", pidfile,
-      "-H", `unix://${socket}`,
+      "-H", "unix:///run/docker.sock",
       "--cgroup-parent", `bstk-${name}`,
       "--bip", `10.248.${i}.1/24`,
       "--default-address-pool", `base=10.247.${i * 16}.0/20,size=24`,

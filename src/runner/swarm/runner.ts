@@ -13,7 +13,7 @@ import { ReplicaBootError, byIdentity, checkSlug, engineError, randomSuffix, red
 import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner } from "../types.ts";
 import { diffEvents, type Snapshot } from "./events.ts";
 import { Gateway } from "./gateway.ts";
-import { overlaySpec, serviceSpec } from "./spec.ts";
+import { overlaySpec, serviceSpec, spreadConstraints } from "./spec.ts";
 import { type SwarmTask, containerOf, currentTask, toReplica } from "./tasks.ts";
 
 /** Reaches the Docker engine of the host a task runs on (the manager cannot exec or update there). */
@@ -112,7 +112,9 @@ export class SwarmRunner implements Runner {
     checkSlug(spec.slugPath);
     if (!spec.slugUrl) throw new BeamstalkError("internal", "a replica on Swarm needs a slug URL (replicas on other hosts fetch their slug from the controller)");
     await this.ensureNetwork(spec.app);
+    const avoid = await this.#siblingsPlacement(spec);
     const body = serviceSpec(spec, {
+      ...(avoid.length ? { avoidNodes: avoid } : {}),
       suffix: randomSuffix(),
       bootConfig: await this.#ensureBootConfig(),
       slug: spec.slugUrl,
@@ -397,9 +399,36 @@ export class SwarmRunner implements Runner {
     })) as SwarmTask[];
   }
 
+  /** The hosts running this replica's siblings, when another ready, active host could take it instead. */
+  async #siblingsPlacement(spec: ReplicaSpec): Promise<string[]> {
+    const siblings = (await this.list(spec.app)).filter((r) => r.process === spec.process && r.release === spec.release && r.state !== "exited" && r.node);
+    const nodes = (await this.#docker.listNodes().catch(() => [])) as { ID: string; Spec?: { Availability?: string }; Status?: { State?: string } }[];
+    const ready = nodes.filter((n) => n.Status?.State === "ready" && n.Spec?.Availability === "active").map((n) => n.ID);
+    return spreadConstraints(siblings.map((r) => r.node!), ready).map((c) => c.slice("node.id!=".length));
+  }
+
+  /**
+   * A replica kept off its siblings' hosts that no host can take any more (one
+   * died or was drained) gets its constraints dropped, so Swarm places it anywhere.
+   */
+  async #relaxPlacement(services: Docker.Service[], tasks: SwarmTask[]): Promise<void> {
+    for (const service of services) {
+      const task = currentTask(tasks.filter((t) => t.ServiceID === service.ID));
+      const template = service.Spec?.TaskTemplate as Docker.ContainerTaskSpec | undefined;
+      if (task?.Status.State !== "pending" || !template?.Placement?.Constraints?.length) continue;
+      if (!/no suitable node/i.test(`${task.Status.Err ?? ""} ${task.Status.Message ?? ""}`)) continue;
+      const spec = { ...service.Spec, TaskTemplate: { ...template, Placement: { ...template.Placement, Constraints: [] } } };
+      await this.#docker.getService(service.ID).update({ ...spec, version: service.Version?.Index } as never).then(
+        () => this.#logger.info("runner.placement.relaxed", { service: service.Spec?.Name }),
+        (err) => this.#logger.warn("runner.placement.relax_failed", { service: service.Spec?.Name, error: (err as Error).message }),
+      );
+    }
+  }
+
   async #snapshot(): Promise<Snapshot> {
     const services = await this.#services();
     const tasks = await this.#tasksOf(services);
+    await this.#relaxPlacement(services, tasks);
     return new Map(services.map((s) => [s.ID, { app: s.Spec?.Labels?.[LABEL.app] ?? "", task: currentTask(tasks.filter((t) => t.ServiceID === s.ID)) }]));
   }
 

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { Secret } from "../../lib/secret.ts";
 import type { ReplicaSpec } from "../types.ts";
 import { forwardPolicyArgvs, masqueradeArgv, routeArgv } from "./gateway.ts";
-import { overlaySpec, serviceSpec } from "./spec.ts";
+import { overlaySpec, serviceSpec, spreadConstraints } from "./spec.ts";
 
 const spec: ReplicaSpec = {
   app: "hello",
@@ -108,4 +108,12 @@ test("gateway commands are argv: masquerade inside its namespace, a route on the
     ["-A", "FORWARD", "-s", "172.20.0.0/16", "-j", "ACCEPT"],
     ["-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
   ]);
+});
+
+test("spreadConstraints: off the siblings' hosts while another ready host is free; nothing when none is", () => {
+  expect(spreadConstraints(["n2", "n1"], ["n1", "n2", "n3"])).toEqual(["node.id!=n1", "node.id!=n2"]);
+  expect(spreadConstraints(["n1", "n2", "n3"], ["n1", "n2", "n3"])).toEqual([]);
+  expect(spreadConstraints([], ["n1"])).toEqual([]);
+  const body = serviceSpec(spec, { ...options, avoidNodes: ["n1"] }) as { TaskTemplate: { Placement: unknown } };
+  expect(body.TaskTemplate.Placement).toEqual({ Constraints: ["node.id!=n1"] });
 });

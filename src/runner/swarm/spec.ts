@@ -35,6 +35,21 @@ export interface ServiceSpecOptions {
   stopTimeoutSeconds?: number;
   /** CPUs a replica may use while it boots; settle() lowers its container to the size's limit. */
   bootCpus?: number;
+  /** Hosts (Swarm node ids) to keep this replica off: those running its siblings (see spreadConstraints). */
+  avoidNodes?: string[];
+}
+
+/**
+ * Swarm spreads the tasks of one service over hosts, but a replica is a service
+ * of its own here: so a replica is kept off the hosts that already run its
+ * siblings (same app, process type and release) while another host can take it.
+ * These are hard constraints; when a host dies and none is left to satisfy
+ * them, the runner drops them (relaxPlacement) and Swarm places the task anywhere.
+ */
+export function spreadConstraints(siblingNodes: readonly string[], readyNodes: readonly string[]): string[] {
+  const busy = new Set(siblingNodes);
+  if (!readyNodes.some((n) => !busy.has(n))) return [];
+  return [...busy].sort().map((id) => `node.id!=${id}`);
 }
 
 /** An overlay per app, attachable so the controller's gateway container can join it. */
@@ -100,6 +115,7 @@ export function serviceSpec(spec: ReplicaSpec, options: ServiceSpecOptions): Doc
       },
       // Swarm restarts a task that exits (a new container, maybe on another host).
       RestartPolicy: { Condition: "any", Delay: 1e9, MaxAttempts: 0 },
+      ...(options.avoidNodes?.length ? { Placement: { Constraints: options.avoidNodes.map((id) => `node.id!=${id}`) } } : {}),
       Networks: [{ Target: networkName(spec.app), Aliases: [internalName(spec.app), host] }],
       LogDriver: { Name: "json-file", Options: { "max-size": "10m", "max-file": "3" } },
     },
