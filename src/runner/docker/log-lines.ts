@@ -1,4 +1,5 @@
 import { concat } from "../../lib/bytes.ts";
+import type { Readable } from "node:stream";
 import type { LogLine } from "../types.ts";
 
 /**
@@ -27,5 +28,19 @@ export async function* logLines(chunks: AsyncIterable<Uint8Array> | Iterable<Uin
   for (const stream of ["stdout", "stderr"] as const) {
     const rest = partial[stream] + decoders[stream].decode();
     if (rest !== "") yield { stream, line: rest };
+  }
+}
+
+/** A followed log stream's lines until it ends or `signal` aborts (then it ends quietly); the stream is always destroyed. */
+export async function* followLines(stream: Readable, signal?: AbortSignal): AsyncGenerator<LogLine> {
+  const abort = () => stream.destroy();
+  signal?.addEventListener("abort", abort, { once: true });
+  try {
+    yield* logLines(stream);
+  } catch (err) {
+    if (!signal?.aborted) throw err;
+  } finally {
+    signal?.removeEventListener("abort", abort);
+    stream.destroy();
   }
 }

@@ -11,7 +11,7 @@ export { ReplicaBootError };
 import { dockerExec } from "./exec.ts";
 import { removeJobs, runJobContainer } from "./job.ts";
 import { checkJobSpec } from "./job-spec.ts";
-import { logLines } from "./log-lines.ts";
+import { followLines, logLines } from "./log-lines.ts";
 import { LABEL, checkSpec, containerSpec, labelFilters, networkName, networkSpec } from "./spec.ts";
 
 export interface DockerRunnerOptions {
@@ -227,17 +227,7 @@ export class DockerRunner implements Runner {
       yield* logLines([await container.logs({ ...base, follow: false })]);
       return;
     }
-    const stream = (await container.logs({ ...base, follow: true })) as Readable;
-    const abort = () => stream.destroy();
-    options.signal?.addEventListener("abort", abort, { once: true });
-    try {
-      yield* logLines(stream);
-    } catch (err) {
-      if (!options.signal?.aborted) throw err;
-    } finally {
-      options.signal?.removeEventListener("abort", abort);
-      stream.destroy();
-    }
+    yield* followLines((await container.logs({ ...base, follow: true })) as Readable, options.signal);
   }
 
   async exec(id: string, argv: string[], options: ExecOptions): Promise<ExecSession> {

@@ -7,13 +7,15 @@ import { checkAppName } from "../../lib/validate.ts";
 import { bootScript } from "../boot-script.ts";
 import { DockerRunner } from "../docker/runner.ts";
 import { dockerExec } from "../docker/exec.ts";
-import { logLines } from "../docker/log-lines.ts";
+import { followLines, logLines } from "../docker/log-lines.ts";
+import { serviceLogs, waitForBoot } from "./boot-wait.ts";
+import { relaxPlacement, siblingsPlacement } from "./placement.ts";
 import { LABEL, checkSpec, labelFilters, networkName } from "../docker/spec.ts";
 import { ReplicaBootError, byIdentity, checkSlug, engineError, randomSuffix, redactError, secretsOf, statsOf, statusOf } from "../docker/engine.ts";
 import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner } from "../types.ts";
 import { diffEvents, type Snapshot } from "./events.ts";
 import { Gateway } from "./gateway.ts";
-import { overlaySpec, serviceSpec, spreadConstraints } from "./spec.ts";
+import { overlaySpec, serviceSpec } from "./spec.ts";
 import { type SwarmTask, containerOf, currentTask, toReplica } from "./tasks.ts";
 
 /** Reaches the Docker engine of the host a task runs on (the manager cannot exec or update there). */
@@ -39,10 +41,6 @@ export interface SwarmRunnerOptions {
   pollMs?: number;
 }
 
-const READY_LINE = "beamstalk-boot: starting process";
-const BOOT_PREFIX = "beamstalk-boot: ";
-const ERROR_PREFIX = "beamstalk-boot: error: ";
-
 /**
  * Runs replicas as Docker Swarm services across hosts (one service, one task
  * per replica: see spec.ts). Swarm places, restarts and moves tasks; this
@@ -63,6 +61,8 @@ export class SwarmRunner implements Runner {
   readonly #bootCpus: number | undefined;
   readonly #pollMs: number;
   #localNodeId: Promise<string> | null = null;
+  /** Per app, process and release: the placement of the sibling started last (see start). */
+  readonly #placing = new Map<string, Promise<void>>();
   #bootConfig: Promise<{ id: string; name: string }> | null = null;
 
   constructor(options: SwarmRunnerOptions) {
@@ -112,27 +112,25 @@ export class SwarmRunner implements Runner {
     checkSlug(spec.slugPath);
     if (!spec.slugUrl) throw new BeamstalkError("internal", "a replica on Swarm needs a slug URL (replicas on other hosts fetch their slug from the controller)");
     await this.ensureNetwork(spec.app);
-    const avoid = await this.#siblingsPlacement(spec);
-    const body = serviceSpec(spec, {
-      ...(avoid.length ? { avoidNodes: avoid } : {}),
-      suffix: randomSuffix(),
-      bootConfig: await this.#ensureBootConfig(),
-      slug: spec.slugUrl,
-      labels: this.#labels,
-      stopTimeoutSeconds: this.#stopTimeoutSeconds,
-      ...(this.#bootCpus ? { bootCpus: this.#bootCpus } : {}),
-    });
-    const what = { app: spec.app, release: spec.release, process: spec.process, index: spec.index, name: body.Name };
-    this.#logger.info("runner.replica.starting", what);
-    const began = performance.now();
-    const created = await this.#docker.createService(body).catch((err) => {
-      const failure = redactError(engineError(err, `creating service ${body.Name}`), secretsOf(spec));
-      this.#logger.error("runner.replica.failed", { ...what, error: failure.message });
-      throw failure;
-    });
-    const id = (created as unknown as { id?: string; ID?: string }).id ?? (created as unknown as { ID: string }).ID;
+    // Siblings started side by side (a rollout) are placed one after another, each seeing where the last one went.
+    const key = placementKey(spec);
+    const placed = this.#placing.get(key) ?? Promise.resolve();
+    let done = () => {};
+    const chain = placed.then(() => new Promise<void>((resolve) => (done = resolve)));
+    this.#placing.set(key, chain);
+    await placed;
+    let id = "";
     try {
-      const boot = await this.#waitForBoot(id);
+      id = await this.#create(spec, spec.slugUrl);
+      await this.#assigned(id);
+    } finally {
+      done();
+      if (this.#placing.get(key) === chain) this.#placing.delete(key);
+    }
+    const what = { app: spec.app, release: spec.release, process: spec.process, index: spec.index };
+    const began = performance.now();
+    try {
+      const boot = await waitForBoot(this.#docker, id, this.#bootTimeoutMs, (service) => this.#tasks(service));
       if (!boot.ok) throw new ReplicaBootError(`replica ${spec.process}.${spec.index} of ${spec.app} v${spec.release} failed to boot: ${boot.reason}`, boot.output);
       const replica = await this.#replica(id);
       if (!replica) throw new ReplicaBootError(`replica ${spec.process}.${spec.index} of ${spec.app} vanished while booting`, []);
@@ -140,10 +138,38 @@ export class SwarmRunner implements Runner {
       return replica;
     } catch (err) {
       await this.#docker.getService(id).remove().catch(() => {});
-      const failure = err instanceof ReplicaBootError ? err : redactError(engineError(err, `starting ${body.Name}`), secretsOf(spec));
+      const failure = err instanceof ReplicaBootError ? err : redactError(engineError(err, `starting ${spec.app} ${spec.process}.${spec.index}`), secretsOf(spec));
       this.#logger.error("runner.replica.failed", { ...what, error: failure.message });
       throw failure;
     }
+  }
+
+  /** Creates the replica's service, kept off its siblings' hosts; returns its id. */
+  async #create(spec: ReplicaSpec, slug: NonNullable<ReplicaSpec["slugUrl"]>): Promise<string> {
+    const avoid = await siblingsPlacement(this.#docker, spec, await this.list(spec.app));
+    const body = serviceSpec(spec, {
+      ...(avoid.length ? { avoidNodes: avoid } : {}),
+      suffix: randomSuffix(),
+      bootConfig: await this.#ensureBootConfig(),
+      slug,
+      labels: this.#labels,
+      stopTimeoutSeconds: this.#stopTimeoutSeconds,
+      ...(this.#bootCpus ? { bootCpus: this.#bootCpus } : {}),
+    });
+    const what = { app: spec.app, release: spec.release, process: spec.process, index: spec.index, name: body.Name };
+    this.#logger.info("runner.replica.starting", what);
+    const created = await this.#docker.createService(body).catch((err) => {
+      const failure = redactError(engineError(err, `creating service ${body.Name}`), secretsOf(spec));
+      this.#logger.error("runner.replica.failed", { ...what, error: failure.message });
+      throw failure;
+    });
+    return (created as unknown as { id?: string; ID?: string }).id ?? (created as unknown as { ID: string }).ID;
+  }
+
+  /** Until Swarm has picked the task's host (bounded: a task no host can take stays pending). */
+  async #assigned(id: string): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && !currentTask(await this.#tasks(id))?.NodeID) await Bun.sleep(50);
   }
 
   async settle(id: string): Promise<void> {
@@ -241,17 +267,7 @@ export class SwarmRunner implements Runner {
       yield* logLines([stream as Buffer]);
       return;
     }
-    const readable = stream as Readable;
-    const abort = () => readable.destroy();
-    options.signal?.addEventListener("abort", abort, { once: true });
-    try {
-      yield* logLines(readable);
-    } catch (err) {
-      if (!options.signal?.aborted) throw err;
-    } finally {
-      options.signal?.removeEventListener("abort", abort);
-      readable.destroy();
-    }
+    yield* followLines(stream as Readable, options.signal);
   }
 
   async exec(id: string, argv: string[], options: ExecOptions): Promise<ExecSession> {
@@ -285,55 +301,6 @@ export class SwarmRunner implements Runner {
         await Bun.sleep(250);
       }
     }
-  }
-
-  async #waitForBoot(id: string): Promise<{ ok: true } | { ok: false; reason: string; output: string[] }> {
-    const output: string[] = [];
-    let verdict: { ok: true } | { ok: false; reason: string } | null = null;
-    const abort = new AbortController();
-    const reading = (async () => {
-      // Service logs come through the manager from whichever host runs the task; retry until the task has any.
-      while (!verdict && !abort.signal.aborted) {
-        const stream = (await serviceLogs(this.#docker, id, { follow: true, stdout: true, stderr: true }).catch(() => null)) as Readable | null;
-        if (stream) {
-          const stop = () => stream.destroy();
-          abort.signal.addEventListener("abort", stop, { once: true });
-          try {
-            for await (const { line } of logLines(stream)) {
-              if (!line.startsWith(BOOT_PREFIX)) continue;
-              if (!output.includes(line)) output.push(line);
-              if (line === READY_LINE) return void (verdict ??= { ok: true });
-              if (line.startsWith(ERROR_PREFIX)) return void (verdict ??= { ok: false, reason: line.slice(ERROR_PREFIX.length) });
-            }
-          } catch {
-            // the stream broke (task replaced): read again
-          } finally {
-            abort.signal.removeEventListener("abort", stop);
-          }
-        }
-        await Bun.sleep(200);
-      }
-    })();
-    const deadline = Date.now() + this.#bootTimeoutMs;
-    try {
-      while (!verdict) {
-        await Bun.sleep(100);
-        if (verdict) break;
-        const tasks = await this.#tasks(id);
-        const failed = tasks.find((t) => t.Status.State === "failed" || t.Status.State === "rejected");
-        if (failed && !verdict) {
-          await Promise.race([reading, Bun.sleep(1500)]);
-          verdict ??= { ok: false, reason: `the task ${failed.Status.State}: ${failed.Status.Err ?? failed.Status.Message ?? "no reason given"}` };
-        } else if (Date.now() > deadline) {
-          const task = currentTask(tasks);
-          verdict = { ok: false, reason: `the boot script did not start the process within ${this.#bootTimeoutMs} ms (task ${task?.Status.State ?? "not scheduled"}${task?.Status.Err ? `: ${task.Status.Err}` : ""})` };
-        }
-      }
-    } finally {
-      abort.abort();
-    }
-    const result = verdict as { ok: true } | { ok: false; reason: string };
-    return result.ok ? result : { ...result, output };
   }
 
   async #ensureBootConfig(): Promise<{ id: string; name: string }> {
@@ -399,36 +366,10 @@ export class SwarmRunner implements Runner {
     })) as SwarmTask[];
   }
 
-  /** The hosts running this replica's siblings, when another ready, active host could take it instead. */
-  async #siblingsPlacement(spec: ReplicaSpec): Promise<string[]> {
-    const siblings = (await this.list(spec.app)).filter((r) => r.process === spec.process && r.release === spec.release && r.state !== "exited" && r.node);
-    const nodes = (await this.#docker.listNodes().catch(() => [])) as { ID: string; Spec?: { Availability?: string }; Status?: { State?: string } }[];
-    const ready = nodes.filter((n) => n.Status?.State === "ready" && n.Spec?.Availability === "active").map((n) => n.ID);
-    return spreadConstraints(siblings.map((r) => r.node!), ready).map((c) => c.slice("node.id!=".length));
-  }
-
-  /**
-   * A replica kept off its siblings' hosts that no host can take any more (one
-   * died or was drained) gets its constraints dropped, so Swarm places it anywhere.
-   */
-  async #relaxPlacement(services: Docker.Service[], tasks: SwarmTask[]): Promise<void> {
-    for (const service of services) {
-      const task = currentTask(tasks.filter((t) => t.ServiceID === service.ID));
-      const template = service.Spec?.TaskTemplate as Docker.ContainerTaskSpec | undefined;
-      if (task?.Status.State !== "pending" || !template?.Placement?.Constraints?.length) continue;
-      if (!/no suitable node/i.test(`${task.Status.Err ?? ""} ${task.Status.Message ?? ""}`)) continue;
-      const spec = { ...service.Spec, TaskTemplate: { ...template, Placement: { ...template.Placement, Constraints: [] } } };
-      await this.#docker.getService(service.ID).update({ ...spec, version: service.Version?.Index } as never).then(
-        () => this.#logger.info("runner.placement.relaxed", { service: service.Spec?.Name }),
-        (err) => this.#logger.warn("runner.placement.relax_failed", { service: service.Spec?.Name, error: (err as Error).message }),
-      );
-    }
-  }
-
   async #snapshot(): Promise<Snapshot> {
     const services = await this.#services();
     const tasks = await this.#tasksOf(services);
-    await this.#relaxPlacement(services, tasks);
+    await relaxPlacement(this.#docker, this.#logger, services, tasks);
     return new Map(services.map((s) => [s.ID, { app: s.Spec?.Labels?.[LABEL.app] ?? "", task: currentTask(tasks.filter((t) => t.ServiceID === s.ID)) }]));
   }
 
@@ -445,6 +386,10 @@ export class SwarmRunner implements Runner {
   }
 }
 
+function placementKey(spec: ReplicaSpec): string {
+  return `${spec.app}/${spec.process}/${spec.release}`;
+}
+
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((done) => {
     const timer = setTimeout(done, ms);
@@ -452,8 +397,3 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-
-/** A service's output from every host its tasks ran on, through the manager (dockerode's types leave the promise out). */
-function serviceLogs(docker: Docker, id: string, options: { follow: boolean; stdout: boolean; stderr: boolean; tail?: number }): Promise<Readable | Buffer> {
-  return (docker.getService(id) as unknown as { logs(o: object): Promise<Readable | Buffer> }).logs(options);
-}
