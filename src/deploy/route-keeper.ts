@@ -13,7 +13,7 @@ export class RouteKeeper implements RouteTarget {
   readonly #generation = new Map<string, number>();
   readonly #routes = new Map<string, { hostnames: string[]; backends: Backend[] }>();
 
-  constructor(private readonly router: RouteTarget & { removeRoute(app: string): void }) {}
+  constructor(private readonly router: RouteTarget & { removeRoute(app: string): void; abandon(backends: Backend[]): void }) {}
 
   generation(app: string): number {
     return this.#generation.get(app) ?? 0;
@@ -34,7 +34,11 @@ export class RouteKeeper implements RouteTarget {
     const route = this.#routes.get(app);
     if (!route || this.generation(app) !== generation) return false;
     const kept = route.backends.filter((b) => alive.has(key(b)));
-    if (kept.length !== route.backends.length) this.setRoute(app, route.hostnames, kept);
+    if (kept.length !== route.backends.length) {
+      this.setRoute(app, route.hostnames, kept);
+      // Gone from the engine: connections to them would wait for an answer that never comes.
+      this.router.abandon(route.backends.filter((b) => !alive.has(key(b))));
+    }
     return true;
   }
 

@@ -22,10 +22,22 @@ export function backendKey(backend: Backend): string {
   return backend.host.includes(":") ? `[${backend.host}]:${backend.port}` : `${backend.host}:${backend.port}`;
 }
 
-/** The in-flight bookkeeping behind drain(). */
+/** The in-flight bookkeeping behind drain(), and abandon(). */
 export class BackendRegistry {
   private readonly states = new Map<string, BackendState>();
   private readonly waiters = new Set<() => void>();
+  private readonly abandoners = new Set<(key: string) => void>();
+
+  /** `fn` ends every connection it holds to a backend that is abandoned; returns how to stop listening. */
+  onAbandon(fn: (key: string) => void): () => void {
+    this.abandoners.add(fn);
+    return () => this.abandoners.delete(fn);
+  }
+
+  /** These backends' replicas died: whatever is connected to them will never be answered, so it is cut now. */
+  abandon(backends: Backend[]): void {
+    for (const backend of backends) for (const fn of this.abandoners) fn(backendKey(backend));
+  }
 
   acquire(backend: Backend): BackendState {
     const key = backendKey(backend);

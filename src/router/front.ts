@@ -128,6 +128,10 @@ interface Upstream {
   retried: boolean;
   /** Part of the answer went to the client. */
   answered: boolean;
+  /** Its backend was abandoned (the replica died) while it connected, or connecting took too long. */
+  abandoned: boolean;
+  /** Bounds the connect: a replica that vanished on another host answers no SYN. */
+  connectTimer: Timer | null;
   idleSince: number;
 }
 
@@ -136,6 +140,8 @@ const CRLFCRLF = Buffer.from("\r\n\r\n");
 const MAX_IDLE_MS = 4_000;
 /** Requests sent again on a fresh connection when a pooled one turns out closed before answering (nginx's default too). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
+/** How long connecting to a replica may take before its request gets a 502 (Heroku's router allows 5 s too). */
+const CONNECT_TIMEOUT_MS = 5_000;
 /** Idle upstream connections kept per backend. */
 const POOL_SIZE = 256;
 /** Pipelined bytes buffered while an answer is pending before the client is paused. */
@@ -162,6 +168,9 @@ export interface Front {
 export function createFront(options: FrontOptions): Front {
   const { table, registry, logger, proto } = options;
   const pool = new IdlePool<BackendState, Upstream>({ maxIdleMs: MAX_IDLE_MS, size: POOL_SIZE, close: (up) => up.sock?.end() });
+  /** Every upstream connection, open or opening, by backend key: what abandon() cuts. */
+  const live = new Map<string, Set<Upstream>>();
+  const stopAbandoning = registry.onAbandon(abandon);
   /** Client connections, for close(). */
   const open = new Set<Client>();
   let closing = false;
@@ -431,8 +440,14 @@ export function createFront(options: FrontOptions): Front {
       counted: false,
       retried: false,
       answered: false,
+      abandoned: false,
+      connectTimer: null,
       idleSince: 0,
     };
+    up.connectTimer = setTimeout(connectTimedOut, CONNECT_TIMEOUT_MS, up);
+    let set = live.get(backend.key);
+    if (set === undefined) live.set(backend.key, (set = new Set()));
+    set.add(up);
     const colon = backend.key.lastIndexOf(":");
     const host = backend.key.startsWith("[") ? backend.key.slice(1, colon - 1) : backend.key.slice(0, colon);
     Bun.connect<Upstream>({
@@ -454,6 +469,30 @@ export function createFront(options: FrontOptions): Front {
     up.out = queued;
   }
 
+  /** A connection that ended (closed, or never opened) leaves the live set. */
+  function gone(up: Upstream): void {
+    const set = live.get(up.backend.key);
+    if (set !== undefined && set.delete(up) && set.size === 0) live.delete(up.backend.key);
+  }
+
+  function connectTimedOut(up: Upstream): void {
+    if (up.sock !== null || up.abandoned) return;
+    up.abandoned = true;
+    gone(up);
+    if (up.client !== null) upstreamClosed(up, Object.assign(new Error(`connect took over ${CONNECT_TIMEOUT_MS / 1000} s`), { code: "ETIMEDOUT" }));
+  }
+
+  /** Cuts every connection to a backend whose replica died (Router.abandon). */
+  function abandon(key: string): void {
+    const set = live.get(key);
+    if (set === undefined) return;
+    for (const up of [...set]) {
+      up.abandoned = true;
+      if (up.sock !== null) up.sock.terminate();
+      else if (up.client !== null) upstreamClosed(up, new Error("its replica died"));
+    }
+  }
+
   function release(up: Upstream): void {
     if (!up.counted) return;
     up.counted = false;
@@ -464,6 +503,11 @@ export function createFront(options: FrontOptions): Front {
     open(sock: Socket<Upstream>) {
       const up = sock.data;
       up.sock = sock;
+      clearTimeout(up.connectTimer!);
+      if (up.abandoned) {
+        sock.terminate();
+        return;
+      }
       sock.setNoDelay(true);
       up.state = up.client === null ? U.Idle : U.Head;
       if (up.client === null) {
@@ -497,10 +541,13 @@ export function createFront(options: FrontOptions): Front {
       if (flush(sock, up)) resumeClient(up.client);
     },
     close(sock: Socket<Upstream>) {
+      gone(sock.data);
       upstreamClosed(sock.data, null);
     },
     connectError(sock: Socket<Upstream>, error: Error) {
       const up = sock.data;
+      clearTimeout(up.connectTimer!);
+      gone(up);
       const c = up.client;
       if (c === null) return;
       const refused = (error as { code?: string }).code === "ECONNREFUSED";
@@ -525,7 +572,7 @@ export function createFront(options: FrontOptions): Front {
       return;
     }
     const c = up.client;
-    if (up.state === U.Head && up.buf === null && !up.answered && up.replay !== null && !up.retried) {
+    if (up.state === U.Head && up.buf === null && !up.answered && up.replay !== null && !up.retried && !up.abandoned) {
       // A pooled connection the backend had closed: the request never arrived.
       retry(up, up.backend, c, [up.replay]);
       return;
@@ -744,6 +791,7 @@ export function createFront(options: FrontOptions): Front {
     clients: pipes.clients,
     close(force) {
       closing = true;
+      stopAbandoning();
       clearInterval(clock);
       pool.closeAll();
       for (const c of open) {

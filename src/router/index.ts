@@ -30,6 +30,12 @@ export interface Router {
   /** Resolves when no proxied HTTP request to these backends is in flight, or after timeoutMs; tells which. */
   drain(backends: Backend[], timeoutMs: number): Promise<{ drained: boolean; inFlight: number }>;
   /**
+   * Their replicas died: every connection to them is cut, so a request in flight
+   * gets its 502 (or, once answered, its end) now. A replica on another host that
+   * vanished sends no reset, and a request to it would otherwise wait for good.
+   */
+  abandon(backends: Backend[]): void;
+  /**
    * Listens for HTTP on hostname:port with the socket-level front (front.ts)
    * in front of a Bun.serve running `fetch` (the slow path, on 127.0.0.1).
    * `before` answers first on the slow path (ACME challenges, redirects to
@@ -82,6 +88,7 @@ export function createRouter(options: RouterOptions): Router {
       return route ? { app: route.app, backends: route.backends.map((b) => ({ ...b })) } : null;
     },
     drain: (backends, timeoutMs) => registry.drain(backends, timeoutMs),
+    abandon: (backends) => registry.abandon(backends),
     fetch: (req, server) => handle(req, server, req.url.startsWith("https:") ? secure : plain),
     websocket: websocketHandler,
     entrance,
