@@ -35,6 +35,8 @@ export class Supervisor {
   readonly #timers = new Set<Timer>();
   /** Replicas that died while wanted: when they start again they go back into the route. */
   readonly #down = new Set<string>();
+  /** Down replicas this supervisor started again (the rest the engine restarts itself). */
+  readonly #reviving = new Set<string>();
   readonly #o: Required<Pick<SupervisorOptions, "baseDelayMs" | "maxDelayMs" | "stableMs">> & SupervisorOptions;
 
   constructor(options: SupervisorOptions) {
@@ -72,10 +74,16 @@ export class Supervisor {
   }
 
   async #onDie(id: string, app: string): Promise<void> {
+    // Marked down before anything is awaited: Swarm's runner reports a task's
+    // death and its replacement's start in one poll, and the start must find it.
+    this.#down.add(id);
     await this.prune(app);
     const replica = (await this.#o.runner.list(app).catch(() => [])).find((r) => r.id === id);
-    if (!replica || !this.#wanted(replica)) return;
-    this.#down.add(id);
+    if (!replica || !this.#wanted(replica)) {
+      this.#down.delete(id);
+      return;
+    }
+    this.#o.logger.info("supervisor.replica_down", { app, replica: `${replica.process}.${replica.index}`, state: replica.state });
     const now = Date.now();
     const crash = this.#crashes.get(id) ?? { count: 0, lastStart: now };
     if (now - crash.lastStart > this.#o.stableMs) crash.count = 0;
@@ -92,7 +100,8 @@ export class Supervisor {
   async #maybeRevive(id: string, app: string): Promise<void> {
     if (this.#abort.signal.aborted) return;
     const replica = (await this.#o.runner.list(app).catch(() => [])).find((r) => r.id === id);
-    if (!replica || replica.state === "running" || replica.state === "restarting") return;
+    // Running, or the engine is bringing it back (a restart policy, or Swarm replacing its task): not ours to start.
+    if (!replica || replica.state === "running" || replica.state === "restarting" || replica.state === "starting") return;
     if (!this.#wanted(replica)) {
       this.#down.delete(id);
       return;
@@ -100,6 +109,7 @@ export class Supervisor {
     try {
       await this.#o.runner.revive(id);
       this.#revived.set(id, this.revivals(id) + 1);
+      this.#reviving.add(id);
       this.#o.logger.info("supervisor.revived", { app, replica: `${replica.process}.${replica.index}`, times: this.revivals(id) });
       this.#o.onRevive?.(app, `${replica.process}.${replica.index}`, this.revivals(id));
     } catch (err) {
@@ -143,7 +153,12 @@ export class Supervisor {
     const problem = await waitHealthy({ host: replica.address.host, port: replica.address.port, timeoutMs: 60_000, ...(rpc ? { node: nodeProbe(this.#o.runner, id) } : {}) });
     if (problem) return; // it will die again (and be revived), staying out of the route
     await this.#o.runner.settle(id).catch(() => {});
-    if (this.#down.delete(id) && this.#wanted(replica)) this.#o.routes.add(app, replica.address);
+    if (this.#down.delete(id) && this.#wanted(replica)) {
+      this.#o.routes.add(app, replica.address);
+      // What the engine restarted on its own (a Swarm task replaced) is told too, with the engine's count.
+      if (!this.#reviving.delete(id)) this.#o.onRevive?.(app, `${replica.process}.${replica.index}`, Math.max(1, replica.restarts));
+      this.#o.logger.info("supervisor.replica_back", { app, replica: `${replica.process}.${replica.index}`, address: `${replica.address.host}:${replica.address.port}` });
+    }
   }
 
   /** Takes every backend that is not a running replica out of the app's route. */
