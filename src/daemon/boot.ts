@@ -49,14 +49,14 @@ export interface Daemon {
  * none). Replicas boot with the host's CPUs and are settled to their size's limit
  * once healthy.
  */
-async function makeRunner(options: ServerOptions, root: string, logger: Logger, runImage: () => Promise<string>): Promise<{ runner: Runner; swarm?: { docker: Docker; nodes: SwarmNodes; agents: Agents; runner: SwarmRunner } }> {
+async function makeRunner(options: ServerOptions, root: string, logger: Logger, runImage: () => Promise<string>): Promise<{ runner: Runner; swarm?: { docker: Docker; nodes: SwarmNodes; agents: Agents; runner: SwarmRunner; controllerNode: string } }> {
   const bootDir = join(root, "runner");
   if (options.runner === "docker") return { runner: new DockerRunner({ bootDir, logger, bootCpus: availableParallelism() }) };
   const docker = new Docker({ socketPath: "/var/run/docker.sock" });
-  await ensureManager(docker, logger, options.swarmAdvertiseAddr);
+  const { nodeId: controllerNode } = await ensureManager(docker, logger, options.swarmAdvertiseAddr);
   const agents = new Agents({ docker, client: agentDocker, token: agentToken(root), logger });
   const runner = new SwarmRunner({ docker, logger, bootDir, gatewayImage: runImage, bootCpus: availableParallelism(), nodes: agents });
-  return { runner, swarm: { docker, nodes: new SwarmNodes(docker), agents, runner } };
+  return { runner, swarm: { docker, nodes: new SwarmNodes(docker), agents, runner, controllerNode } };
 }
 
 /** The token the controller and the hosts' agents share: made once, kept in the data directory (0600). */
@@ -67,12 +67,12 @@ function agentToken(root: string): Secret {
 }
 
 /** `beamstalk nodes` and friends over a Swarm; moving replicas off a host is the deployer's rolling restart. */
-function nodeActions(o: { docker: Docker; nodes: SwarmNodes; runner: Runner; state: State; logger: Logger; restart: DrainDeps["restart"] }): NodeActions {
+function nodeActions(o: { docker: Docker; nodes: SwarmNodes; runner: Runner; state: State; logger: Logger; restart: DrainDeps["restart"]; controllerNode: string }): NodeActions {
   const { nodes } = o;
   return {
     list: () => nodes.list(),
     joinCommand: () => nodes.joinCommand(),
-    drain: (host, user, out) => drainHost({ nodes, runner: o.runner, state: o.state, logger: o.logger, restart: o.restart }, host, user, out),
+    drain: (host, user, out) => drainHost({ nodes, runner: o.runner, state: o.state, logger: o.logger, restart: o.restart, controllerNode: o.controllerNode }, host, user, out),
     activate: async (host) => {
       const found = await nodes.find(host);
       await nodes.setAvailability(found, "active");

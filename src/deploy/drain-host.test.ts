@@ -27,6 +27,7 @@ function fakes(o: { hosts: SwarmHost[]; replicas: Replica[]; restartFails?: bool
     setAvailability: async (h: SwarmHost, a: string) => void calls.push(`${h.hostname}=${a}`),
   } as unknown as SwarmNodes;
   const deps = {
+    controllerNode: "ctl",
     nodes,
     state,
     logger: createMemoryLogger(),
@@ -52,6 +53,12 @@ test("drain: the host takes no new tasks, each app on it rolls onto the others, 
 test("the last host that can run replicas is refused; nothing changes", async () => {
   const { deps, calls } = fakes({ hosts: [host("a"), host("b", { availability: "drain" })], replicas: [replica("one", "a")] });
   await expect(drainHost(deps, "a", admin, () => {})).rejects.toThrow(/a is the last host that can run replicas/);
+  expect(calls).toEqual([]);
+});
+
+test("the server's own host is refused (Swarm lets nothing on a drained host join an overlay); nothing changes", async () => {
+  const { deps, calls } = fakes({ hosts: [host("ctl", { role: "manager" }), host("b")], replicas: [replica("one", "ctl")] });
+  await expect(drainHost(deps, "ctl", admin, () => {})).rejects.toThrow(/ctl runs this Beamstalk server: it cannot be drained/);
   expect(calls).toEqual([]);
 });
 

@@ -9,6 +9,8 @@ export interface DrainDeps {
   runner: Pick<Runner, "list">;
   state: State;
   logger: Logger;
+  /** The Swarm node this server runs on. */
+  controllerNode: string;
   /** A rolling restart (the deploy pipeline's): new replicas, health-checked, routed, then the old ones drained and stopped. */
   restart(app: App, user: User, out: (line: string) => void): Promise<void>;
 }
@@ -19,10 +21,18 @@ export interface DrainDeps {
  * restart, whose new replicas Swarm places on the other hosts and which
  * passes the same health checks as a deploy, and then the host is set to
  * drain. If a restart fails, the host takes tasks again and what runs stays.
+ *
+ * The controller's own host is never drained: Swarm lets no container on a
+ * paused or drained host join an overlay network ("attaching to network
+ * failed ... context deadline exceeded"), and the router's gateway, one-off
+ * jobs and databases join each app's overlay there.
  */
 export async function drainHost(deps: DrainDeps, name: string, user: User, out: (line: string) => void): Promise<SwarmHost> {
   const host = await deps.nodes.find(name);
   if (host.availability === "drain") return host;
+  if (host.id === deps.controllerNode) {
+    throw new BeamstalkError("conflict", `${host.hostname} runs this Beamstalk server: it cannot be drained`, "the router, jobs and databases join each app's network from it, which Swarm refuses on a drained host; run the server on another manager to free this one");
+  }
   const others = await deps.nodes.othersActive(host);
   if (others.length === 0) throw new BeamstalkError("conflict", `${host.hostname} is the last host that can run replicas`, "add a host first: beamstalk nodes:add");
   await deps.nodes.setAvailability(host, "pause");
