@@ -4,6 +4,7 @@ import { CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
 import { diagnoseCluster } from "../support/cluster-diagnosis.ts";
 import { busyCpuSeconds, startCpuLoad } from "../support/cpu-load.ts";
 import { createFixtureApp, sshConfigFor, tearDown } from "../support/fixture-app.ts";
+import { dockerOn, runningLabelled } from "../support/target.ts";
 
 /**
  * Clustering out of the box, with the compiled binary and real containers: the
@@ -131,9 +132,9 @@ describe("clustering out of the box", () => {
   }, LONG);
 
   test("a replica killed with docker kill is revived and rejoins; the rest heal", async () => {
-    const victim = Bun.spawnSync(["docker", "ps", "-q", "--filter", `label=beamstalk.app=${APP}`, "--filter", "label=beamstalk.index=2"]).stdout.toString().trim();
+    const victim = runningLabelled(`beamstalk.app=${APP}`, "beamstalk.index=2")[0] ?? "";
     expect(victim).not.toBe("");
-    Bun.spawnSync(["docker", "kill", victim]);
+    dockerOn(victim, "kill", victim);
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       const r = (await ps()).replicas.find((x) => x.name === "web.2");

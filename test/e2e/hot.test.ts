@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
 import { containersLabelled, createFixtureApp, type FixtureApp, tearDown } from "../support/fixture-app.ts";
 import { underLoad } from "../support/load.ts";
+import { dockerOn } from "../support/target.ts";
 
 /**
  * Hot upgrades, for real, as Castle's end-to-end test checks them: the fixture
@@ -102,7 +103,7 @@ describe("hot upgrades", () => {
       expect(await ask(n, "/releases")).toBe("0.1.0 permanent\n");
       expect(await ask(n, "/counter")).toBe("1 0");
     }
-    const startedAt = () => containersLabelled(`beamstalk.app=${APP}`).map((id) => Bun.spawnSync(["docker", "inspect", "-f", "{{.State.StartedAt}}", id]).stdout.toString().trim());
+    const startedAt = () => containersLabelled(`beamstalk.app=${APP}`).map((id) => dockerOn(id, "inspect", "-f", "{{.State.StartedAt}}", id).stdout);
     const started = startedAt();
     const previous = (await ps()).release;
     await commitVersion("0.2.0", "hello v2", 2);
@@ -205,7 +206,7 @@ describe("hot upgrades", () => {
 
   test("a replica that restarts later boots the new version; so does a rolling restart", async () => {
     const victim = containersLabelled(`beamstalk.app=${APP}`, "beamstalk.index=2")[0]!;
-    Bun.spawnSync(["docker", "kill", victim]);
+    dockerOn(victim, "kill", victim);
     const deadline = Date.now() + 90_000;
     let replica = (await ps()).replicas.find((r) => r.name === "web.2");
     while (Date.now() < deadline && !(replica?.state === "running" && replica.restarts >= 1)) {

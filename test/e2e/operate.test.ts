@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
 import { createFixtureApp, removeAppContainers, sshConfigFor } from "../support/fixture-app.ts";
 import { underLoad } from "../support/load.ts";
+import { dockerOn, runningLabelled, testRunner } from "../support/target.ts";
 
 /** Operating a running app for real: ps, scale, restart, crashes, a daemon killed with SIGKILL. */
 const APP = `ops-${Math.random().toString(36).slice(2, 8)}`;
@@ -95,13 +96,13 @@ describe("operating a running app", () => {
   }, LONG);
 
   test("docker kill of a replica: it is restarted, and only requests in flight at the kill can fail", async () => {
-    const victim = Bun.spawnSync(["docker", "ps", "-q", "--filter", `label=beamstalk.app=${APP}`, "--filter", "label=beamstalk.index=2"]).stdout.toString().trim();
+    const victim = runningLabelled(`beamstalk.app=${APP}`, "beamstalk.index=2")[0] ?? "";
     expect(victim).not.toBe("");
     let killedAt = 0;
     const { failures } = await loaded(async () => {
       await Bun.sleep(500);
       killedAt = Date.now();
-      Bun.spawnSync(["docker", "kill", victim]);
+      dockerOn(victim, "kill", victim);
       for (let i = 0; i < 100; i++) {
         await Bun.sleep(200);
         const r = (await ps()).replicas.find((x) => x.name === "web.2");
@@ -110,7 +111,12 @@ describe("operating a running app", () => {
       await Bun.sleep(1500);
     });
     expect(failures.length).toBeLessThanOrEqual(3);
-    for (const f of failures) expect(f.at - killedAt).toBeLessThan(1000);
+    // On one host the kill is an engine event and the route drops the replica at once. On Swarm the
+    // runner polls tasks (1 s) after the host reports the task dead, and a request already sent to the
+    // vanished replica (no reset comes from another host) ends with a 502 when the route drops it, or
+    // at the latest when its connect times out (5 s).
+    const window = testRunner() === "swarm" ? 8000 : 1000;
+    for (const f of failures) expect(f.at - killedAt).toBeLessThan(window);
     const revived = (await ps()).replicas.find((x) => x.name === "web.2")!;
     expect(revived).toMatchObject({ state: "running" });
     expect(revived.restarts).toBeGreaterThanOrEqual(1);

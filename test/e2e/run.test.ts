@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { BINARY, CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
 import { containersLabelled, createFixtureApp, type FixtureApp, tearDown } from "../support/fixture-app.ts";
+import { dockerOn } from "../support/target.ts";
 
 /**
  * `beamstalk run -- CMD ARGS…` for real: the compiled binary as server and CLI,
@@ -108,7 +109,7 @@ describe("beamstalk run", () => {
     const job = owner.run(["run", "-a", APP, "--", "sleep", "5"]);
     for (let i = 0; i < 100 && jobContainers().length === 0; i++) await Bun.sleep(100);
     expect(jobContainers()).toHaveLength(1);
-    const labels = JSON.parse(Bun.spawnSync(["docker", "inspect", "-f", "{{json .Config.Labels}}", jobContainers()[0]!]).stdout.toString());
+    const labels = JSON.parse(dockerOn(jobContainers()[0]!, "inspect", "-f", "{{json .Config.Labels}}", jobContainers()[0]!).stdout);
     expect(labels).toMatchObject({ "beamstalk.job": "true", "beamstalk.app": APP, "beamstalk.release": "2" });
     expect(labels["beamstalk.managed"]).toBeUndefined();
     const res = await fetch(daemon.url + "/", { headers: { host: `${APP}.apps.test` } });

@@ -1,4 +1,4 @@
-import { containersLabelled } from "./fixture-app.ts";
+import { containersLabelled, dockerOn } from "./target.ts";
 
 /**
  * What each running replica of an app sees when its nodes do not form a
@@ -26,15 +26,15 @@ export function diagnoseCluster(app: string): string {
 }
 
 function inspect(id: string, format: string): string {
-  return Bun.spawnSync(["docker", "inspect", "-f", format, id]).stdout.toString().trim();
+  return dockerOn(id, "inspect", "-f", format, id).stdout;
 }
 
 function exec(id: string, argv: string[]): string {
-  return Bun.spawnSync(["docker", "exec", id, ...argv], { timeout: 5000 }).stdout.toString().trim();
+  return dockerOn(id, "exec", id, "timeout", "5", ...argv).stdout;
 }
 
 function logTail(id: string): string {
-  const res = Bun.spawnSync(["docker", "logs", "--tail", "40", id]);
-  const lines = (res.stdout.toString() + res.stderr.toString()).split("\n").filter((l) => l && !l.startsWith("beamstalk-boot: "));
+  const res = dockerOn(id, "logs", "--tail", "40", id);
+  const lines = (res.stdout + res.stderr).split("\n").filter((l) => l && !l.startsWith("beamstalk-boot: "));
   return lines.slice(-12).join("\n  ") || "(nothing but boot lines)";
 }

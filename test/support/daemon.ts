@@ -1,7 +1,8 @@
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { swarmDaemonOptions, testRunner } from "./target.ts";
 
 /** dist/beamstalk, or BEAMSTALK_TEST_BINARY (a binary built elsewhere, e.g. with BEAMSTALK_OUT). */
 export const BINARY = process.env.BEAMSTALK_TEST_BINARY || resolve(import.meta.dir, "../../dist/beamstalk");
@@ -37,15 +38,30 @@ export interface DaemonOptions {
 /** Boots the compiled binary as `beamstalk server` on a free port with its own data directory. */
 export async function startDaemon(options: DaemonOptions = {}): Promise<RunningDaemon> {
   const dataDir = options.dataDir ?? join(tempDir("data"), "data");
-  const ports = ["--http-port", String(options.httpPort ?? 0), "--https-port", String(options.httpsPort ?? 0)];
+  let { httpPort = 0, bind = "127.0.0.1", args = [] } = options;
+  // The swarm tier: the same suites on a real multi-host Swarm (target.ts).
+  if (testRunner() === "swarm" && !args.includes("--runner")) {
+    const swarm = await swarmDaemonOptions(dataDir, options.httpPort);
+    httpPort = swarm.port;
+    bind = swarm.bind;
+    args = [...swarm.args, ...args];
+  }
+  const ports = ["--http-port", String(httpPort), "--https-port", String(options.httpsPort ?? 0)];
   const proc = Bun.spawn(
-    [BINARY, "server", "--data-dir", dataDir, "--bind", options.bind ?? "127.0.0.1", ...ports, "--ssh-port", "0", "--base-domain", "apps.test", ...(options.args ?? [])],
+    [BINARY, "server", "--data-dir", dataDir, "--bind", bind, ...ports, "--ssh-port", "0", "--base-domain", "apps.test", ...args],
     { stdin: "ignore", stdout: "pipe", stderr: "pipe", ...(options.env ? { env: { ...process.env, ...options.env } } : {}) },
   );
   let log = "";
   const decoder = new TextDecoder();
+  // BEAMSTALK_TEST_LOG_DIR keeps each daemon's log after the run, to read what it did.
+  const keep = process.env.BEAMSTALK_TEST_LOG_DIR;
+  if (keep) mkdirSync(keep, { recursive: true });
   const reader = (async () => {
-    for await (const chunk of proc.stderr) log += decoder.decode(chunk);
+    for await (const chunk of proc.stderr) {
+      const text = decoder.decode(chunk);
+      log += text;
+      if (keep) appendFileSync(join(keep, `daemon-${basename(dirname(dataDir))}.log`), text);
+    }
   })();
   const deadline = Date.now() + 10_000;
   let url: string | undefined;

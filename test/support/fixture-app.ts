@@ -1,6 +1,7 @@
 import { cpSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type CliUser, type RunningDaemon, tempDir } from "./daemon.ts";
+import { containersLabelled, dockerOn } from "./target.ts";
 
 /** The plain OTP fixture app every end-to-end test deploys (no hex dependencies). */
 export const FIXTURE = resolve(import.meta.dir, "../fixtures/apps/hello");
@@ -60,16 +61,11 @@ export async function sshConfigFor(user: CliUser): Promise<string> {
   return config;
 }
 
-/** Container ids with a label, e.g. `beamstalk.app=web`. */
-export function containersLabelled(...labels: string[]): string[] {
-  const out = Bun.spawnSync(["docker", "ps", "-aq", ...labels.flatMap((l) => ["--filter", `label=${l}`])]).stdout.toString().trim();
-  return out ? out.split("\n") : [];
-}
+export { containersLabelled } from "./target.ts";
 
-/** Removes whatever a test left of an app in Docker (its replicas, jobs, database, network). */
+/** Removes whatever a test left of an app in Docker (its replicas, jobs, database, network), on every engine. */
 export function removeAppContainers(app: string): void {
-  const ids = [...containersLabelled(`beamstalk.app=${app}`), ...containersLabelled(`beamstalk.postgres=${app}`)];
-  if (ids.length) Bun.spawnSync(["docker", "rm", "-f", ...ids]);
+  for (const id of [...containersLabelled(`beamstalk.app=${app}`), ...containersLabelled(`beamstalk.postgres=${app}`)]) dockerOn(id, "rm", "-f", id);
   Bun.spawnSync(["docker", "network", "rm", `beamstalk-${app}`], { stderr: "ignore", stdout: "ignore" });
 }
 
