@@ -31,6 +31,8 @@ export interface SwarmHost {
 
 export interface SwarmHosts {
   hosts: SwarmHost[];
+  /** Hosts with an engine on the lan that did not join the Swarm (to try joins with). */
+  spares: SwarmHost[];
   /** The controller's (this machine's) engine socket, the Swarm manager. */
   managerSocket: string;
   /** Kills everything running in a host's namespace (its dockerd, containerd, shims, containers): the host dies. */
@@ -57,13 +59,14 @@ function run(argv: string[], options: { allowFail?: boolean; stdin?: Uint8Array;
 
 const dockerAt = (socket: string, ...args: string[]) => ["docker", "-H", `unix://${socket}`, ...args];
 
-export async function startSwarmHosts(options: { hosts: number; images: string[] }): Promise<SwarmHosts> {
+export async function startSwarmHosts(options: { hosts: number; images: string[]; spares?: number }): Promise<SwarmHosts> {
   const why = cannotRunSwarm();
   if (why) throw new Error(`cannot run a multi-host Swarm here: ${why}`);
   const swarmState = run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]);
   if (swarmState !== "inactive") throw new Error(`this machine's engine is already in a Swarm (${swarmState}); the harness makes its own`);
   const dir = mkdtempSync(join(tmpdir(), "beamstalk-swarm-"));
   const hosts: SwarmHost[] = [];
+  const spares: SwarmHost[] = [];
   const cleanups: (() => void)[] = [];
   const stop = async () => {
     for (const fn of cleanups.splice(0).reverse()) {
@@ -97,6 +100,7 @@ export async function startSwarmHosts(options: { hosts: number; images: string[]
     run(["docker", "save", "-o", image, ...options.images]);
     for (let i = 1; i <= options.hosts; i++) hosts.push(await startHost(i, dir, cleanups));
     for (const h of hosts) run(dockerAt(h.socket, "load", "-q", "-i", image));
+    for (let i = 1; i <= (options.spares ?? 0); i++) spares.push(await startHost(options.hosts + i, dir, cleanups));
 
     run(["docker", "swarm", "init", "--advertise-addr", CONTROLLER_ADDR, "--listen-addr", `${CONTROLLER_ADDR}:2377`, "--default-addr-pool", OVERLAY_POOL, "--default-addr-pool-mask-length", "24"]);
     cleanups.push(() => run(["docker", "swarm", "leave", "--force"], { allowFail: true }));
@@ -111,6 +115,7 @@ export async function startSwarmHosts(options: { hosts: number; images: string[]
   }
   return {
     hosts,
+    spares,
     managerSocket: "/var/run/docker.sock",
     killHost(name) {
       const i = hosts.findIndex((h) => h.name === name);
