@@ -72,6 +72,11 @@ export function replicaArg(value: string | undefined): string[] {
   return [value];
 }
 
+/** rpc and eval name their replica with an option: the expression is the positional argument. */
+function replicaOption(value: string | undefined): string[] {
+  return replicaArg(value).flatMap((name) => ["--replica", name]);
+}
+
 const REPLICA = { replica: { type: "string", description: "the replica, e.g. web.1 (default: the first running web replica)" } } as const;
 const EXPR = { expr: { type: "positional", required: true, description: "the Elixir expression (quote it for your shell)" } } as const;
 
@@ -101,9 +106,9 @@ export const psRpc = command({
   name: "ps:rpc",
   description: "Evaluate an Elixir expression on a running replica's node (bin/<release> rpc); its exit status is this command's",
   app: true,
-  args: EXPR,
+  args: { ...EXPR, ...REPLICA },
   async run(args, cli) {
-    await runRemote(cli, ["rpc", await cli.app(), args.expr], false);
+    await runRemote(cli, ["rpc", await cli.app(), args.expr, ...replicaOption(args.replica)], false);
   },
 });
 
@@ -111,9 +116,9 @@ export const psEval = command({
   name: "ps:eval",
   description: "Evaluate an Elixir expression in a fresh VM inside a replica (bin/<release> eval), with the app's code and config",
   app: true,
-  args: EXPR,
+  args: { ...EXPR, ...REPLICA },
   async run(args, cli) {
-    await runRemote(cli, ["eval", await cli.app(), args.expr], false);
+    await runRemote(cli, ["eval", await cli.app(), args.expr, ...replicaOption(args.replica)], false);
   },
 });
 

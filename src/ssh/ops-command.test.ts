@@ -31,10 +31,15 @@ test("the word form, for typing by hand", () => {
 });
 
 test("ours but malformed: a message", () => {
-  expect(error(formatOpsCommand(["rpc", "shop"]))).toBe("usage: rpc APP EXPR");
-  expect(error("rpc shop")).toBe("usage: rpc APP EXPR");
-  expect(error(formatOpsCommand(["rpc", "shop", "   "]))).toBe("usage: rpc APP EXPR");
-  expect(error(formatOpsCommand(["rpc", "shop", "a", "b"]))).toBe("usage: rpc APP EXPR");
+  expect(error(formatOpsCommand(["rpc", "shop"]))).toBe("usage: rpc APP EXPR [--replica REPLICA]");
+  expect(error("rpc shop")).toBe("usage: rpc APP EXPR [--replica REPLICA]");
+  expect(error(formatOpsCommand(["rpc", "shop", "   "]))).toBe("usage: rpc APP EXPR [--replica REPLICA]");
+  expect(error(formatOpsCommand(["rpc", "shop", "a", "b"]))).toBe("usage: rpc APP EXPR [--replica REPLICA]");
+  expect(error(formatOpsCommand(["rpc", "shop", "a", "--replica"]))).toBe("usage: rpc APP EXPR [--replica REPLICA]");
+  expect(error(formatOpsCommand(["eval", "shop", "a", "--node", "web.1"]))).toBe("usage: eval APP EXPR [--replica REPLICA]");
+  expect(error(formatOpsCommand(["rpc", "shop", "a", "--replica", "web"]))).toContain("invalid replica");
+  expect(ok(formatOpsCommand(["rpc", "shop", "node()", "--replica", "web.2"]))).toEqual({ kind: "rpc", app: "shop", expr: "node()", replica: "web.2" });
+  expect(ok(formatOpsCommand(["eval", "shop", "1", "--replica", "worker.3"]))).toEqual({ kind: "eval", app: "shop", expr: "1", replica: "worker.3" });
   expect(error(formatOpsCommand(["rpc", "shop", "x".repeat(64 * 1024 + 1)]))).toContain("larger than 64 KiB");
   expect(error(formatOpsCommand(["ssh"]))).toBe("usage: ssh APP [REPLICA]");
   expect(error(formatOpsCommand(["ssh", "Shop"]))).toContain("invalid app name");

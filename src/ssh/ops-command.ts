@@ -5,8 +5,8 @@ import { isAppName } from "../lib/validate.ts";
  *
  *   ssh APP [REPLICA]                      a shell (bash -l) inside a replica
  *   console APP [REPLICA]                  bin/<release> remote
- *   rpc APP EXPR                           bin/<release> rpc EXPR (on the running node)
- *   eval APP EXPR                          bin/<release> eval EXPR (in a fresh VM)
+ *   rpc APP EXPR [--replica REPLICA]       bin/<release> rpc EXPR (on the running node)
+ *   eval APP EXPR [--replica REPLICA]      bin/<release> eval EXPR (in a fresh VM)
  *   migrate APP [--migration-app NAME]     <App>.Release.migrate/0, else Ecto.Migrator
  *   psql APP [REPLICA]                     psql on the app's DATABASE_URL, from inside a replica
  *   observer APP [REPLICA]                 an observer session: prints the replica's node and
@@ -19,13 +19,13 @@ import { isAppName } from "../lib/validate.ts";
  *     Exact for any argument; the CLI always sends this.
  *   - words, for typing by hand: `console shop web.1`. Words are separated by spaces and
  *     may hold only letters, digits and `._=-`; for rpc and eval everything after
- *     `rpc APP ` is the expression, verbatim.
+ *     `rpc APP ` is the expression, verbatim (so --replica is JSON only).
  */
 export type OpsKind = "ssh" | "console" | "rpc" | "eval" | "migrate" | "psql" | "observer";
 
 export type OpsCommand =
   | { kind: "ssh" | "console" | "psql" | "observer"; app: string; replica?: string }
-  | { kind: "rpc" | "eval"; app: string; expr: string }
+  | { kind: "rpc" | "eval"; app: string; expr: string; replica?: string }
   | { kind: "migrate"; app: string; migrationApp?: string };
 
 export const OPS_KINDS: readonly OpsKind[] = ["ssh", "console", "rpc", "eval", "migrate", "psql", "observer"];
@@ -78,12 +78,16 @@ function wordArgv(command: string): string[] | null {
 const USAGE: Record<OpsKind, string> = {
   ssh: "ssh APP [REPLICA]",
   console: "console APP [REPLICA]",
-  rpc: "rpc APP EXPR",
-  eval: "eval APP EXPR",
+  rpc: "rpc APP EXPR [--replica REPLICA]",
+  eval: "eval APP EXPR [--replica REPLICA]",
   migrate: "migrate APP [--migration-app NAME]",
   psql: "psql APP [REPLICA]",
   observer: "observer APP [REPLICA]",
 };
+
+function badReplica(replica: string): ParseResult {
+  return { ok: false, message: `invalid replica ${JSON.stringify(replica.slice(0, 64))}; replicas are named like web.1` };
+}
 
 function fromArgv(argv: string[]): ParseResult {
   const kind = argv[0] as OpsKind;
@@ -99,16 +103,20 @@ function fromArgv(argv: string[]): ParseResult {
       if (argv.length > 3) return usage;
       const replica = argv[2];
       if (replica === undefined) return { ok: true, command: { kind, app } };
-      if (!REPLICA_NAME.test(replica)) return { ok: false, message: `invalid replica ${JSON.stringify(replica.slice(0, 64))}; replicas are named like web.1` };
+      if (!REPLICA_NAME.test(replica)) return badReplica(replica);
       return { ok: true, command: { kind, app, replica } };
     }
     case "rpc":
     case "eval": {
       const expr = argv[2];
-      if (argv.length !== 3 || expr === undefined || expr.trim() === "") return usage;
+      const named = argv.length === 5 && argv[3] === "--replica";
+      if ((argv.length !== 3 && !named) || expr === undefined || expr.trim() === "") return usage;
       if (Buffer.byteLength(expr) > MAX_EXPR_BYTES) return { ok: false, message: `the expression is larger than ${MAX_EXPR_BYTES / 1024} KiB` };
       if (expr.includes("\0")) return { ok: false, message: "the expression holds a NUL byte" };
-      return { ok: true, command: { kind, app, expr } };
+      if (!named) return { ok: true, command: { kind, app, expr } };
+      const replica = argv[4]!;
+      if (!REPLICA_NAME.test(replica)) return badReplica(replica);
+      return { ok: true, command: { kind, app, expr, replica } };
     }
     case "migrate": {
       const rest = argv.slice(2);

@@ -15,7 +15,7 @@ export interface SessionOptions extends GitChannelOptions {
   ops?: OpsOptions;
 }
 
-const OPS_HELP = "besides git, these run here: ssh APP [REPLICA], console APP [REPLICA], rpc APP EXPR, eval APP EXPR, migrate APP [--migration-app NAME], observer APP [REPLICA]";
+const OPS_HELP = "besides git, these run here: ssh APP [REPLICA], console APP [REPLICA], rpc APP EXPR [--replica R], eval APP EXPR [--replica R], migrate APP [--migration-app NAME], psql APP [REPLICA], observer APP [REPLICA]";
 
 /**
  * One SSH session channel. Exec requests do work: git's two commands, and the

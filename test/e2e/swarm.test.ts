@@ -152,9 +152,13 @@ describe("more than one host (--runner swarm)", () => {
     // An observer session held on that replica: a hidden node here reads its system through the tunnel.
     const info = await owner.ok(["ps:observer", "-a", APP, "--info", "--replica", remote.replica], { env: { BEAMSTALK_SSH_CONFIG: sshConfig } });
     expect(info).toMatch(new RegExp(`^node: +${APP}@${remote.ip.replaceAll(".", "\\.")} \\(${remote.replica.replace(".", "\\.")}, v\\d+\\)$`, "m"));
-    // rpc on the node the server picks, wherever it runs: it sees the whole cluster.
-    const seen = await owner.ok(["ps:rpc", "-a", APP, "IO.puts(length(Node.list()))"], { env: { BEAMSTALK_SSH_CONFIG: sshConfig } });
-    expect(seen.trim()).toBe("2");
+    // rpc on that replica's node, by name, and on the one the server picks: each sees the whole cluster.
+    const env = { BEAMSTALK_SSH_CONFIG: sshConfig };
+    expect(await owner.ok(["ps:rpc", "-a", APP, "--replica", remote.replica, "IO.puts(node())"], { env })).toBe(`${APP}@${remote.ip}\n`);
+    expect((await owner.ok(["ps:rpc", "-a", APP, "IO.puts(length(Node.list()))"], { env })).trim()).toBe("2");
+    // eval's fresh VM runs inside that replica: the replica's overlay address is one of its interfaces'.
+    const mine = `{:ok, ifs} = :inet.getifaddrs(); IO.puts(Enum.any?(ifs, fn {_, opts} -> {:addr, {${remote.ip.replaceAll(".", ", ")}}} in opts end))`;
+    expect(await owner.ok(["ps:eval", "-a", APP, "--replica", remote.replica, mine], { env })).toBe("true\n");
     // Logs from every host, under each replica's name.
     const logs = await owner.ok(["logs", "-a", APP, "--num", "1000", "--no-tail"]);
     for (const w of where) expect(logs).toContain(` ${w.replica}[app]: `);

@@ -178,7 +178,7 @@ describe("who may", () => {
   test("malformed commands get usage, never a host shell", async () => {
     for (const [command, message] of [
       [cmd("console", APP, "web 1"), "invalid replica"],
-      [cmd("rpc", APP), "usage: rpc APP EXPR"],
+      [cmd("rpc", APP), "usage: rpc APP EXPR [--replica REPLICA]"],
       [cmd("ssh", "../etc"), "invalid app name"],
       [`console ${APP} $(id)`, "Beamstalk gives no shell"],
       ["bash -l", "Beamstalk gives no shell"],
