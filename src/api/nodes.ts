@@ -1,23 +1,13 @@
 import { Hono } from "hono";
 import { BeamstalkError, forbidden } from "../lib/errors.ts";
+import { type Host, hostJson } from "../lib/hosts.ts";
 import type { Secret } from "../lib/secret.ts";
 import type { User } from "../state/index.ts";
 import { requireUser } from "./auth.ts";
 import type { ApiDeps, Env } from "./context.ts";
 
 /** One host of the cluster, as `beamstalk nodes` shows it. */
-export interface HostInfo {
-  id: string;
-  hostname: string;
-  address: string;
-  role: string;
-  state: string;
-  availability: string;
-  leader: boolean;
-  cpus: number;
-  memoryBytes: number;
-  replicas: number;
-}
+export type HostInfo = Host;
 
 /** What the nodes routes ask of the daemon (a Swarm runner); absent on one host. */
 export interface NodeActions {
@@ -31,18 +21,6 @@ export interface NodeActions {
   image(): Promise<ReadableStream<Uint8Array>>;
 }
 
-const hostJson = (h: HostInfo) => ({
-  id: h.id,
-  hostname: h.hostname,
-  address: h.address,
-  role: h.role,
-  state: h.state,
-  availability: h.availability,
-  leader: h.leader,
-  cpus: h.cpus,
-  memory_bytes: h.memoryBytes,
-  replicas: h.replicas,
-});
 
 /** The cluster's hosts, at /api/nodes: admins only. On a one-host server every route says so. */
 export function nodeRoutes(deps: ApiDeps) {

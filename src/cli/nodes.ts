@@ -1,21 +1,10 @@
 import { BeamstalkError } from "../lib/errors.ts";
 import { start } from "../lib/exec.ts";
+import type { HostJson } from "../lib/hosts.ts";
 import { type Cli, enc } from "./context.ts";
 import { command } from "./define.ts";
 import { info, printTable } from "./output.ts";
 
-interface HostJson {
-  id: string;
-  hostname: string;
-  address: string;
-  role: string;
-  state: string;
-  availability: string;
-  leader: boolean;
-  cpus: number;
-  memory_bytes: number;
-  replicas: number;
-}
 
 const HOST = { host: { type: "positional" as const, required: true, description: "the host's name, address or id (from beamstalk nodes)" } };
 

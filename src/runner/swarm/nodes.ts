@@ -3,6 +3,7 @@ import { BeamstalkError } from "../../lib/errors.ts";
 import { Secret } from "../../lib/secret.ts";
 import { LABEL } from "../docker/spec.ts";
 import type { SwarmTask } from "./tasks.ts";
+import type { Host } from "../../lib/hosts.ts";
 
 /**
  * The hosts of a Swarm as an admin sees them, and the Swarm side of adding,
@@ -10,21 +11,8 @@ import type { SwarmTask } from "./tasks.ts";
  * pipeline's part (it has the health checks and the routes).
  */
 
-export interface SwarmHost {
-  id: string;
-  hostname: string;
-  address: string;
-  role: "manager" | "worker";
-  /** ready, down, unknown, disconnected (Swarm's word for the host). */
-  state: string;
-  /** active, pause or drain. */
-  availability: string;
-  leader: boolean;
-  cpus: number;
-  memoryBytes: number;
-  /** Beamstalk replicas running on it now. */
-  replicas: number;
-}
+/** A Swarm node as Beamstalk shows it (lib/hosts.ts: the API and CLI share the shape). */
+export type SwarmHost = Host;
 
 interface SwarmNode {
   ID: string;
