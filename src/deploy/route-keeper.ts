@@ -42,6 +42,13 @@ export class RouteKeeper implements RouteTarget {
     return true;
   }
 
+  /** A replica died at this address: out of the route (until it is healthy again), and every connection to it cut. */
+  drop(app: string, backend: Backend): void {
+    const route = this.#routes.get(app);
+    if (route?.backends.some((b) => key(b) === key(backend))) this.setRoute(app, route.hostnames, route.backends.filter((b) => key(b) !== key(backend)));
+    this.router.abandon([backend]);
+  }
+
   /** Adds a backend to an app's route (a replica that came back). */
   add(app: string, backend: Backend): void {
     const route = this.#routes.get(app);

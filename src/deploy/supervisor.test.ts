@@ -94,6 +94,21 @@ test("Swarm replaced a task (its death and the new task's start in one poll): th
   expect(s.told).toEqual(["shop web.1 1"]);
 });
 
+test("a replaced task that got its dead predecessor's address again: out of the route and cut at the death, back once it answers", async () => {
+  const address = listening();
+  let current = replica(address, { state: "starting", restarts: 1 });
+  const s = scripted({ list: () => [current] });
+  s.routes.setRoute("shop", ["shop.test"], [address]);
+  s.supervisor.start();
+  s.emit({ id: "svc-web-1", app: "shop", action: "die", address });
+  await until("the address out of the route", () => s.routes.backends("shop").length === 0);
+  expect(s.abandoned).toEqual([address]);
+  current = replica(address, { restarts: 1 });
+  s.emit({ id: "svc-web-1", app: "shop", action: "start" });
+  await until("back in the route", () => s.routes.backends("shop").length === 1);
+  expect(s.revived).toEqual([]);
+});
+
 test("a replica the engine does not restart (exited) is started again after the back-off, and routed once it answers", async () => {
   const address = listening();
   let current = replica(address, { state: "exited" });

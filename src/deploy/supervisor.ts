@@ -61,7 +61,7 @@ export class Supervisor {
     while (!this.#abort.signal.aborted) {
       try {
         for await (const event of this.#o.runner.events(this.#abort.signal)) {
-          if (event.action === "die") void this.#onDie(event.id, event.app);
+          if (event.action === "die") void this.#onDie(event.id, event.app, event.address);
           else if (event.action === "start") void this.#onStart(event.id, event.app);
           else this.#down.delete(event.id);
         }
@@ -73,10 +73,13 @@ export class Supervisor {
     }
   }
 
-  async #onDie(id: string, app: string): Promise<void> {
+  async #onDie(id: string, app: string, address?: { host: string; port: number }): Promise<void> {
     // Marked down before anything is awaited: Swarm's runner reports a task's
     // death and its replacement's start in one poll, and the start must find it.
     this.#down.add(id);
+    // The dead task's address leaves the route even when its replacement got the same one (it rejoins
+    // once healthy): what was sent to the dead task is cut, not left waiting for an answer.
+    if (address) this.#o.routes.drop(app, address);
     await this.prune(app);
     const replica = (await this.#o.runner.list(app).catch(() => [])).find((r) => r.id === id);
     if (!replica || !this.#wanted(replica)) {

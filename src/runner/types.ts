@@ -71,6 +71,12 @@ export interface ReplicaEvent {
   id: string;
   app: string;
   action: "start" | "die" | "destroy";
+  /**
+   * die, where the engine knows it: the address the replica had. Swarm gives a
+   * replaced task a new address, or the same one again; either way nothing
+   * connected to the dead task will ever be answered.
+   */
+  address?: { host: string; port: number };
 }
 
 export interface ReplicaStats {

@@ -370,7 +370,7 @@ export class SwarmRunner implements Runner {
     const services = await this.#services();
     const tasks = await this.#tasksOf(services);
     await relaxPlacement(this.#docker, this.#logger, services, tasks);
-    return new Map(services.map((s) => [s.ID, { app: s.Spec?.Labels?.[LABEL.app] ?? "", task: currentTask(tasks.filter((t) => t.ServiceID === s.ID)) }]));
+    return new Map(services.map((s) => [s.ID, { app: s.Spec?.Labels?.[LABEL.app] ?? "", port: Number(s.Spec?.Labels?.[LABEL.port]), task: currentTask(tasks.filter((t) => t.ServiceID === s.ID)) }]));
   }
 
   async #engineFor(nodeId: string): Promise<Docker> {

@@ -56,15 +56,16 @@ test("toReplica reads the service's labels and its task; restarts count the task
   });
 });
 
-test("diffEvents: a replaced task is a die then a start of the same replica; a removed service is destroyed", () => {
-  const snap = (entries: [string, SwarmTask | undefined][]): Snapshot => new Map(entries.map(([id, t]) => [id, { app: "hello", task: t }]));
+test("diffEvents: a replaced task is a die (at the dead task's address) then a start of the same replica; a removed service is destroyed", () => {
+  const snap = (entries: [string, SwarmTask | undefined][]): Snapshot => new Map(entries.map(([id, t]) => [id, { app: "hello", port: 4000, task: t }]));
+  const at = { host: "10.251.3.5", port: 4000 };
   const before = snap([["s1", task({ ID: "a" })], ["s2", task({ ID: "x" })], ["s3", task({ ID: "y", state: "starting" })]]);
   const now = snap([["s1", task({ ID: "b" })], ["s3", task({ ID: "y" })]]);
   expect(diffEvents(before, now)).toEqual([
-    { id: "s1", app: "hello", action: "die" },
+    { id: "s1", app: "hello", action: "die", address: at },
     { id: "s1", app: "hello", action: "start" },
     { id: "s3", app: "hello", action: "start" },
-    { id: "s2", app: "hello", action: "die" },
+    { id: "s2", app: "hello", action: "die", address: at },
     { id: "s2", app: "hello", action: "destroy" },
   ]);
   expect(diffEvents(now, now)).toEqual([]);
