@@ -132,7 +132,7 @@ export class SwarmRunner implements Runner {
     try {
       const boot = await waitForBoot(this.#docker, id, this.#bootTimeoutMs, (service) => this.#tasks(service));
       if (!boot.ok) throw new ReplicaBootError(`replica ${spec.process}.${spec.index} of ${spec.app} v${spec.release} failed to boot: ${boot.reason}`, boot.output);
-      const replica = await this.#replica(id);
+      const replica = await this.#reported(id);
       if (!replica) throw new ReplicaBootError(`replica ${spec.process}.${spec.index} of ${spec.app} vanished while booting`, []);
       this.#logger.info("runner.replica.started", { ...what, id: id.slice(0, 12), ip: replica.address.host, ms: Math.round(performance.now() - began) });
       return replica;
@@ -164,6 +164,21 @@ export class SwarmRunner implements Runner {
       throw failure;
     });
     return (created as unknown as { id?: string; ID?: string }).id ?? (created as unknown as { ID: string }).ID;
+  }
+
+  /**
+   * The replica once the manager has the task's state: the boot line can come
+   * through the service's logs before the host reports the task running, and a
+   * replica still "starting" has no address yet (bounded: 10 s).
+   */
+  async #reported(id: string): Promise<Replica | null> {
+    const deadline = Date.now() + 10_000;
+    let replica = await this.#replica(id);
+    while (replica?.state === "starting" && Date.now() < deadline) {
+      await Bun.sleep(50);
+      replica = await this.#replica(id);
+    }
+    return replica;
   }
 
   /** Until Swarm has picked the task's host (bounded: a task no host can take stays pending). */
