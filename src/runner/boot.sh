@@ -55,6 +55,12 @@ shown_url() {
   printf '%s' "$url"
 }
 
+# Milliseconds since the epoch (EPOCHREALTIME: bash 5; its separator follows the locale).
+now_ms() {
+  local t=${EPOCHREALTIME/[.,]/}
+  echo $((10#$t / 1000))
+}
+
 # One download attempt to $FETCHED_SLUG within $1 seconds; prints "<http status> <curl's
 # error message>" and returns curl's exit code. The token reaches curl as a config on
 # stdin, never in argv (which any process in the container may read). No redirect is
@@ -84,11 +90,16 @@ fetch_slug() {
   [[ $SLUG_MAX_BYTES =~ ^[1-9][0-9]{0,14}$ ]] || fail "BEAMSTALK_SLUG_MAX_BYTES must be a whole number of bytes"
   mkdir -p "$(dirname "$FETCHED_SLUG")"
   say "fetching slug from $shown"
-  local began=$SECONDS deadline=$((SECONDS + SLUG_FETCH_SECONDS)) attempt=0 delay=1 result code status why
+  # A millisecond clock: bash's $SECONDS counts whole seconds from the shell's start, so a
+  # budget measured with it came out a second short or long depending on when the boot began.
+  local began deadline attempt=0 delay=1 result code status why left
+  began=$(now_ms)
+  deadline=$((began + SLUG_FETCH_SECONDS * 1000))
   while :; do
     attempt=$((attempt + 1))
     code=0
-    result=$(fetch_once $((deadline - SECONDS > 1 ? deadline - SECONDS : 1))) || code=$?
+    left=$(((deadline - $(now_ms)) / 1000))
+    result=$(fetch_once $((left > 1 ? left : 1))) || code=$?
     status=${result%% *}
     why=${result#* }
     # Quoted replacements: bash 5.2 would put the match (the whole URL) for an '&' in them.
@@ -109,8 +120,8 @@ fetch_slug() {
         why="HTTP $status"
         ;;
     esac
-    if ((SECONDS + delay >= deadline)); then
-      fail "could not fetch the slug from $shown in $((SECONDS - began)) s ($attempt attempts): ${why:-curl exit $code}"
+    if (($(now_ms) + delay * 1000 >= deadline)); then
+      fail "could not fetch the slug from $shown in $((($(now_ms) - began + 500) / 1000)) s ($attempt attempts): ${why:-curl exit $code}"
     fi
     say "fetching the slug failed (${why:-curl exit $code}); retrying in $delay s"
     sleep "$delay"
@@ -120,7 +131,7 @@ fetch_slug() {
   [[ -e $FETCHED_SLUG ]] || : >"$FETCHED_SLUG" # curl writes no file for an empty body
   bytes=$(stat -c %s -- "$FETCHED_SLUG")
   ((bytes <= SLUG_MAX_BYTES)) || fail "the slug at $shown is larger than $SLUG_MAX_BYTES bytes (BEAMSTALK_SLUG_MAX_BYTES)"
-  say "fetched slug ($bytes bytes) in $((SECONDS - began)) s"
+  say "fetched slug ($bytes bytes) in $((($(now_ms) - began + 500) / 1000)) s"
   SLUG=$FETCHED_SLUG
 }
 
