@@ -85,7 +85,13 @@ export class SwarmRunner implements Runner {
 
   async ensureNetwork(app: string): Promise<void> {
     const name = networkName(checkAppName(app));
-    const existing = (await this.#docker.getNetwork(name).inspect().catch((err) => (statusOf(err) === 404 ? null : Promise.reject(engineError(err, `inspecting network ${name}`))))) as Docker.NetworkInspectInfo | null;
+    const inspect = () => this.#docker.getNetwork(name).inspect().catch((err) => (statusOf(err) === 404 ? null : Promise.reject(engineError(err, `inspecting network ${name}`)))) as Promise<Docker.NetworkInspectInfo | null>;
+    let existing = await inspect();
+    // An overlay being removed (removeApp just now) is shown for a moment with no driver: wait until it is gone (bounded).
+    for (let i = 0; i < 100 && existing && !existing.Driver && existing.Labels?.[LABEL.managed] === "true"; i++) {
+      await Bun.sleep(100);
+      existing = await inspect();
+    }
     if (existing && existing.Labels?.[LABEL.managed] !== "true") {
       throw new BeamstalkError("conflict", `docker network ${name} exists but Beamstalk did not create it`, `remove it: docker network rm ${name}`);
     }
