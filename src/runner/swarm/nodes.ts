@@ -91,16 +91,19 @@ export class SwarmNodes {
   }
 
   async #nodes(): Promise<SwarmNode[]> {
-    return (await this.docker.listNodes().catch((err) => {
-      throw new BeamstalkError("unreachable", `the Swarm does not answer: ${(err as { json?: { message?: string } }).json?.message ?? (err as Error).message}`, "is a manager quorum up? docker node ls");
-    })) as SwarmNode[];
+    return (await this.docker.listNodes().catch(notAnswering)) as SwarmNode[];
   }
 
   async #replicaTasks(): Promise<SwarmTask[]> {
     // Swarm ORs several label filters: one goes to the engine, the rest is checked here.
-    const services = (await this.docker.listServices({ filters: { label: [`${LABEL.managed}=true`] } })).filter((s) => s.Spec?.Labels?.[LABEL.app]);
+    const services = (await this.docker.listServices({ filters: { label: [`${LABEL.managed}=true`] } }).catch(notAnswering)).filter((s) => s.Spec?.Labels?.[LABEL.app]);
     if (services.length === 0) return [];
-    const tasks = (await this.docker.listTasks({ filters: { service: services.map((s) => s.ID), "desired-state": ["running"] } })) as SwarmTask[];
+    const tasks = (await this.docker.listTasks({ filters: { service: services.map((s) => s.ID), "desired-state": ["running"] } }).catch(notAnswering)) as SwarmTask[];
     return tasks.filter((t) => t.Status.State === "running");
   }
+}
+
+/** Any read the manager cannot answer (no leader, its deadline) says which layer and what to check. */
+function notAnswering(err: unknown): never {
+  throw new BeamstalkError("unreachable", `the Swarm does not answer: ${(err as { json?: { message?: string } }).json?.message ?? (err as Error).message}`, "is a manager quorum up? docker node ls");
 }
