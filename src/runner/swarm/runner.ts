@@ -10,12 +10,13 @@ import { dockerExec } from "../docker/exec.ts";
 import { followLines, logLines } from "../docker/log-lines.ts";
 import { serviceLogs, waitForBoot } from "./boot-wait.ts";
 import { relaxPlacement, siblingsPlacement } from "./placement.ts";
-import { LABEL, checkSpec, labelFilters, networkName } from "../docker/spec.ts";
+import { LABEL, checkSpec, networkName } from "../docker/spec.ts";
 import { ReplicaBootError, byIdentity, checkSlug, engineError, randomSuffix, redactError, secretsOf, statsOf, statusOf } from "../docker/engine.ts";
 import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner } from "../types.ts";
 import { diffEvents, type Snapshot } from "./events.ts";
 import { Gateway } from "./gateway.ts";
-import { overlaySpec, serviceSpec } from "./spec.ts";
+import { ensureOverlay } from "./overlay.ts";
+import { serviceSpec } from "./spec.ts";
 import { type SwarmTask, containerOf, currentTask, toReplica } from "./tasks.ts";
 
 /** Reaches the Docker engine of the host a task runs on (the manager cannot exec or update there). */
@@ -84,32 +85,7 @@ export class SwarmRunner implements Runner {
   }
 
   async ensureNetwork(app: string): Promise<void> {
-    const name = networkName(checkAppName(app));
-    const inspect = () => this.#docker.getNetwork(name).inspect().catch((err) => (statusOf(err) === 404 ? null : Promise.reject(engineError(err, `inspecting network ${name}`)))) as Promise<Docker.NetworkInspectInfo | null>;
-    let existing = await inspect();
-    // An overlay being removed (removeApp just now) is shown for a moment with no driver: wait until it is gone (bounded).
-    for (let i = 0; i < 100 && existing && !existing.Driver && existing.Labels?.[LABEL.managed] === "true"; i++) {
-      await Bun.sleep(100);
-      existing = await inspect();
-    }
-    if (existing && existing.Labels?.[LABEL.managed] !== "true") {
-      throw new BeamstalkError("conflict", `docker network ${name} exists but Beamstalk did not create it`, `remove it: docker network rm ${name}`);
-    }
-    if (existing && existing.Driver !== "overlay") {
-      throw new BeamstalkError("conflict", `docker network ${name} is a ${existing.Driver} network, not a Swarm overlay`, "the app was run by the Docker runner: see the README's \"More than one host\" for moving apps");
-    }
-    if (!existing) {
-      // Replicas start side by side: another start may have created it meanwhile ("name conflicts").
-      const created = await this.#docker.createNetwork(overlaySpec(app, this.#labels)).then(
-        () => true,
-        async (err) => {
-          if (await this.#docker.getNetwork(name).inspect().then(() => true, () => false)) return false;
-          throw engineError(err, `creating network ${name}`);
-        },
-      );
-      if (created) this.#logger.info("runner.network.created", { app, network: name, driver: "overlay" });
-    }
-    await this.#gateway.attach(name);
+    await this.#gateway.attach(await ensureOverlay(this.#docker, this.#logger, app, this.#labels));
   }
 
   async start(spec: ReplicaSpec): Promise<Replica> {
