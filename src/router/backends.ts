@@ -27,6 +27,7 @@ export class BackendRegistry {
   private readonly states = new Map<string, BackendState>();
   private readonly waiters = new Set<() => void>();
   private readonly abandoners = new Set<(key: string) => void>();
+  private readonly held = new Map<string, Set<() => void>>();
 
   /** `fn` ends every connection it holds to a backend that is abandoned; returns how to stop listening. */
   onAbandon(fn: (key: string) => void): () => void {
@@ -36,7 +37,13 @@ export class BackendRegistry {
 
   /** These backends' replicas died: whatever is connected to them will never be answered, so it is cut now. */
   abandon(backends: Backend[]): void {
-    for (const backend of backends) for (const fn of this.abandoners) fn(backendKey(backend));
+    for (const backend of backends) {
+      const key = backendKey(backend);
+      for (const fn of this.abandoners) fn(key);
+      const cuts = this.held.get(key);
+      this.held.delete(key);
+      for (const cut of cuts ?? []) cut();
+    }
   }
 
   acquire(backend: Backend): BackendState {
@@ -88,6 +95,20 @@ export class BackendRegistry {
       const timer = setTimeout(() => done(false, this.inFlight(backends)), Math.max(0, timeoutMs));
       this.waiters.add(check);
     });
+  }
+
+  /**
+   * `cut` ends one exchange or session the slow path holds with a backend
+   * (its fetch, its upstream WebSocket), should that backend be abandoned;
+   * the returned function forgets it once the exchange is over.
+   */
+  hold(state: BackendState, cut: () => void): () => void {
+    let cuts = this.held.get(state.key);
+    if (!cuts) this.held.set(state.key, (cuts = new Set()));
+    cuts.add(cut);
+    return () => {
+      if (cuts.delete(cut) && cuts.size === 0 && this.held.get(state.key) === cuts) this.held.delete(state.key);
+    };
   }
 
   private forgetIfUnused(state: BackendState): void {

@@ -30,24 +30,15 @@ export async function proxyHttp(req: Request, server: Server<unknown>, route: Ro
   const pathStart = url.indexOf("/", url.indexOf("//") + 2);
   const path = pathStart < 0 ? "/" : url.slice(pathStart);
   const method = req.method;
-  const init: BunFetchRequestInit = {
-    method,
-    headers,
-    body: req.body,
-    duplex: "half",
-    redirect: "manual",
-    decompress: false,
-    timeout: false,
-    signal: req.signal,
-  };
+  const init: BunFetchRequestInit = { method, headers, body: req.body, duplex: "half", redirect: "manual", decompress: false, timeout: false };
   const { registry } = ctx;
   for (let attempt = 0; ; attempt++) {
-    registry.started(backend);
+    const exchange = begin(registry, backend, req.signal);
     let response: Response;
     try {
-      response = await fetch(backend.origin + path, init);
+      response = await fetch(backend.origin + path, { ...init, signal: exchange.signal });
     } catch (error) {
-      registry.finished(backend);
+      exchange.finish();
       if (req.signal.aborted) return clientGone();
       const next = attempt === 0 && isRefused(error) ? nextBackend(route) : undefined;
       if (next && next !== backend) {
@@ -58,28 +49,56 @@ export async function proxyHttp(req: Request, server: Server<unknown>, route: Ro
       ctx.logger.warn("router.upstream_failed", { app: route.app, backend: backend.key, error: describe(error) });
       return errorPage(502);
     }
-    return relay(response, method, backend, route, ctx);
+    return relay(response, method, exchange, backend, route, ctx);
   }
 }
 
-function relay(response: Response, method: string, backend: BackendState, route: Route, ctx: ProxyContext): Response | Promise<Response> {
-  const { registry } = ctx;
+interface Exchange {
+  /** Aborts when the client goes away, or when the backend is abandoned (its replica died). */
+  signal: AbortSignal;
+  /** Once, when the answer has ended (or failed): no longer in flight, no longer cut by abandon(). */
+  finish(): void;
+}
+
+/**
+ * One request to a backend, in flight until finish(): counted for drain(),
+ * and held for abandon(). A replica on another host that vanished answers
+ * nothing and resets nothing, so without the cut its request would wait for
+ * the kernel to give up (72-135 s in the Swarm tests).
+ */
+function begin(registry: BackendRegistry, backend: BackendState, clientSignal: AbortSignal): Exchange {
+  const cut = new AbortController();
+  registry.started(backend);
+  const forget = registry.hold(backend, () => cut.abort(new Error("its replica died")));
+  let finished = false;
+  return {
+    signal: AbortSignal.any([clientSignal, cut.signal]),
+    finish() {
+      if (finished) return;
+      finished = true;
+      forget();
+      registry.finished(backend);
+    },
+  };
+}
+
+function relay(response: Response, method: string, exchange: Exchange, backend: BackendState, route: Route, ctx: ProxyContext): Response | Promise<Response> {
   const headers = response.headers;
   cleanResponseHeaders(headers);
   const status = response.status;
   if (method === "HEAD" || status === 204 || status === 304) {
-    registry.finished(backend);
+    exchange.finish();
     return response;
   }
   const length = headers.get("content-length");
   if (length !== null && Number(length) <= SMALL_BODY) {
     return (response as Response & { bytes(): Promise<Uint8Array> }).bytes().then(
       (bytes: Uint8Array) => {
-        registry.finished(backend);
+        exchange.finish();
         return new Response(bytes, { status, statusText: response.statusText, headers });
       },
       (error: unknown) => {
-        registry.finished(backend);
+        exchange.finish();
         ctx.logger.warn("router.upstream_failed", { app: route.app, backend: backend.key, error: describe(error) });
         return errorPage(502);
       },
@@ -87,11 +106,11 @@ function relay(response: Response, method: string, backend: BackendState, route:
   }
   const body = response.body;
   if (body === null) {
-    registry.finished(backend);
+    exchange.finish();
     return response;
   }
   const onEnd = (error?: unknown) => {
-    registry.finished(backend);
+    exchange.finish();
     if (error !== undefined) ctx.logger.warn("router.upstream_body_failed", { app: route.app, backend: backend.key, error: describe(error) });
   };
   return new Response(countedStream(body, onEnd), { status, statusText: response.statusText, headers });

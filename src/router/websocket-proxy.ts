@@ -39,6 +39,8 @@ export interface WebSocketSession {
   clientClosed: boolean;
   /** Polls the upstream's bufferedAmount while the client is paused (the client WebSocket has no drain event). */
   poll: Timer | null;
+  /** Forgets the session in the registry's abandon() bookkeeping (once either side closed). */
+  forget: () => void;
 }
 
 /**
@@ -121,7 +123,13 @@ function attach(upstream: WebSocket, app: string, backend: BackendState, ctx: Pr
     upstreamClosed: null,
     clientClosed: false,
     poll: null,
+    forget: () => {},
   };
+  // Its replica died (abandon()): a vanished peer on another host would never send the close.
+  session.forget = ctx.registry.hold(backend, () => {
+    if (!session.upstreamClosed) closeClient(session, 1011, "its replica died");
+    upstream.terminate();
+  });
   upstream.onmessage = (event) => {
     if (session.clientClosed) return;
     session.pending.push(event.data as string | Buffer);
@@ -179,6 +187,7 @@ function pumpToClient(session: WebSocketSession): void {
 /** The upstream closed or failed: the client gets `code` after every message already read from the upstream. */
 function closeClient(session: WebSocketSession, code: number, reason: string): void {
   session.upstreamClosed = { code, reason };
+  session.forget();
   stopPolling(session);
   pumpToClient(session);
 }
@@ -223,6 +232,7 @@ export const websocketHandler: WebSocketHandler<WebSocketSession> = {
     const session = ws.data;
     session.clientClosed = true;
     session.pending = [];
+    session.forget();
     stopPolling(session);
     const upstream = session.upstream;
     if (session.upstreamClosed || upstream.readyState >= WebSocket.CLOSING) return;

@@ -114,10 +114,9 @@ describe("operating a running app", () => {
     // On one host the kill is an engine event and the route drops the replica at once. On Swarm the
     // runner polls tasks (1 s) after the host reports the task dead, and a request already sent to the
     // vanished replica (no reset comes from another host) ends with a 502 when the route drops it and
-    // cuts its connections: 0.4-1.1 s after the kill in six rounds here. In CI, now and then one such
-    // request still waited 38-71 s before its 502 (a connection the cut misses; not found yet, see the
-    // note on #12): on Swarm the bound is that every failure is a 502 within 90 s, and it is printed.
-    const window = testRunner() === "swarm" ? 90_000 : 1000;
+    // cuts its connections (Router.abandon): 0.7 s after the kill here. The cut covers the slow path
+    // too: a keep-alive connection the front handed there (the maintenance test above) stays there.
+    const window = testRunner() === "swarm" ? 5_000 : 1000;
     if (testRunner() === "swarm") console.log(`[operate on swarm] failures after the kill at ${failures.map((f) => `${f.at - killedAt} ms`).join(", ") || "none"}`);
     for (const f of failures) expect({ after: f.at - killedAt < window ? "in time" : f.at - killedAt, what: f.what.slice(0, 3) }).toEqual({ after: "in time", what: testRunner() === "swarm" ? "502" : f.what.slice(0, 3) });
     const revived = (await ps()).replicas.find((x) => x.name === "web.2")!;

@@ -87,3 +87,81 @@ test("a backend that answers no SYN gets its request a 502 after the connect tim
     holder.kill();
   }
 }, 20_000);
+
+/** One client connection, kept open across requests: what a browser's (or Bun fetch's) keep-alive does. */
+async function keepAliveClient(port: number) {
+  let received = Buffer.alloc(0);
+  let wake = () => {};
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: {
+      data(_s, chunk) {
+        received = Buffer.concat([received, chunk]);
+        wake();
+      },
+    },
+  });
+  /** Sends a GET and resolves with its status once the whole answer (Content-Length) is in. */
+  async function request(host: string, path: string): Promise<number> {
+    received = Buffer.alloc(0);
+    socket.write(`GET ${path} HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
+    for (;;) {
+      const end = received.indexOf("\r\n\r\n");
+      if (end >= 0) {
+        const head = received.toString("latin1", 0, end);
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (received.length >= end + 4 + length) return Number(head.split(" ")[1]);
+      }
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  }
+  return { request, close: () => socket.end() };
+}
+
+test("a request on a connection the front handed to the slow path (here: during maintenance) is cut by abandon() too", async () => {
+  const r = startRouter();
+  const dead = silentBackend();
+  const alive = startUpstream("alive");
+  r.router.setRoute("web", ["web.test"], [dead]);
+  const client = await keepAliveClient(r.port);
+  r.router.setMaintenance("web", true);
+  // The maintenance page comes from the slow path; the connection stays piped there for its next requests.
+  expect(await client.request("web.test", "/")).toBe(503);
+  r.router.setMaintenance("web", false);
+  const waiting = client.request("web.test", "/env/RELEASE_NODE");
+  expect(await Promise.race([waiting.then(() => "answered"), Bun.sleep(300).then(() => "still waiting")])).toBe("still waiting");
+  r.router.setRoute("web", ["web.test"], [alive.backend]);
+  const cut = performance.now();
+  r.router.abandon([dead]);
+  expect(await waiting).toBe(502);
+  expect(performance.now() - cut).toBeLessThan(1000);
+  expect(r.logs.some((l) => l.includes("router.upstream_failed") && l.includes("its replica died"))).toBe(true);
+  // The same connection goes on to the app's live backend.
+  expect(await client.request("web.test", "/")).toBe(200);
+  client.close();
+  dead.stop();
+});
+
+test("a WebSocket proxied by the slow path to a backend that is abandoned gets its close (1011) at once", async () => {
+  const r = startRouter({ slowPath: { backpressureLimit: 1024 * 1024 } });
+  const upstream = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (req, server) => (server.upgrade(req) ? undefined : new Response("no", { status: 400 })),
+    websocket: { message() {} },
+  });
+  try {
+    const backend = { host: "127.0.0.1", port: upstream.port! };
+    r.router.setRoute("web", ["web.test"], [backend]);
+    const ws = new WebSocket(r.url.replace("http:", "ws:") + "/socket", { headers: { host: "web.test" } } as never);
+    await new Promise((resolve, reject) => ((ws.onopen = resolve), (ws.onerror = reject)));
+    const closed = new Promise<number>((resolve) => (ws.onclose = (event) => resolve(event.code)));
+    const cut = performance.now();
+    r.router.abandon([backend]);
+    expect(await closed).toBe(1011);
+    expect(performance.now() - cut).toBeLessThan(1000);
+  } finally {
+    upstream.stop(true);
+  }
+});
