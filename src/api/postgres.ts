@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { BeamstalkError, badRequest } from "../lib/errors.ts";
+import { BeamstalkError, badRequest, forbidden } from "../lib/errors.ts";
 import type { Secret } from "../lib/secret.ts";
 import type { App } from "../state/index.ts";
 import type { BackupRecord } from "../state/backups.ts";
@@ -9,7 +9,7 @@ import { type ApiDeps, type Env, appFor, readJson } from "./context.ts";
 
 /** What the API asks of managed PostgreSQL (src/postgres's Postgres). */
 export interface PostgresActions {
-  create(app: App, options: { size?: unknown; version?: unknown }, userId: number | null): Promise<DatabaseInfo>;
+  create(app: App, options: { size?: unknown; version?: unknown; node?: unknown }, userId: number | null): Promise<DatabaseInfo>;
   info(app: App): Promise<DatabaseInfo>;
   url(app: App): Secret;
   scale(app: App, size: unknown, userId: number | null): Promise<DatabaseInfo>;
@@ -38,6 +38,7 @@ const infoJson = (info: DatabaseInfo) => ({
   size: info.size,
   host: info.host,
   port: info.port,
+  node: info.node,
   database: info.database,
   user: info.user,
   disk_bytes: info.diskBytes,
@@ -68,12 +69,13 @@ export function postgresRoutes(deps: ApiDeps, postgres: PostgresActions | undefi
     return c.json(withUrl(app, await pg().info(app), role));
   });
 
-  /** Body: `{"size": 0.6, "version": 15}`, both optional. */
+  /** Body: `{"size": 0.6, "version": 15, "node": "host2"}`, all optional; choosing the host is for admins (hosts are theirs). */
   r.post("/", async (c) => {
     const { app, role } = appFor(deps, c.var.user, c.req.param("app")!, "write");
     const body = await readJson(c);
-    const info = await pg().create(app, { size: body.size, version: body.version }, c.var.user.id);
-    deps.logger.info("pg.create", { app: app.name, user: c.var.user.email, size: info.size });
+    if (body.node !== undefined && !c.var.user.isAdmin) throw forbidden("only admins choose the host a database runs on", "leave out --node: it runs on the server's host");
+    const info = await pg().create(app, { size: body.size, version: body.version, node: body.node }, c.var.user.id);
+    deps.logger.info("pg.create", { app: app.name, user: c.var.user.email, size: info.size, ...(info.node ? { node: info.node } : {}) });
     return c.json(withUrl(app, info, role), 201);
   });
 

@@ -22,6 +22,7 @@ interface DatabaseJson {
   version: number;
   size: number;
   host: string;
+  node: string | null;
   database: string;
   disk_bytes: number;
   error: string | null;
@@ -40,6 +41,7 @@ function render(db: DatabaseJson): void {
     size: `${db.size} GiB`,
     disk: mb(db.disk_bytes),
     host: db.host,
+    ...(db.node ? { "runs on": db.node } : {}),
     database: db.database,
     ...(db.url ? { url: db.url } : {}),
     "last backup": db.last_backup ? `#${db.last_backup.id} ${db.last_backup.created_at}` : "none",
@@ -67,12 +69,13 @@ export const pgCreate = command({
   args: {
     size: { type: "string", description: "GiB of memory: 0.6, 1.7, 4, 8, 16, 32, 64, 128 (default 0.6)" },
     version: { type: "string", description: "PostgreSQL major version (15)" },
+    node: { type: "string", description: "On a Swarm: the host it is pinned to (name, address or id; admins only). Default: the server's host" },
   },
   async run(args, cli) {
-    const body = { ...(args.size ? { size: Number(args.size) } : {}), ...(args.version ? { version: Number(args.version) } : {}) };
+    const body = { ...(args.size ? { size: Number(args.size) } : {}), ...(args.version ? { version: Number(args.version) } : {}), ...(args.node ? { node: args.node } : {}) };
     const db = await cli.client().post<DatabaseJson>(await path(cli), body);
     cli.print(db, () => {
-      info(`Created PostgreSQL ${db.version} (size ${db.size}); DATABASE_URL is set.`);
+      info(`Created PostgreSQL ${db.version} (size ${db.size})${db.node ? ` on ${db.node}` : ""}; DATABASE_URL is set.`);
       render(db);
     });
   },

@@ -11,7 +11,8 @@ import { createGitHttp } from "../git/http.ts";
 import { removeRepo } from "../git/repos.ts";
 import { createLogger, formatFields, type Logger } from "../lib/logger.ts";
 import { Logs } from "../logs/index.ts";
-import { BackupScheduler, Postgres, ensurePostgresImage } from "../postgres/index.ts";
+import { BackupScheduler, type DatabaseHosts, Postgres, ensurePostgresImage } from "../postgres/index.ts";
+import { BeamstalkError } from "../lib/errors.ts";
 import { createRouter } from "../router/index.ts";
 import Docker from "dockerode";
 import { randomBytes } from "node:crypto";
@@ -78,8 +79,26 @@ function nodeActions(o: { docker: Docker; nodes: SwarmNodes; runner: Runner; sta
       await nodes.setAvailability(found, "active");
       return { ...found, availability: "active" };
     },
-    remove: async (host) => nodes.remove(await nodes.find(host)),
+    remove: async (host) => {
+      const found = await nodes.find(host);
+      // A database pinned there (pg:create --node) would be lost with the host: it is moved or destroyed first.
+      const pinned = o.state.databases.all().filter((d) => d.node === found.id);
+      if (pinned.length > 0) {
+        throw new BeamstalkError("conflict", `${found.hostname} holds the PostgreSQL database of ${pinned.map((d) => d.app).join(", ")}`, `take a backup (beamstalk pg:backups:capture -a ${pinned[0]!.app}), then beamstalk pg:destroy -a ${pinned[0]!.app}; restore it into a database on another host`);
+      }
+      return nodes.remove(found);
+    },
     image: async () => Readable.toWeb((await o.docker.getImage(RUN_IMAGE).get()) as unknown as Readable) as ReadableStream<Uint8Array>,
+  };
+}
+
+/** The Swarm's hosts as pg:create --node sees them: found like nodes:drain finds them, reached through their agents. */
+function databaseHosts(swarm: { nodes: SwarmNodes; agents: Agents; controllerNode: string }, cliConfigDir: string): DatabaseHosts {
+  return {
+    controllerNode: swarm.controllerNode,
+    find: (host) => swarm.nodes.find(host),
+    hostname: async (id) => (await swarm.nodes.list().catch(() => [])).find((h) => h.id === id)?.hostname ?? id.slice(0, 12),
+    engineEnv: (id) => swarm.agents.cliEnv(id, cliConfigDir),
   };
 }
 
@@ -142,6 +161,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     logger,
     network: { ensure: (app) => runner.ensureNetwork(app), name: networkName },
     imageReady: async () => void (await ensurePostgresImage({ logger, workDir: paths.tmp, onOutput: (line) => logger.info("postgres.image.build", { line }) })),
+    ...(swarm ? { hosts: databaseHosts(swarm, join(paths.root, "agent-cli")) } : {}),
     // DATABASE_URL is config: a new release, rolled out like any config change.
     setConfig: async (app, change, userId) => {
       const release = state.config.change(app, change, userId);

@@ -33,6 +33,11 @@ export async function drainHost(deps: DrainDeps, name: string, user: User, out: 
   if (host.id === deps.controllerNode) {
     throw new BeamstalkError("conflict", `${host.hostname} runs this Beamstalk server: it cannot be drained`, "the router, jobs and databases join each app's network from it, which Swarm refuses on a drained host; run the server on another manager to free this one");
   }
+  const pinned = deps.state.databases.all().filter((d) => d.node === host.id);
+  if (pinned.length > 0) {
+    // It would keep running there, but a drained host lets no container (re)join an overlay: a restart would cut it off.
+    throw new BeamstalkError("conflict", `${host.hostname} holds the PostgreSQL database of ${pinned.map((d) => d.app).join(", ")}: it cannot be drained`, `move it first: beamstalk pg:backups:capture -a ${pinned[0]!.app}, pg:destroy, pg:create --node <another host>, pg:backups:restore`);
+  }
   const others = await deps.nodes.othersActive(host);
   if (others.length === 0) throw new BeamstalkError("conflict", `${host.hostname} is the last host that can run replicas`, "add a host first: beamstalk nodes:add");
   await deps.nodes.setAvailability(host, "pause");

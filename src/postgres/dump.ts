@@ -2,9 +2,8 @@ import { createHash } from "node:crypto";
 import { mkdirSync, openSync, closeSync, fsyncSync, renameSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname } from "node:path";
-import { start } from "../lib/exec.ts";
 import { dumpArgv, listArgv, restoreArgv } from "./spec.ts";
-import { tail } from "./server.ts";
+import { type Engine, tail } from "./server.ts";
 
 export interface DumpResult {
   size: number;
@@ -14,18 +13,19 @@ export interface DumpResult {
 }
 
 /**
- * pg_dump -Fc inside the database container, streamed to `<file>.partial`
+ * pg_dump -Fc inside the database container (on whichever host holds it),
+ * streamed to `<file>.partial`
  * while it is hashed, fsynced, then renamed into place. The archive is read
  * back with pg_restore --list before it counts as a backup.
  */
-export async function dumpTo(app: string, file: string): Promise<DumpResult> {
+export async function dumpTo(engine: Engine, app: string, file: string): Promise<DumpResult> {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const partial = `${file}.partial`;
   const handle = await open(partial, "w", 0o600);
   const hash = createHash("sha256");
   let size = 0;
   try {
-    const proc = start(dumpArgv(app), { stdout: "pipe", stderr: "pipe" });
+    const proc = engine.start(dumpArgv(app), { stdout: "pipe", stderr: "pipe" });
     const stderr = new Response(proc.stderr).text();
     for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
       hash.update(chunk);
@@ -44,7 +44,7 @@ export async function dumpTo(app: string, file: string): Promise<DumpResult> {
   await handle.close();
   renameSync(partial, file);
   syncDir(dirname(file));
-  const entries = await listEntries(app, file).catch((err) => {
+  const entries = await listEntries(engine, app, file).catch((err) => {
     rmSync(file, { force: true });
     throw err;
   });
@@ -52,8 +52,8 @@ export async function dumpTo(app: string, file: string): Promise<DumpResult> {
 }
 
 /** pg_restore --list over the file: a truncated or corrupt archive fails here. */
-export async function listEntries(app: string, file: string): Promise<number> {
-  const proc = start(listArgv(app), { stdin: Bun.file(file), stdout: "pipe", stderr: "pipe" });
+export async function listEntries(engine: Engine, app: string, file: string): Promise<number> {
+  const proc = engine.start(listArgv(app), { stdin: Bun.file(file), stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0) throw new Error(`the archive does not read back (pg_restore --list, exit ${code}): ${tail(err)}`);
   return out.split("\n").filter((line) => line.trim() !== "" && !line.startsWith(";")).length;
@@ -66,8 +66,8 @@ export async function sha256Of(file: string): Promise<string> {
 }
 
 /** pg_restore --clean --if-exists --single-transaction from the file: all of it, or nothing. */
-export async function restoreFrom(app: string, file: string): Promise<void> {
-  const proc = start(restoreArgv(app), { stdin: Bun.file(file), stdout: "pipe", stderr: "pipe" });
+export async function restoreFrom(engine: Engine, app: string, file: string): Promise<void> {
+  const proc = engine.start(restoreArgv(app), { stdin: Bun.file(file), stdout: "pipe", stderr: "pipe" });
   const [, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0) throw new Error(`pg_restore failed (exit ${code}); nothing was changed: ${tail(err)}`);
 }

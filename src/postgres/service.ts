@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, lstatSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { BeamstalkError, badRequest, conflict, notFound } from "../lib/errors.ts";
+import { start } from "../lib/exec.ts";
 import type { Logger } from "../lib/logger.ts";
 import { Secret } from "../lib/secret.ts";
 import type { Activity } from "../state/activity.ts";
@@ -13,9 +14,9 @@ import { POSTGRES_IMAGE, POSTGRES_VERSION } from "./image.ts";
 import { KeyedLock } from "./lock.ts";
 import { pruneBackups, type Retention, DEFAULT_RETENTION } from "./retention.ts";
 import { scramVerifier } from "./scram.ts";
-import { containerStatus, docker, removeContainer, waitReady } from "./server.ts";
+import { Engine, LOCAL_ENGINE } from "./server.ts";
 import { type DatabaseSize, DEFAULT_SIZE, checkSize } from "./sizes.ts";
-import { backupDir, containerName, databaseName, databaseUrl, hbaConf, hostFor, initArgvs, psqlStdinArgv, serverRunArgv, setupSql, volumePaths } from "./spec.ts";
+import { backupDir, containerName, databaseName, databaseUrl, diskUseArgv, hbaConf, hostFor, initArgvs, psqlStdinArgv, removeVolumesArgv, serverRunArgv, setupSql, volumeNames, volumePaths, writeHbaArgv } from "./spec.ts";
 
 export interface ConfigChange {
   set?: Record<string, string>;
@@ -39,6 +40,20 @@ export interface PostgresOptions {
   /** Extra labels on every container (an installation or test id). */
   labels?: Record<string, string>;
   retention?: Partial<Retention>;
+  /** The Swarm's other hosts, where pg:create --node may pin a database; absent with the Docker runner. */
+  hosts?: DatabaseHosts;
+}
+
+/** What the Postgres module needs of a Swarm to run a database on another of its hosts. */
+export interface DatabaseHosts {
+  /** This host's node id: a database pinned here is an ordinary local one. */
+  controllerNode: string;
+  /** A host by name, address or id; a clear error for an unknown one. */
+  find(host: string): Promise<{ id: string; hostname: string; state: string; availability: string }>;
+  /** Its host name for messages and `pg` (the id's start when it left the Swarm). */
+  hostname(nodeId: string): Promise<string>;
+  /** The docker CLI's environment that reaches that host's engine (through its agent). */
+  engineEnv(nodeId: string): Promise<Record<string, string>>;
 }
 
 export interface DatabaseInfo {
@@ -50,6 +65,8 @@ export interface DatabaseInfo {
   size: number;
   host: string;
   port: number;
+  /** The Swarm host it is pinned to when not this one (pg:create --node); null: this host. */
+  node: string | null;
   database: string;
   user: string;
   diskBytes: number;
@@ -62,8 +79,9 @@ export interface DatabaseInfo {
 
 /**
  * Managed PostgreSQL: one server per app, in its own container on the app's
- * network, data in a bind-mounted directory; backups as pg_dump archives with
- * their sha256. One operation at a time per app.
+ * network, data in a bind-mounted directory (on another Swarm host, with
+ * --node: named volumes there, driven through that host's agent); backups as
+ * pg_dump archives on this host with their sha256. One operation at a time per app.
  */
 export class Postgres {
   readonly #o: PostgresOptions;
@@ -80,8 +98,40 @@ export class Postgres {
     return this.#o.image ?? POSTGRES_IMAGE;
   }
 
-  #spec(app: string, size: DatabaseSize) {
-    return { app, size, image: this.#image, network: this.#o.network.name(app), dataDir: this.#o.dataDir, ...(this.#o.labels ? { labels: this.#o.labels } : {}) };
+  #spec(app: string, size: DatabaseSize, engine: Engine) {
+    const storage = engine.local ? ("bind" as const) : ("volume" as const);
+    return { app, size, image: this.#image, network: this.#o.network.name(app), dataDir: this.#o.dataDir, storage, ...(this.#o.labels ? { labels: this.#o.labels } : {}) };
+  }
+
+  /** The engine that holds the app's server: this host's, or its pinned host's through the agent. */
+  async #engineOf(record: DatabaseRecord): Promise<Engine> {
+    if (record.node === null) return LOCAL_ENGINE;
+    const hosts = this.#o.hosts;
+    if (!hosts) throw new BeamstalkError("unreachable", `${record.app}'s database is on Swarm host ${record.node.slice(0, 12)}, and this server does not run the Swarm runner`, "start the server with --runner swarm");
+    return new Engine(await hosts.engineEnv(record.node), await hosts.hostname(record.node));
+  }
+
+  /** Where `--node` pins a new database: null for this host; a clear error for a host that cannot take one. */
+  async #placement(node: unknown): Promise<{ id: string; hostname: string } | null> {
+    if (node === undefined || node === null || node === "") return null;
+    if (typeof node !== "string") throw badRequest("node must be a host name, address or id");
+    const hosts = this.#o.hosts;
+    if (!hosts) throw badRequest("--node needs the Swarm runner: this server runs every database on its own host", "start the server with --runner swarm to use more than one host");
+    const host = await hosts.find(node);
+    if (host.id === hosts.controllerNode) return null;
+    if (host.state !== "ready" || host.availability !== "active") {
+      throw conflict(`${host.hostname} is ${host.state === "ready" ? host.availability : host.state}: a database cannot start there`, host.state === "ready" ? `beamstalk nodes:activate ${host.hostname}` : "beamstalk nodes shows the hosts");
+    }
+    return host;
+  }
+
+  /** A database on another host needs the server image there: sent over from this host (docker save | docker load). */
+  async #imageOn(engine: Engine): Promise<void> {
+    if ((await engine.exec(["docker", "image", "inspect", "--format", "{{.Id}}", "--", this.#image])).code === 0) return;
+    const save = start(["docker", "save", "--", this.#image], { stdout: "pipe", stderr: "pipe" });
+    const load = engine.start(["docker", "load", "--quiet"], { stdin: save.stdout as ReadableStream, stdout: "pipe", stderr: "pipe" });
+    const [saved, loaded, saveErr, loadErr] = await Promise.all([save.exited, load.exited, new Response(save.stderr).text(), new Response(load.stderr).text(), new Response(load.stdout).text()]);
+    if (saved !== 0 || loaded !== 0) throw new Error(`sending the PostgreSQL image to ${engine.where} failed: ${(saveErr + loadErr).trim().slice(-500)}`);
   }
 
   #require(app: App): DatabaseRecord {
@@ -95,30 +145,38 @@ export class Postgres {
     return new Secret(databaseUrl(app.name, this.#require(app).password));
   }
 
-  async create(app: App, options: { size?: unknown; version?: unknown }, userId: number | null): Promise<DatabaseInfo> {
+  async create(app: App, options: { size?: unknown; version?: unknown; node?: unknown }, userId: number | null): Promise<DatabaseInfo> {
     const size = options.size === undefined ? DEFAULT_SIZE : checkSize(options.size);
     if (options.version !== undefined && Number(options.version) !== POSTGRES_VERSION) {
       throw badRequest(`PostgreSQL ${String(options.version)} is not available`, `this host runs PostgreSQL ${POSTGRES_VERSION}`);
     }
     return this.#lock.run(app.name, async () => {
       if (this.#o.databases.get(app)) throw conflict(`${app.name} already has a database`, "`beamstalk pg` shows it");
+      const pinned = await this.#placement(options.node);
       const password = new Secret(randomBytes(24).toString("hex"));
       const paths = volumePaths(this.#o.dataDir, app.name);
-      this.#o.databases.create(app, { version: POSTGRES_VERSION, size, password, volume: paths.root });
+      const record = this.#o.databases.create(app, { version: POSTGRES_VERSION, size, password, volume: pinned ? volumeNames(app.name).data : paths.root, node: pinned?.id ?? null });
       const started = Date.now();
       try {
+        const engine = await this.#engineOf(record);
         await this.#o.imageReady?.();
+        if (!engine.local) await this.#imageOn(engine);
         await this.#o.network.ensure(app.name);
-        await removeContainer(app.name); // a leftover of an earlier failed create
-        rmSync(paths.root, { recursive: true, force: true });
-        mkdirSync(paths.data, { recursive: true, mode: 0o700 });
-        mkdirSync(paths.conf, { recursive: true, mode: 0o755 });
-        writeFileSync(paths.hba, hbaConf(app.name), { mode: 0o644 });
-        const spec = this.#spec(app.name, size);
-        for (const argv of initArgvs(spec)) await docker(argv, "initdb");
-        const id = await docker(serverRunArgv(spec), "starting PostgreSQL");
-        await waitReady(app.name);
-        await docker(psqlStdinArgv(app.name), "creating the role and database", { stdin: setupSql(app.name, scramVerifier(password.reveal())) });
+        await engine.remove(app.name); // a leftover of an earlier failed create
+        const spec = this.#spec(app.name, size, engine);
+        if (engine.local) {
+          rmSync(paths.root, { recursive: true, force: true });
+          mkdirSync(paths.data, { recursive: true, mode: 0o700 });
+          mkdirSync(paths.conf, { recursive: true, mode: 0o755 });
+          writeFileSync(paths.hba, hbaConf(app.name), { mode: 0o644 });
+        } else {
+          await engine.run(removeVolumesArgv(app.name), "removing an earlier attempt's volumes");
+          await engine.run(writeHbaArgv(spec), "writing pg_hba.conf", { stdin: hbaConf(app.name) });
+        }
+        for (const argv of initArgvs(spec)) await engine.run(argv, "initdb");
+        const id = await engine.run(serverRunArgv(spec), "starting PostgreSQL");
+        await engine.waitReady(app.name);
+        await engine.run(psqlStdinArgv(app.name), "creating the role and database", { stdin: setupSql(app.name, scramVerifier(password.reveal())) });
         this.#o.databases.update(app, { state: "available", containerId: id, error: null });
       } catch (err) {
         const message = (err as Error).message;
@@ -127,8 +185,8 @@ export class Postgres {
         this.#o.activity.record(app.id, userId, "pg.create.failed", `PostgreSQL database could not be created: ${message.slice(0, 300)}`);
         throw new BeamstalkError("internal", `creating the database failed: ${message}`, "`beamstalk pg:destroy` removes what was made; then try again");
       }
-      this.#o.activity.record(app.id, userId, "pg.create", `Created PostgreSQL ${POSTGRES_VERSION} database (size ${size})`);
-      this.#o.logger.info("postgres.created", { app: app.name, size, seconds: (Date.now() - started) / 1000 });
+      this.#o.activity.record(app.id, userId, "pg.create", `Created PostgreSQL ${POSTGRES_VERSION} database (size ${size})${pinned ? ` on ${pinned.hostname}` : ""}`);
+      this.#o.logger.info("postgres.created", { app: app.name, size, ...(pinned ? { node: pinned.hostname } : {}), seconds: (Date.now() - started) / 1000 });
       await this.#o.setConfig(app, { set: { DATABASE_URL: databaseUrl(app.name, password) } }, userId);
       return this.#infoOf(app);
     });
@@ -143,17 +201,20 @@ export class Postgres {
     const record = this.#require(app);
     const backups = this.#o.backups.list(app).filter((b) => b.status !== "running");
     const newest = backups[0] ?? null;
+    const engine = await this.#engineOf(record).catch(() => null);
+    const container = engine ? (await engine.status(app.name)).status : "unreachable";
     return {
       app: app.name,
       state: record.state,
-      container: (await containerStatus(app.name)).status,
+      container,
       version: record.version,
       size: record.size,
       host: hostFor(app.name),
       port: 5432,
+      node: record.node === null ? null : (engine?.where ?? record.node.slice(0, 12)),
       database: databaseName(app.name),
       user: databaseName(app.name),
-      diskBytes: diskUse(volumePaths(this.#o.dataDir, app.name).data),
+      diskBytes: engine?.local ? diskUse(volumePaths(this.#o.dataDir, app.name).data) : container === "running" && engine ? await remoteDiskUse(engine, app.name) : 0,
       error: record.error,
       createdAt: record.createdAt,
       lastBackup: backups.find((b) => b.status === "succeeded") ?? null,
@@ -186,11 +247,20 @@ export class Postgres {
   }
 
   async #restartWith(app: App, size: DatabaseSize): Promise<void> {
-    await removeContainer(app.name);
+    const engine = await this.#engineOf(this.#require(app));
+    await engine.remove(app.name);
     await this.#o.network.ensure(app.name);
-    const id = await docker(serverRunArgv(this.#spec(app.name, size)), "starting PostgreSQL");
+    const id = await engine.run(serverRunArgv(this.#spec(app.name, size, engine)), "starting PostgreSQL");
     this.#o.databases.update(app, { containerId: id });
-    await waitReady(app.name);
+    await engine.waitReady(app.name);
+  }
+
+  /** The server and its data, wherever they are. */
+  async #removeServer(record: DatabaseRecord, graceSeconds?: number): Promise<void> {
+    const engine = await this.#engineOf(record);
+    await engine.remove(record.app, graceSeconds);
+    if (engine.local) rmSync(volumePaths(this.#o.dataDir, record.app).root, { recursive: true, force: true });
+    else await engine.run(removeVolumesArgv(record.app), "removing the database's volumes");
   }
 
   /** A final backup first (kept for the retention period), then the server and its data go and DATABASE_URL is unset. */
@@ -204,8 +274,7 @@ export class Postgres {
           throw new BeamstalkError("internal", `the final backup failed, so the database was kept: ${finalBackup.error}`, "fix the database, or see `beamstalk pg`");
         }
       }
-      await removeContainer(app.name);
-      rmSync(volumePaths(this.#o.dataDir, app.name).root, { recursive: true, force: true });
+      await this.#removeServer(record);
       this.#o.databases.remove(app);
       this.#o.activity.record(app.id, userId, "pg.destroy", `Destroyed PostgreSQL database${finalBackup ? ` (final backup #${finalBackup.id})` : ""}`);
       this.#o.logger.info("postgres.destroyed", { app: app.name, final_backup: finalBackup?.id });
@@ -233,9 +302,10 @@ export class Postgres {
     const started = Date.now();
     try {
       if (record.state !== "available") throw new Error(`the database is ${record.state}`);
-      const { status } = await containerStatus(app.name);
+      const engine = await this.#engineOf(record);
+      const { status } = await engine.status(app.name);
       if (status !== "running") throw new Error(`the database container is ${status}`);
-      const result = await dumpTo(app.name, backup.file);
+      const result = await dumpTo(engine, app.name, backup.file);
       this.#o.backups.succeed(backup.id, result);
       const seconds = (Date.now() - started) / 1000;
       this.#o.logger.info("postgres.backup", { app: app.name, id: backup.id, kind, bytes: result.size, entries: result.entries, seconds });
@@ -266,7 +336,7 @@ export class Postgres {
       this.#o.databases.update(app, { state: "restoring" });
       const started = Date.now();
       try {
-        await restoreFrom(app.name, backup.file);
+        await restoreFrom(await this.#engineOf(record), app.name, backup.file);
       } catch (err) {
         const message = (err as Error).message;
         this.#o.logger.error("postgres.restore_failed", { app: app.name, id, error: message });
@@ -309,19 +379,28 @@ export class Postgres {
   /** Starts (or recreates) every available database whose container is not running. Returns the apps it revived. */
   async ensureRunning(): Promise<string[]> {
     const revived: string[] = [];
-    for (const record of this.#o.databases.all()) {
-      if (record.state !== "available") continue;
-      const app = appOf(record);
-      const { status } = await containerStatus(app.name);
-      if (status === "running" || status === "restarting") continue;
+    for (const seen of this.#o.databases.all()) {
+      if (seen.state !== "available") continue;
+      const app = appOf(seen);
+      const look = async (record: DatabaseRecord) => {
+        const engine = await this.#engineOf(record).catch(() => null);
+        // A host that does not answer (down, or its agent not up yet) is left alone: its data is there.
+        return { engine, status: engine ? (await engine.status(app.name)).status : ("unreachable" as const) };
+      };
+      const idle = (status: string) => status === "running" || status === "restarting" || status === "unreachable";
+      if (idle((await look(seen)).status)) continue;
       await this.#lock
         .run(app.name, async () => {
-          if ((await containerStatus(app.name)).status === "running") return;
-          this.#o.logger.warn("postgres.reviving", { app: app.name, was: status });
+          // Looked at again under the lock: a destroy (or a destroy and a create elsewhere) may have run meanwhile.
+          const record = this.#o.databases.get(app);
+          if (record?.state !== "available") return;
+          const { engine, status } = await look(record);
+          if (!engine || idle(status)) return;
+          this.#o.logger.warn("postgres.reviving", { app: app.name, was: status, ...(engine.local ? {} : { node: engine.where }) });
           if (status === "missing") await this.#restartWith(app, record.size as DatabaseSize);
           else {
-            await docker(["docker", "start", "--", containerName(app.name)], "starting PostgreSQL");
-            await waitReady(app.name);
+            await engine.run(["docker", "start", "--", containerName(app.name)], "starting PostgreSQL");
+            await engine.waitReady(app.name);
           }
           revived.push(app.name);
           this.#o.activity.record(app.id, null, "pg.revive", `PostgreSQL database restarted (container was ${status})`);
@@ -347,8 +426,10 @@ export class Postgres {
   /** App destroy: the server and its data go, with no final backup (the app's backups go with the app). */
   removeApp(app: App): Promise<void> {
     return this.#lock.run(app.name, async () => {
-      await removeContainer(app.name, 10);
-      rmSync(volumePaths(this.#o.dataDir, app.name).root, { recursive: true, force: true });
+      const record = this.#o.databases.get(app);
+      // The app goes even when its database's host does not answer; what is left there is logged.
+      if (record) await this.#removeServer(record, 10).catch((err) => this.#o.logger.error("postgres.remove_failed", { app: app.name, node: record.node, error: (err as Error).message }));
+      else rmSync(volumePaths(this.#o.dataDir, app.name).root, { recursive: true, force: true });
       this.#o.databases.remove(app);
     });
   }
@@ -359,6 +440,13 @@ const capital = (word: string) => word[0]!.toUpperCase() + word.slice(1);
 /** Enough of an App for the repositories, which key on id and name. */
 function appOf(record: DatabaseRecord): App {
   return { id: record.appId, name: record.app, ownerId: 0, owner: "", createdAt: record.createdAt };
+}
+
+/** Bytes of the data directory on another host, as `du` inside the container counts them (0 when it cannot say). */
+async function remoteDiskUse(engine: Engine, app: string): Promise<number> {
+  const result = await engine.exec(diskUseArgv(app), { timeoutMs: 10_000 });
+  const bytes = Number(result.stdout.trim().split(/\s/)[0]);
+  return result.code === 0 && Number.isFinite(bytes) ? bytes : 0;
 }
 
 /** Bytes under a directory (the daemon runs as root and can read the server's 0700 data directory). */

@@ -5,7 +5,7 @@ import { pruneBackups, DEFAULT_RETENTION } from "./retention.ts";
 import { nextRun, parseTime } from "./scheduler.ts";
 import { scramVerifier } from "./scram.ts";
 import { checkSize, tuning } from "./sizes.ts";
-import { databaseName, databaseUrl, dumpArgv, hbaConf, restoreArgv, serverRunArgv, setupSql } from "./spec.ts";
+import { databaseName, databaseUrl, dumpArgv, hbaConf, initArgvs, removeVolumesArgv, restoreArgv, serverRunArgv, setupSql, writeHbaArgv } from "./spec.ts";
 
 describe("postgres specs", () => {
   test("sizes: memory, shared_buffers 25%, effective_cache_size 75%", () => {
@@ -33,6 +33,20 @@ describe("postgres specs", () => {
     expect(argv).toContain("shared_buffers=157286kB");
     expect(() => serverRunArgv({ app: "shop", size: 0.6, image: "i", network: "n", dataDir: "/a,b" })).toThrow("absolute");
     expect(() => serverRunArgv({ app: "../x", size: 0.6, image: "i", network: "n", dataDir: "/a" })).toThrow("invalid app name");
+  });
+
+  test("on another host (storage volume): data and pg_hba.conf in that engine's named volumes, no host path, the file over stdin", () => {
+    const spec = { app: "shop", size: 0.6 as const, image: "beamstalk/postgres:15", network: "beamstalk-shop", dataDir: "/var/lib/beamstalk", storage: "volume" as const };
+    const argv = serverRunArgv(spec);
+    expect(argv).toContain("type=volume,source=beamstalk-shop-pgdata,target=/var/lib/postgresql/data,volume-label=beamstalk.postgres=shop");
+    expect(argv).toContain("type=volume,source=beamstalk-shop-pgconf,target=/etc/beamstalk-postgres,readonly,volume-label=beamstalk.postgres=shop");
+    expect(argv.some((a) => a.includes("/var/lib/beamstalk"))).toBe(false);
+    for (const init of initArgvs(spec)) expect(init).toContain("type=volume,source=beamstalk-shop-pgdata,target=/var/lib/postgresql/data,volume-label=beamstalk.postgres=shop");
+    const hba = writeHbaArgv(spec);
+    expect(hba.slice(0, 4)).toEqual(["docker", "run", "--rm", "-i"]);
+    expect(hba.slice(hba.indexOf("--") + 1)).toEqual(["beamstalk/postgres:15", "dd", "of=/etc/beamstalk-postgres/pg_hba.conf", "status=none"]);
+    expect(removeVolumesArgv("shop")).toEqual(["docker", "volume", "rm", "--force", "--", "beamstalk-shop-pgdata", "beamstalk-shop-pgconf"]);
+    expect(() => removeVolumesArgv("../x")).toThrow("invalid app name");
   });
 
   test("dump and restore run inside the container as postgres, over the local socket", () => {

@@ -33,6 +33,15 @@ export function volumePaths(dataDir: string, app: string) {
   return { root, data: join(root, "data"), conf: join(root, "conf"), hba: join(root, "conf", "pg_hba.conf") };
 }
 
+/**
+ * On another host the controller cannot write files, so the server's data and
+ * its pg_hba.conf live in two named volumes of that host's engine instead.
+ */
+export function volumeNames(app: string) {
+  const name = checkAppName(app);
+  return { data: `beamstalk-${name}-pgdata`, conf: `beamstalk-${name}-pgconf` };
+}
+
 export const backupDir = (dataDir: string, app: string) => join(dataDir, "backups", checkAppName(app));
 
 /** The app's URL; the password is revealed here, for the config var and for nothing else. */
@@ -59,6 +68,8 @@ export interface ServerSpec {
   image: string;
   network: string;
   dataDir: string;
+  /** `bind`: directories under dataDir on this host (the default); `volume`: named volumes on the engine that runs it. */
+  storage?: "bind" | "volume";
   /** Extra labels on every object (an installation or test id). */
   labels?: Record<string, string>;
 }
@@ -73,6 +84,13 @@ function checkPath(path: string): string {
 }
 
 function mounts(spec: ServerSpec, withConf: boolean): string[] {
+  if (spec.storage === "volume") {
+    const names = volumeNames(spec.app);
+    const label = `volume-label=${LABEL.postgres}=${spec.app}`;
+    const out = ["--mount", `type=volume,source=${names.data},target=${DATA_MOUNT},${label}`];
+    if (withConf) out.push("--mount", `type=volume,source=${names.conf},target=${CONF_MOUNT},readonly,${label}`);
+    return out;
+  }
   const paths = volumePaths(spec.dataDir, spec.app);
   const out = ["--mount", `type=bind,source=${checkPath(paths.data)},target=${DATA_MOUNT}`];
   if (withConf) out.push("--mount", `type=bind,source=${checkPath(paths.conf)},target=${CONF_MOUNT},readonly`);
@@ -128,6 +146,22 @@ export function initArgvs(spec: Omit<ServerSpec, "size" | "network">): string[][
     ],
   ];
 }
+
+/** pg_hba.conf into the conf volume (storage `volume`), read from stdin: `dd` writes it, no shell. */
+export function writeHbaArgv(spec: Omit<ServerSpec, "size" | "network">): string[] {
+  const names = volumeNames(spec.app);
+  return [
+    "docker", "run", "--rm", "-i", "--user", "root", "--network", "none", ...labelArgs({ ...spec.labels, [LABEL.postgres]: spec.app }),
+    "--mount", `type=volume,source=${names.conf},target=${CONF_MOUNT},volume-label=${LABEL.postgres}=${spec.app}`,
+    "--", spec.image, "dd", `of=${CONF_MOUNT}/pg_hba.conf`, "status=none",
+  ];
+}
+
+/** The server's volumes on its engine (storage `volume`): what pg:destroy removes there. */
+export const removeVolumesArgv = (app: string) => ["docker", "volume", "rm", "--force", "--", volumeNames(app).data, volumeNames(app).conf];
+
+/** Bytes of the data directory, measured inside the server's container (a volume on another host is not on this disk). */
+export const diskUseArgv = (app: string) => execArgv(app, ["du", "-sb", DATA_MOUNT]);
 
 /** Runs argv as the postgres user inside the server's container; `-i` when it reads stdin. */
 export function execArgv(app: string, argv: string[], options: { stdin?: boolean } = {}): string[] {

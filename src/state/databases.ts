@@ -17,8 +17,10 @@ export interface DatabaseRecord {
   state: DatabaseState;
   error: string | null;
   containerId: string | null;
-  /** Host directory holding the server's data (and its pg_hba.conf). */
+  /** Host directory holding the server's data (and its pg_hba.conf), or on another host the data volume's name. */
   volume: string;
+  /** The Swarm node it is pinned to when that is not this host (pg:create --node); null: this host. */
+  node: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -33,6 +35,7 @@ interface Row {
   error: string | null;
   container_id: string | null;
   volume: string;
+  node: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -56,14 +59,14 @@ export class Databases {
   }
 
   /** Records a new server in state `creating`; throws on a second one for the app (UNIQUE app_id). */
-  create(app: App, fields: { version: number; size: number; password: Secret; volume: string }): DatabaseRecord {
+  create(app: App, fields: { version: number; size: number; password: Secret; volume: string; node?: string | null }): DatabaseRecord {
     const now = isoNow(this.clock);
     this.db
       .query(
-        `INSERT INTO databases (app_id, version, size, password, state, volume, created_at, updated_at)
-         VALUES (?, ?, ?, ?, 'creating', ?, ?, ?)`,
+        `INSERT INTO databases (app_id, version, size, password, state, volume, node, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'creating', ?, ?, ?, ?)`,
       )
-      .run(app.id, fields.version, fields.size, this.cipher.encrypt(fields.password.reveal(), aad(app)), fields.volume, now, now);
+      .run(app.id, fields.version, fields.size, this.cipher.encrypt(fields.password.reveal(), aad(app)), fields.volume, fields.node ?? null, now, now);
     return this.get(app)!;
   }
 
@@ -98,6 +101,7 @@ export class Databases {
       error: row.error,
       containerId: row.container_id,
       volume: row.volume,
+      node: row.node,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };

@@ -182,4 +182,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE releases ADD COLUMN hot_from INTEGER;
   `,
+  // PostgreSQL on another Swarm host (pg:create --node): that host's node id; NULL = this host
+  `
+  ALTER TABLE databases ADD COLUMN node TEXT;
+  `,
 ];

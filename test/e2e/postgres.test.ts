@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { PSQL_FROM_URL } from "../../src/lib/psql.ts";
 import { BINARY, CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
 import { createFixtureApp, removeAppContainers, sshConfigFor } from "../support/fixture-app.ts";
+import { testRunner } from "../support/target.ts";
 
 /** Managed PostgreSQL through the daemon: the app's own containers reach it by DATABASE_URL. */
 const APP = `pg-${Math.random().toString(36).slice(2, 8)}`;
@@ -30,13 +31,18 @@ afterAll(async () => {
 
 describe("managed PostgreSQL through the daemon", () => {
   test("pg:create sets DATABASE_URL with a rolling restart; the app's jobs write rows", async () => {
+    // A host that is not there (on one host, --node itself) is refused, and nothing is made.
+    const elsewhere = await owner.run(["pg:create", "-a", APP, "--node", "elsewhere"]);
+    expect(elsewhere.code).not.toBe(0);
+    expect(elsewhere.stderr).toContain(testRunner() === "swarm" ? 'no host "elsewhere" in the Swarm' : "--node needs the Swarm runner");
+    expect((await owner.run(["pg", "-a", APP])).stderr).toContain("has no database");
     await owner.ok(["pg:create", "-a", APP]);
     const config = JSON.parse(await owner.ok(["config", "-a", APP, "--json"]));
     expect(config.DATABASE_URL).toMatch(new RegExp(`^postgres(ql)?://[^:]+:[^@]+@db\\.${APP}\\.internal:5432/`));
     const releases = JSON.parse(await owner.ok(["releases", "-a", APP, "--json"]));
     expect(releases[0]).toMatchObject({ status: "succeeded" });
     const info = JSON.parse(await owner.ok(["pg", "-a", APP, "--json"]));
-    expect(info).toMatchObject({ state: "available", version: expect.anything() });
+    expect(info).toMatchObject({ state: "available", version: expect.anything(), node: null });
     await sql("CREATE TABLE items (n int); INSERT INTO items SELECT generate_series(1, 500);");
     expect((await sql("SELECT count(*) FROM items")).trim()).toBe("500");
     expect(daemon.log()).not.toContain(config.DATABASE_URL.split("@")[0].split(":").at(-1));

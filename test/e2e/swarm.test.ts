@@ -189,6 +189,61 @@ describe("more than one host (--runner swarm)", () => {
     expect(rows.out.split("\n").map((l) => l.trim()).filter((l) => /^\d/.test(l)).sort()).toEqual(where.map((w) => w.ip).sort());
   }, LONG);
 
+  test("pg:create --node pins the database to another host: replicas on every host use it, backups and restores stream from it, and the host cannot be drained or removed while it holds it", async () => {
+    await owner.ok(["pg:destroy", "-a", APP, "--confirm", APP]);
+    const pinned = cluster.hosts[1]!;
+    const onPinned = (...args: string[]) => Bun.spawnSync(["docker", "-H", `unix://${pinned.socket}`, ...args]).stdout.toString().trim();
+    // Bad input first: an unknown host, and nothing is made.
+    const unknown = await owner.run(["pg:create", "-a", APP, "--node", "nosuch"]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('no host "nosuch" in the Swarm');
+    expect((await owner.run(["pg", "-a", APP])).stderr).toContain("has no database");
+
+    const created = await owner.run(["pg:create", "-a", APP, "--node", pinned.name]);
+    expect(created.code).toBe(0);
+    expect(created.stderr).toContain(`(size 0.6) on ${pinned.name}; DATABASE_URL is set.`);
+    // The server runs on that host's engine, its data in that engine's volumes, and not on the controller.
+    expect(onPinned("ps", "-q", "--filter", `label=beamstalk.postgres=${APP}`)).not.toBe("");
+    expect(onPinned("volume", "ls", "-q", "--filter", `label=beamstalk.postgres=${APP}`).split("\n").sort()).toEqual([`beamstalk-${APP}-pgconf`, `beamstalk-${APP}-pgdata`]);
+    expect(Bun.spawnSync(["docker", "ps", "-q", "--filter", `label=beamstalk.postgres=${APP}`]).stdout.toString().trim()).toBe("");
+    const info = JSON.parse(await owner.ok(["pg", "-a", APP, "--json"])) as { node: string; container: string; disk_bytes: number; host: string };
+    expect(info).toMatchObject({ node: pinned.name, container: "running", host: `db.${APP}.internal` });
+    expect(info.disk_bytes).toBeGreaterThan(1_000_000);
+
+    const where = await placement();
+    expect(new Set(where.map((w) => w.node)).size).toBe(3);
+    expect((await opsOverSsh(["psql", APP, where[0]!.replica], "CREATE TABLE pinned (ip text);\n")).code).toBe(0);
+    for (const w of where) expect((await opsOverSsh(["psql", APP, w.replica], `INSERT INTO pinned VALUES ('${w.ip}');\n`)).code).toBe(0);
+    const rows = async () =>
+      (await opsOverSsh(["psql", APP, where[1]!.replica], "\\pset tuples_only on\nSELECT ip FROM pinned ORDER BY ip;\n")).out.split("\n").map((l) => l.trim()).filter((l) => /^\d/.test(l)).sort();
+    expect(await rows()).toEqual(where.map((w) => w.ip).sort());
+
+    // A backup streams from that host to the controller's disk; a restore streams back.
+    await owner.ok(["pg:backups:capture", "-a", APP]);
+    const backups = JSON.parse(await owner.ok(["pg:backups", "-a", APP, "--json"])) as { id: number; status: string; size: number }[];
+    expect(backups[0]).toMatchObject({ status: "succeeded" });
+    expect((await opsOverSsh(["psql", APP, where[2]!.replica], "DELETE FROM pinned;\n")).code).toBe(0);
+    expect(await rows()).toEqual([]);
+    await owner.ok(["pg:backups:restore", "-a", APP, String(backups[0]!.id)]);
+    expect(await rows()).toEqual(where.map((w) => w.ip).sort());
+
+    // Its host holds data that cannot move by itself: drain and remove say so, and change nothing.
+    for (const verb of ["nodes:drain", "nodes:remove"]) {
+      const refused = await owner.run([verb, pinned.name]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(`${pinned.name} holds the PostgreSQL database of ${APP}`);
+    }
+    const hosts = JSON.parse(await owner.ok(["nodes", "--json"])) as { address: string; availability: string }[];
+    expect(hosts.find((h) => h.address === pinned.address)?.availability).toBe("active");
+
+    // pg:destroy takes its final backup from there and removes the server and its volumes on that host.
+    await owner.ok(["pg:destroy", "-a", APP, "--confirm", APP]);
+    expect(onPinned("ps", "-aq", "--filter", `label=beamstalk.postgres=${APP}`)).toBe("");
+    expect(onPinned("volume", "ls", "-q", "--filter", `label=beamstalk.postgres=${APP}`)).toBe("");
+    const final = JSON.parse(await owner.ok(["pg:backups", "-a", APP, "--json"])) as { kind: string; status: string }[];
+    expect(final[0]).toMatchObject({ kind: "final", status: "succeeded" });
+  }, LONG);
+
   test("a hot upgrade across hosts: every node upgraded in place, same OS process, state kept", async () => {
     const where = await placement();
     expect(new Set(where.map((w) => w.node)).size).toBe(3);

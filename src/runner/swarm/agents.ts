@@ -1,4 +1,7 @@
 import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { AGENT_TOKEN_HEADER } from "../../agent/protocol.ts";
 import type Docker from "dockerode";
 import { BeamstalkError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
@@ -74,11 +77,33 @@ export class Agents implements NodeEngines {
     this.#logger = o.logger;
   }
 
-  async forNode(nodeId: string): Promise<Docker> {
+  /** The overlay address of the agent on that node. */
+  async addressOf(nodeId: string): Promise<string> {
     const tasks = (await this.#docker.listTasks({ filters: { service: [AGENT_SERVICE], node: [nodeId], "desired-state": ["running"] } })) as SwarmTask[];
     const task = tasks.find((t) => t.Status.State === "running");
     const host = task?.NetworksAttachments?.find((a) => a.Network.Spec?.Name === AGENT_NETWORK)?.Addresses?.[0]?.split("/")[0];
     if (!host) throw new BeamstalkError("unreachable", `the Beamstalk agent on Swarm node ${nodeId.slice(0, 12)} is not running`, "beamstalk nodes shows the hosts; the agent starts on a host once it joined");
+    return host;
+  }
+
+  /**
+   * The environment that points the docker CLI at that node's engine through
+   * its agent: DOCKER_HOST, and DOCKER_CONFIG naming `configDir`, whose
+   * config.json (0600) carries the token as a header on every request.
+   */
+  async cliEnv(nodeId: string, configDir: string): Promise<Record<string, string>> {
+    const host = await this.addressOf(nodeId);
+    const file = join(configDir, "config.json");
+    const config = JSON.stringify({ HttpHeaders: { [AGENT_TOKEN_HEADER]: this.#token.reveal() } });
+    if (!existsSync(file) || readFileSync(file, "utf8") !== config) {
+      mkdirSync(configDir, { recursive: true, mode: 0o700 });
+      writeFileSync(file, config, { mode: 0o600 });
+    }
+    return { DOCKER_HOST: `tcp://${host}:${AGENT_PORT}`, DOCKER_CONFIG: configDir };
+  }
+
+  async forNode(nodeId: string): Promise<Docker> {
+    const host = await this.addressOf(nodeId);
     let engine = this.#byAddress.get(host);
     if (!engine) {
       engine = this.#client({ host, port: AGENT_PORT, token: this.#token });
