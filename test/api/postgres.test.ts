@@ -46,6 +46,14 @@ describe("pg API", () => {
   test("create, then who sees the credentials", async () => {
     expect((await call("POST", `/api/apps/${appName}/pg`, keys.viewer!, {})).status).toBe(403);
     expect((await call("POST", `/api/apps/${appName}/pg`, keys.owner!, { size: 5 })).status).toBe(400);
+    // Choosing the host is an admin's (hosts are theirs); on a one-host server there is none to choose.
+    const byCollaborator = await call("POST", `/api/apps/${appName}/pg`, keys.collab!, { node: "host2" });
+    expect(byCollaborator.status).toBe(403);
+    expect(byCollaborator.text).toContain("only admins choose the host a database runs on");
+    const oneHost = await call("POST", `/api/apps/${appName}/pg`, keys.owner!, { node: "host2" });
+    expect(oneHost.status).toBe(400);
+    expect(oneHost.text).toContain("--node needs the Swarm runner");
+    expect((await call("GET", `/api/apps/${appName}/pg`, keys.owner!)).status).toBe(404);
     const created = await call("POST", `/api/apps/${appName}/pg`, keys.owner!, { size: 0.6 });
     expect(created.status).toBe(201);
     const password = new URL(created.body.url).password;
