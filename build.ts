@@ -13,6 +13,8 @@ const result = await Bun.build({
   entrypoints: ["src/main.ts"],
   compile: { outfile },
   minify: true,
+  // BEAMSTALK_BUILD_TAG marks a build (`0.1.0+tag`), so two builds of one commit tell themselves apart (the upgrade test).
+  define: { BEAMSTALK_BUILD_TAG: JSON.stringify(process.env.BEAMSTALK_BUILD_TAG ?? "") },
   sourcemap: "linked",
   // ssh2 optionally loads native helpers; it falls back to pure JS without them.
   external: ["cpu-features", "./crypto/build/Release/sshcrypto.node"],

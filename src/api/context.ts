@@ -1,3 +1,4 @@
+import type { UpgradeAction } from "./server.ts";
 import type { Context } from "hono";
 import { BeamstalkError, forbidden, notFound } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -43,6 +44,8 @@ export interface ApiDeps {
   slugsDir: string;
   /** The SSH server's port (git, console, rpc), told by /api/health so the CLI can reach it. */
   sshPort?: () => number | undefined;
+  /** Hands over to a new binary without dropping traffic (beamstalk upgrade). */
+  upgrade?: UpgradeAction;
 }
 
 /** What the API asks of the logs (src/logs/index.ts's Logs). */

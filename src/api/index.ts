@@ -17,6 +17,7 @@ import { postgresRoutes } from "./postgres.ts";
 import { psRoutes } from "./ps.ts";
 import { maintenanceRoutes } from "./maintenance.ts";
 import { nodeRoutes } from "./nodes.ts";
+import { serverRoutes } from "./server.ts";
 import type { ApiDeps, Env } from "./context.ts";
 import { sshKeyRoutes } from "./ssh-keys.ts";
 import { usageRoutes } from "./usage.ts";
@@ -58,6 +59,7 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   api.route("/api/apps/:app", logRoutes(deps));
   api.route("/api/apps", appRoutes(deps));
   api.route("/api/nodes", nodeRoutes(deps));
+  api.route("/api/server", serverRoutes(deps));
   api.route("/api", accountRoutes(deps));
   api.route("/api", usageRoutes(deps));
   // Before /internal, whose other routes exist on the unix socket only: replicas fetch slugs over TCP.

@@ -50,7 +50,15 @@ export class Cli {
   }
 
   anonymous(socket?: string): ApiClient {
-    return new ApiClient({ url: this.serverUrl(), ...(socket ? { socket } : {}) });
+    if (socket) {
+      // Over the unix socket the URL only names the host in requests: none needs to be configured.
+      let url = "http://localhost";
+      try {
+        url = this.serverUrl();
+      } catch {}
+      return new ApiClient({ url, socket });
+    }
+    return new ApiClient({ url: this.serverUrl() });
   }
 
   /** -a/--app, else the app of the current directory's `beamstalk` git remote. */

@@ -15,6 +15,7 @@ import { psEval, psMigrate, psRemoteConsole, psRpc, psSsh } from "./ps-remote.ts
 import { releasesInfo } from "./release-info.ts";
 import { releases, releasesRollback } from "./releases.ts";
 import { run } from "./run.ts";
+import { upgrade, version } from "./server.ts";
 import { sshKeys, sshKeysAdd, sshKeysRemove } from "./ssh-keys.ts";
 import { accountInvoices, accountUsage, usagePriceSet } from "./usage.ts";
 
@@ -35,4 +36,5 @@ export const COMMANDS: CommandSpec<any>[] = [
   pg, pgCreate, pgScale, pgDestroy, pgBackups, pgBackupsCapture, pgBackupsRestore, pgPsql,
   domains, domainsAdd, domainsRemove, certsAdd, certsRenew, certsRemove,
   nodes, nodesAdd, nodesImage, nodesDrain, nodesActivate, nodesRemove,
+  version, upgrade,
 ];

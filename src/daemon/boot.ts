@@ -1,4 +1,4 @@
-import { chmodSync, rmSync } from "node:fs";
+import { chmodSync, renameSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createApi } from "../api/index.ts";
@@ -34,6 +34,7 @@ import { dataPaths, ensureDataDir, loadMasterKey, removeAppFiles } from "./data-
 import { gitAccess } from "./git-access.ts";
 import type { ServerOptions } from "./options.ts";
 import { checkRunnerChoice } from "./runner-choice.ts";
+import { migrateQueuedConnections, notifySystemd, refuseSecondDaemon, startSuccessor, successorArgv, writePidFile } from "./handover.ts";
 import { setupToken } from "./setup-token.ts";
 
 export interface Daemon {
@@ -43,6 +44,10 @@ export interface Daemon {
   sshPort: number;
   socketPath: string;
   stop(): Promise<void>;
+  /** Starts the loops (supervisor, database watch, backups, log collection); boot() does it unless it takes over from another daemon. */
+  activate(): Promise<void>;
+  /** Resolves once this daemon handed over to a successor (beamstalk upgrade) and drained: time to exit. */
+  handedOver: Promise<void>;
 }
 
 /**
@@ -112,9 +117,12 @@ function hookCommand(): string[] {
  * repositories, runner, builder, router and API, and starts the listeners.
  * Nothing else wires parts together.
  */
-export async function boot(options: ServerOptions, logger: Logger = createLogger()): Promise<Daemon> {
+export async function boot(options: ServerOptions, logger: Logger = createLogger(), takeover?: { pid: number }): Promise<Daemon> {
   const paths = dataPaths(options.dataDir);
   ensureDataDir(paths);
+  // With SO_REUSEPORT on every listener, only this check keeps a second daemon off the same data directory and ports.
+  const pidFile = join(paths.root, "daemon.pid");
+  await refuseSecondDaemon({ pidFile, ...(takeover ? { predecessor: takeover.pid } : {}), hostname: options.bind, ports: [options.httpPort, options.httpsPort, options.sshPort] });
   const masterKey = loadMasterKey(paths, logger);
   const { db, pragmas } = openDatabase(paths.stateDb);
   logger.info("state.opened", { path: paths.stateDb, ...pragmas });
@@ -204,6 +212,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     agentBinary: () => (Bun.main.startsWith("/$bunfs/") ? process.execPath : undefined),
     ...(swarm ? { nodes: nodeActions({ ...swarm, runner, state, logger, restart: (app, user, out) => deployer.restart(app, user, out) }) } : {}),
     sshPort: () => sshPort,
+    upgrade: (o) => upgrade(o),
     state,
     logger,
     version: VERSION,
@@ -241,11 +250,19 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   }
 
   await deployer.restoreRoutes().catch((err) => logger.error("deploy.restore_failed", { error: (err as Error).message }));
-  supervisor.start();
-  postgres.start(); // a database container that is not running is started again
-  backupSchedule.start();
   await tls?.start();
-  await logs.start().catch((err) => logger.error("logs.start_failed", { error: (err as Error).message }));
+  let active = false;
+  async function activate(): Promise<void> {
+    if (active) return;
+    active = true;
+    supervisor.start();
+    postgres.start(); // a database container that is not running is started again
+    backupSchedule.start();
+    await logs.start().catch((err) => logger.error("logs.start_failed", { error: (err as Error).message }));
+    writePidFile(pidFile);
+  }
+  // A successor starts them once the daemon it takes over from stopped its own.
+  if (!takeover) await activate();
 
   // The socket-level front proxies apps; the API, git, ACME challenges and redirects to
   // HTTPS take the slow path behind it. No idle cut-off on either: long polls, SSE,
@@ -255,16 +272,19 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     port: options.httpPort,
     ...(tls ? { before: tls.httpFront, bypass: tls.answersHttp } : {}),
   });
-  rmSync(paths.socket, { force: true });
+  // Bound beside the socket, then renamed over it: a successor takes the path from the daemon it replaces atomically.
+  const nextSocket = `${paths.socket}.${process.pid}`;
+  rmSync(nextSocket, { force: true });
   const local = Bun.serve({
-    unix: paths.socket,
+    unix: nextSocket,
     fetch: (req) => api.fetch(req, { transport: "unix" }),
     // A push streams its build, which may be quiet for a long time. server.timeout(req, 0)
     // is not enough: Bun still cut a streamed response quiet for 10 s (seen here). Bun's
     // types leave idleTimeout out of unix-socket servers; at run time it is honoured.
     ...({ idleTimeout: 0 } as object),
   });
-  chmodSync(paths.socket, 0o660);
+  chmodSync(nextSocket, 0o660);
+  renameSync(nextSocket, paths.socket);
   const ssh = await startSshServer({
     dataDir: paths.root,
     host: options.bind,
@@ -297,15 +317,63 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   }
   logger.info("daemon.listening", { version: VERSION, http: url, ssh: ssh.port, socket: paths.socket, pid: process.pid, slug_delivery: runner.slugDelivery, controller_url: controllerUrl });
 
+  if (!takeover) await notifySystemd({ READY: "1", MAINPID: String(process.pid) }, logger);
+
+  // beamstalk upgrade (handover.ts): a successor started, ready, then this daemon retires.
+  let upgrading = false;
+  let retired = false;
+  let markHandedOver: () => void = () => {};
+  const handedOver = new Promise<void>((resolve) => (markHandedOver = resolve));
+  async function upgrade(o: { binary?: string; drainSeconds: number }): Promise<{ from: string; to: string; pid: number }> {
+    if (upgrading) throw new BeamstalkError("conflict", "an upgrade is already under way");
+    const busy = deployer.busyApps();
+    if (busy.length > 0) throw new BeamstalkError("conflict", `a deploy of ${busy.join(", ")} is under way`, "upgrade once it has ended: the new daemon would not see its routes");
+    upgrading = true;
+    try {
+      const argv = successorArgv(options, { http: http.port, https: tls?.port ?? 0, ssh: ssh.port }, process.pid);
+      const successor = await startSuccessor({ binary: o.binary ?? process.execPath, argv, timeoutMs: 90_000, logger });
+      // After this answer is on its way.
+      setTimeout(() => void retire(successor, o.drainSeconds * 1000), 50);
+      return { from: VERSION, to: successor.version, pid: successor.pid };
+    } catch (err) {
+      upgrading = false;
+      throw err;
+    }
+  }
+  async function retire(successor: { pid: number; takeOver(): void }, boundMs: number): Promise<void> {
+    retired = true;
+    migrateQueuedConnections(logger);
+    logger.info("daemon.handing_over", { to: successor.pid, drain_seconds: boundMs / 1000 });
+    // Stop accepting first: from here the successor takes every new connection.
+    const drained = Promise.all([http.drain(boundMs), tls?.drain(boundMs) ?? Promise.resolve(0), ssh.drain(boundMs), local.stop(false)]);
+    supervisor.stop();
+    postgres.stop();
+    await backupSchedule.stop();
+    await logs.stop().catch(() => {});
+    successor.takeOver();
+    const [http1, https1, ssh1] = await drained;
+    logger.info("daemon.handed_over", { to: successor.pid, cut_http: http1, cut_https: https1, cut_ssh: ssh1 });
+    db.close();
+    markHandedOver();
+  }
+
   let stopped = false;
   return {
     url,
     httpPort: http.port,
     sshPort: ssh.port,
     socketPath: paths.socket,
+    activate,
+    handedOver,
     async stop() {
       if (stopped) return;
       stopped = true;
+      if (retired) {
+        // Asked to stop while it drains: what is still open is cut; the successor serves.
+        await Promise.all([http.stop(true), local.stop(true), ssh.stop()]);
+        logger.info("daemon.stopped");
+        return;
+      }
       supervisor.stop();
       postgres.stop();
       await backupSchedule.stop();

@@ -9,6 +9,11 @@ export class AppQueue {
     return this.#tails.has(app);
   }
 
+  /** Apps with work running or queued. */
+  busyApps(): string[] {
+    return [...this.#tails.keys()];
+  }
+
   /** Runs fn after everything queued for the app; onWait is told when it has to wait. */
   run<T>(app: string, fn: () => Promise<T>, onWait?: () => void): Promise<T> {
     const before = this.#tails.get(app);

@@ -84,6 +84,11 @@ export class Deployer {
     this.#settings = { ...DEFAULT_DEPLOY_SETTINGS, ...deps.settings };
   }
 
+  /** Apps with a push, rollback, restart or scale running or queued (an upgrade of the daemon waits for none). */
+  busyApps(): string[] {
+    return this.#queue.busyApps();
+  }
+
   /** Handles a push from the pre-receive hook; returns the hook's exit code (non-zero rejects the push). */
   async push(req: PushRequest, out: (line: string) => void): Promise<number> {
     const { state } = this.deps;

@@ -31,6 +31,12 @@ export interface Entrance {
   setPublicPort(port: number): void;
   /** Shuts down: idle connections close now, busy ones after their exchange (or at once when `force`). */
   stop(force?: boolean): Promise<void>;
+  /**
+   * Shuts down gracefully, then waits up to `boundMs` for every connection
+   * (WebSockets and long requests included) to end; cuts the rest. Resolves
+   * with how many it had to cut.
+   */
+  drain(boundMs: number): Promise<number>;
 }
 
 export interface ListenOptions {
@@ -44,6 +50,8 @@ export interface RouterListener {
   readonly port: number;
   /** Stops accepting; open connections are cut too when `closeActive`. */
   stop(closeActive?: boolean): Promise<void>;
+  /** Stops accepting, then lets open connections end, within `boundMs` (Entrance.drain). */
+  drain(boundMs: number): Promise<number>;
 }
 
 export interface EntranceDeps {
@@ -85,6 +93,19 @@ export function openEntrance(deps: EntranceDeps, options: EntranceOptions): Entr
       front.close(force);
       await slow.stop(force);
     },
+    async drain(boundMs) {
+      const deadline = Date.now() + boundMs;
+      front.close(false);
+      const slowDone = slow.stop(false);
+      while (front.connections > 0 && Date.now() < deadline) await Bun.sleep(100);
+      const cut = front.connections;
+      await Promise.race([slowDone, Bun.sleep(Math.max(0, deadline - Date.now()))]);
+      if (cut > 0 || Date.now() >= deadline) {
+        front.close(true);
+        await slow.stop(true);
+      }
+      return cut;
+    },
   };
 }
 
@@ -96,6 +117,9 @@ export function listenTcp(entrance: Entrance, options: ListenOptions): RouterLis
   const listener = Bun.listen<FrontClient>({
     hostname: options.hostname,
     port: options.port,
+    // A successor daemon (beamstalk upgrade) binds the same port while this one still serves.
+    // Bun honours reusePort here (measured: two processes share the port); its types list it for connect() only.
+    ...({ reusePort: true } as object),
     socket: {
       open(sock) {
         sock.setNoDelay(true);
@@ -113,6 +137,10 @@ export function listenTcp(entrance: Entrance, options: ListenOptions): RouterLis
     async stop(closeActive = false) {
       listener.stop(closeActive);
       await entrance.stop(closeActive);
+    },
+    drain(boundMs) {
+      listener.stop(false);
+      return entrance.drain(boundMs);
     },
   };
 }

@@ -142,6 +142,8 @@ const MAX_IDLE_MS = 4_000;
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
 /** How long connecting to a replica may take before its request gets a 502 (Heroku's router allows 5 s too). */
 const CONNECT_TIMEOUT_MS = 5_000;
+/** On a graceful close, how long an idle keep-alive client may still send a request before it is closed. */
+const DRAIN_IDLE_MS = 1_000;
 /** Idle upstream connections kept per backend. */
 const POOL_SIZE = 256;
 /** Pipelined bytes buffered while an answer is pending before the client is paused. */
@@ -158,11 +160,14 @@ export interface Front {
   /** Slow-path connection (by its local port) → the client it carries. */
   readonly clients: Map<number, ClientAddress>;
   /**
-   * Shutting down: closes pooled upstream connections and idle client
-   * connections; the others close after their current exchange, or at once
+   * Shutting down: closes pooled upstream connections; client connections
+   * close after their current exchange (answered with `connection: close`),
+   * idle ones after DRAIN_IDLE_MS unless a request comes first; all at once
    * when `force`.
    */
   close(force: boolean): void;
+  /** Client connections open now (a draining daemon waits for 0). */
+  readonly connections: number;
 }
 
 export function createFront(options: FrontOptions): Front {
@@ -796,9 +801,18 @@ export function createFront(options: FrontOptions): Front {
       pool.closeAll();
       for (const c of open) {
         if (force) c.wire.terminate();
-        else if (c.state === C.Head && c.buf === null) endClient(c);
         else c.closeAfter = true;
       }
+      if (force) return;
+      // A keep-alive client idle now may be sending its next request this instant: closing it
+      // would fail that request. It gets DRAIN_IDLE_MS to send one, answered with
+      // `connection: close`; whoever is still idle after that is closed.
+      setTimeout(() => {
+        for (const c of open) if (c.state === C.Head && c.buf === null && c.up === null) endClient(c);
+      }, DRAIN_IDLE_MS).unref();
+    },
+    get connections() {
+      return open.size;
     },
   };
 }

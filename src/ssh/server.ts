@@ -36,6 +36,8 @@ export interface SshServerOptions extends GitAccessOptions, Pick<RepoOptions, "m
 export interface SshServer {
   port: number;
   stop(): Promise<void>;
+  /** Stops accepting; open sessions (pushes, consoles, tunnels) run on until they end or `boundMs` passes. Resolves with how many it cut. */
+  drain(boundMs: number): Promise<number>;
 }
 
 /**
@@ -81,7 +83,8 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
 
   await new Promise<void>((done, fail) => {
     server.once("error", fail);
-    server.listen(options.port, options.host, () => {
+    // reusePort: a successor daemon (beamstalk upgrade) binds the same port while this one still serves.
+    server.listen({ port: options.port, host: options.host, reusePort: true } as { port: number; host: string }, () => {
       server.off("error", fail);
       done();
     });
@@ -94,6 +97,14 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
       const closed = new Promise<void>((done) => server.close(() => done()));
       for (const client of connections) client.end();
       await closed;
+    },
+    async drain(boundMs) {
+      server.close();
+      const deadline = Date.now() + boundMs;
+      while (connections.size > 0 && Date.now() < deadline) await Bun.sleep(100);
+      const cut = connections.size;
+      for (const client of connections) client.end();
+      return cut;
     },
   };
 }

@@ -93,7 +93,8 @@ export class HttpsListener {
     const entrance = this.options.entrance({ proto: "https" });
     const server = createServer(fallback);
     server.on("error", (error) => this.options.logger.error("tls.listener_failed", { error: error.message }));
-    server.listen(this.#port, this.options.hostname);
+    // reusePort: a successor daemon (beamstalk upgrade) binds the same port while this one still serves.
+    server.listen({ port: this.#port, host: this.options.hostname, reusePort: true } as { port: number; host: string });
     const address = server.address();
     if (address === null || typeof address === "string") throw new Error("the HTTPS listener has no port");
     this.#port = address.port;
@@ -135,6 +136,14 @@ export class HttpsListener {
         await entrance.stop(true);
       }),
     );
+  }
+
+  /** Stops accepting, then lets open connections end within `boundMs`; cuts the rest and says how many. */
+  async drain(boundMs: number): Promise<number> {
+    this.close();
+    const all = [...this.#closing];
+    this.#closing.clear();
+    return (await Promise.all(all.map((entrance) => entrance.drain(boundMs)))).reduce((a, b) => a + b, 0);
   }
 
   /** Stops accepting; open connections, WebSockets included, run on until they close. */

@@ -107,6 +107,15 @@ export class TlsManager {
     await this.#listener.stop();
   }
 
+  /** Handing over to a successor: no more renewals here, no new connections; open ones end within `boundMs`. */
+  async drain(boundMs: number): Promise<number> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#reloadTimer);
+    await this.#pass?.catch(() => {});
+    return this.#listener.drain(boundMs);
+  }
+
   /** Answers ACME HTTP-01 challenges: a Response for `/.well-known/acme-challenge/…`, else null. */
   acmeChallenge = (req: Request): Response | null => this.challenges.respond(req);
 
