@@ -32,10 +32,10 @@ export interface FixtureApp {
   push(): Promise<Spawned>;
 }
 
-/** A copy of the fixture as a git repository with one commit, created as `app` (which adds the `beamstalk` remote). */
-export async function createFixtureApp(user: CliUser, app: string): Promise<FixtureApp> {
+/** A copy of a fixture app (test/fixtures/apps/<fixture>, default hello) as a git repository with one commit, created as `app` (which adds the `beamstalk` remote). */
+export async function createFixtureApp(user: CliUser, app: string, fixture = "hello"): Promise<FixtureApp> {
   const repo = join(tempDir("app"), app);
-  cpSync(FIXTURE, repo, { recursive: true });
+  cpSync(resolve(FIXTURE, "..", fixture), repo, { recursive: true });
   const git = (args: string[], env: Record<string, string> = {}) =>
     spawnAs(user, ["git", "-c", "user.email=dev@example.com", "-c", "user.name=dev", ...args], repo, env);
   for (const step of [["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "v1"]]) await git(step);
