@@ -127,9 +127,20 @@ install_service() {
     mv -f "$UNIT_PATH.new" "$UNIT_PATH"
     systemctl daemon-reload
     systemctl enable beamstalk >/dev/null 2>&1
-    systemctl restart beamstalk
-    say "systemd: beamstalk.service enabled and (re)started; logs: journalctl -u beamstalk"
+    if systemctl is-active --quiet beamstalk; then
+      # Running already: hand over to the new binary (beamstalk upgrade), no request dropped.
+      systemctl reload beamstalk || systemctl restart beamstalk
+      say "systemd: beamstalk.service handed over to the new binary; logs: journalctl -u beamstalk"
+    else
+      systemctl restart beamstalk
+      say "systemd: beamstalk.service enabled and started; logs: journalctl -u beamstalk"
+    fi
     RUN_HINT="it is running now (systemctl status beamstalk)"
+  elif "$BIN_DIR/beamstalk" version --socket "$DATA_DIR/beamstalk.sock" >/dev/null 2>&1; then
+    # No systemd, but a daemon answers on this data directory: hand it over to the new binary.
+    "$BIN_DIR/beamstalk" upgrade --socket "$DATA_DIR/beamstalk.sock" || die "the running daemon did not hand over (it keeps serving the old version)"
+    say "the running daemon handed over to $BIN_DIR/beamstalk (no request dropped)"
+    RUN_HINT="it is running now ($BIN_DIR/beamstalk version --socket $DATA_DIR/beamstalk.sock)"
   else
     say "systemd is not running here: nothing was started"
     RUN_HINT="start it with: $BIN_DIR/beamstalk server --data-dir $DATA_DIR"

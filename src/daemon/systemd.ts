@@ -9,8 +9,13 @@ Wants=network-online.target
 Requires=docker.service
 
 [Service]
-Type=simple
+# The daemon says READY itself; after \`systemctl reload\` (beamstalk upgrade) its successor, a child
+# in this unit's cgroup, says MAINPID= and READY, so systemd follows the new process.
+Type=notify
+NotifyAccess=all
 ExecStart=${options.binary} server --data-dir ${options.dataDir}
+ExecReload=${options.binary} upgrade --socket ${options.dataDir}/beamstalk.sock
+TimeoutStartSec=120
 Restart=on-failure
 RestartSec=2
 KillSignal=SIGTERM

@@ -32,14 +32,14 @@ async function curlPipeSh(url: string, env: Record<string, string>, cwd: string)
   return { code, stderr };
 }
 
-function serveRelease() {
+function serveRelease(binary = BINARY) {
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     fetch(req) {
       const path = new URL(req.url).pathname;
       if (path === "/install.sh") return new Response(Bun.file(join(ROOT, "install.sh")));
-      if (path === "/beamstalk-linux-x64") return new Response(Bun.file(BINARY));
+      if (path === "/beamstalk-linux-x64") return new Response(Bun.file(binary));
       return new Response("not found", { status: 404 });
     },
   });
@@ -78,6 +78,36 @@ describe("install.sh", () => {
     expect(installed.equals(readFileSync(BINARY))).toBe(true);
   }, 120_000);
 
+  test("curl | sh again over a running daemon (no systemd) hands it over to the new binary", async () => {
+    const s = settings();
+    const first = serveRelease();
+    expect((await curlPipeSh(`${first}/install.sh`, { BEAMSTALK_BIN_DIR: s.bin, BEAMSTALK_DATA_DIR: s.data, BEAMSTALK_DOWNLOAD_URL: `${first}/beamstalk-linux-x64` }, s.dir)).code).toBe(0);
+    const installed = join(s.bin, "beamstalk");
+    const socket = join(s.data, "beamstalk.sock");
+    const old = Bun.spawn([installed, "server", "--data-dir", s.data, "--bind", "127.0.0.1", "--http-port", "0", "--https-port", "0", "--ssh-port", "0"], { stdout: "ignore", stderr: "ignore" });
+    let successor = 0;
+    try {
+      const version = () => Bun.spawnSync([installed, "version", "--socket", socket, "--json"]).stdout.toString();
+      for (let i = 0; i < 100 && !version(); i++) await Bun.sleep(100);
+      const before = JSON.parse(version()) as { server: string };
+      // The release now offers another build of the same source.
+      const next = join(tempDir("next"), "beamstalk");
+      expect(Bun.spawnSync(["bun", "build.ts"], { cwd: ROOT, env: { ...process.env, BEAMSTALK_OUT: next, BEAMSTALK_BUILD_TAG: "next" } }).exitCode).toBe(0);
+      const second = serveRelease(next);
+      const res = await curlPipeSh(`${second}/install.sh`, { BEAMSTALK_BIN_DIR: s.bin, BEAMSTALK_DATA_DIR: s.data, BEAMSTALK_DOWNLOAD_URL: `${second}/beamstalk-linux-x64` }, s.dir);
+      expect(res.code).toBe(0);
+      expect(res.stderr).toContain(`the running daemon handed over to ${installed}`);
+      const after = JSON.parse(version()) as { server: string };
+      expect(after.server).toBe(`${before.server}+next`);
+      expect(await Promise.race([old.exited, Bun.sleep(10_000).then(() => "still running")])).toBe(0);
+      successor = Number(readFileSync(join(s.data, "daemon.pid"), "utf8").trim());
+      expect(successor).not.toBe(old.pid);
+    } finally {
+      old.kill();
+      if (successor) process.kill(successor, "SIGTERM");
+    }
+  }, 120_000);
+
   test("a failed download leaves the installed binary as it was", async () => {
     const base = serveRelease();
     const s = settings();
@@ -106,6 +136,9 @@ describe("the systemd unit", () => {
     const unit = Bun.spawnSync([BINARY, "systemd-unit", "--binary", BINARY, "--data-dir", "/var/lib/beamstalk"]).stdout.toString();
     expect(unit).toContain(`ExecStart=${BINARY} server --data-dir /var/lib/beamstalk`);
     expect(unit).toContain("KillMode=process");
+    // An upgrade (systemctl reload) hands over to the new binary; systemd follows the successor's MAINPID.
+    expect(unit).toContain("Type=notify\nNotifyAccess=all\n");
+    expect(unit).toContain(`ExecReload=${BINARY} upgrade --socket /var/lib/beamstalk/beamstalk.sock`);
     writeFileSync(join(dir, "beamstalk.service"), unit);
     const res = Bun.spawnSync([analyze!, "verify", join(dir, "beamstalk.service")]);
     expect({ code: res.exitCode, stderr: res.stderr.toString() }).toEqual({ code: 0, stderr: "" });
