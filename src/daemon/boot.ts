@@ -5,6 +5,7 @@ import { createApi } from "../api/index.ts";
 import { build } from "../builder/index.ts";
 import { Jobs } from "../deploy/jobs.ts";
 import { Deployer } from "../deploy/pipeline.ts";
+import { reconcileAfterCrash } from "../deploy/reconcile.ts";
 import { RouteKeeper } from "../deploy/route-keeper.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
 import { createGitHttp } from "../git/http.ts";
@@ -263,6 +264,20 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   }
   // A successor starts them once the daemon it takes over from stopped its own.
   if (!takeover) await activate();
+  // A cold boot (a crash, or a stop) leaves nothing half-done; a successor's predecessor still runs its jobs.
+  if (!takeover) {
+    void reconcileAfterCrash({
+      state,
+      runner,
+      logger,
+      redeploy: (app, release, out) => deployer.redeploy(app, release, out),
+      exclusive: (app, fn) => deployer.exclusive(app, fn),
+      routed: (app) => new Set(routes.backends(app).map((b) => `${b.host}:${b.port}`)),
+      platform: (app, line) => logs.platform(app, line),
+    }).catch((err) =>
+      logger.error("reconcile.failed", { error: (err as Error).message }),
+    );
+  }
 
   // The socket-level front proxies apps; the API, git, ACME challenges and redirects to
   // HTTPS take the slow path behind it. No idle cut-off on either: long polls, SSE,

@@ -84,6 +84,11 @@ export class Deployer {
     this.#settings = { ...DEFAULT_DEPLOY_SETTINGS, ...deps.settings };
   }
 
+  /** Runs fn in the app's queue, behind any push, rollback, restart or scale (the boot's reconciliation). */
+  exclusive<T>(app: App, fn: () => Promise<T>): Promise<T> {
+    return this.#queue.run(app.name, fn);
+  }
+
   /** Apps with a push, rollback, restart or scale running or queued (an upgrade of the daemon waits for none). */
   busyApps(): string[] {
     return this.#queue.busyApps();

@@ -31,7 +31,6 @@ export interface SupervisorOptions {
 export class Supervisor {
   readonly #abort = new AbortController();
   readonly #crashes = new Map<string, { count: number; lastStart: number }>();
-  readonly #revived = new Map<string, number>();
   readonly #timers = new Set<Timer>();
   /** Replicas that died while wanted: when they start again they go back into the route. */
   readonly #down = new Set<string>();
@@ -45,7 +44,7 @@ export class Supervisor {
 
   /** Restarts done by the supervisor (the engine counts its own in Replica.restarts). */
   revivals(id: string): number {
-    return this.#revived.get(id) ?? 0;
+    return this.#o.state.revivals.count(id);
   }
 
   start(): void {
@@ -111,7 +110,7 @@ export class Supervisor {
     }
     try {
       await this.#o.runner.revive(id);
-      this.#revived.set(id, this.revivals(id) + 1);
+      this.#o.state.revivals.bump(id);
       this.#reviving.add(id);
       this.#o.logger.info("supervisor.revived", { app, replica: `${replica.process}.${replica.index}`, times: this.revivals(id) });
       this.#o.onRevive?.(app, `${replica.process}.${replica.index}`, this.revivals(id));

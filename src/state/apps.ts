@@ -69,6 +69,11 @@ export class Apps {
     return this.db.query("SELECT 1 FROM apps WHERE name = ?").get(name) !== null;
   }
 
+  /** Every app on this server (the daemon's own bookkeeping, not a user's view). */
+  all(): App[] {
+    return (this.db.query(`${SELECT_APP} ORDER BY a.name`).all() as AppRow[]).map(toApp);
+  }
+
   byName(name: string): App | null {
     const row = this.db.query(`${SELECT_APP} WHERE a.name = ?`).get(name) as AppRow | null;
     return row ? toApp(row) : null;

@@ -14,6 +14,7 @@ import { Backups } from "./backups.ts";
 import { Databases } from "./databases.ts";
 import { Invites } from "./invites.ts";
 import { Maintenance } from "./maintenance.ts";
+import { Revivals } from "./revivals.ts";
 import { Releases } from "./releases.ts";
 import { Settings } from "./settings.ts";
 import { SlugTokens } from "./slug-tokens.ts";
@@ -39,6 +40,7 @@ export interface State {
   databases: Databases;
   backups: Backups;
   maintenance: Maintenance;
+  revivals: Revivals;
   usage: Usage;
   /** Log drain URLs, encrypted. */
   drains: Drains;
@@ -70,6 +72,7 @@ export function createState(db: Database, masterKey: Uint8Array, clock: Clock = 
     databases: new Databases(db, clock, cipher),
     backups: new Backups(db, clock),
     maintenance: new Maintenance(db, activity),
+    revivals: new Revivals(db),
     usage: new Usage(db, clock),
     drains: new Drains(db, clock, cipher),
     settings: new Settings(db),

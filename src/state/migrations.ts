@@ -186,4 +186,11 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE databases ADD COLUMN node TEXT;
   `,
+  // the supervisor's restart counts, so they survive a daemon restart
+  `
+  CREATE TABLE revivals (
+    replica_id TEXT PRIMARY KEY,
+    count      INTEGER NOT NULL
+  );
+  `,
 ];
