@@ -20,14 +20,18 @@ export function internalRoutes(deps: ApiDeps) {
   });
 
   r.post("/push", async (c) => {
-    const req = parsePush(await readJson(c));
+    const hookGone = new AbortController();
+    const req = { ...parsePush(await readJson(c)), signal: hookGone.signal };
     const encoder = new TextEncoder();
-    // The hook may go away mid-push (git interrupted): the deploy carries on to a final
-    // state (a hot upgrade back to the old release, say), so writing its output never throws.
+    // The hook may go away mid-push (git interrupted): a build still running is cancelled;
+    // past the build the deploy carries on to a final state (a hot upgrade back to the old
+    // release, say), so writing its output never throws.
     let gone = false;
+    c.req.raw.signal.addEventListener("abort", () => hookGone.abort(), { once: true });
     const body = new ReadableStream<Uint8Array>({
       cancel() {
         gone = true;
+        hookGone.abort();
       },
       async start(controller) {
         const out = (line: string) => {

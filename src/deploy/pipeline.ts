@@ -158,7 +158,9 @@ export class Deployer {
       const config = state.config.get(app);
       const buildStarted = performance.now();
       const previousSlug = hot ? join(slugDir, `${hot.current.slug}.tar.gz`) : undefined;
-      const built = await this.deps.build({ app: app.name, sourceDir, cacheDir, env: config, slugDir, onOutput: out, timeoutMs: this.#settings.buildTimeoutMs, ...(previousSlug ? { previousSlug } : {}) });
+      // Until the build is done, a client that went away cancels it (nothing is recorded); from the release on, the deploy runs to its end.
+      if (req.signal?.aborted) throw new BuildError("cancelled", "the push was cancelled: its git client went away");
+      const built = await this.deps.build({ app: app.name, sourceDir, cacheDir, env: config, slugDir, onOutput: out, timeoutMs: this.#settings.buildTimeoutMs, ...(previousSlug ? { previousSlug } : {}), ...(req.signal ? { signal: req.signal } : {}) });
       if (hot) {
         if (!built.upgrade) throw new DeployError("the build made no upgrade package");
         await hotUpgrade(this.deps, { app, user, sha, target: hot, built: { ...built, upgrade: built.upgrade } }, { out, buildLog });

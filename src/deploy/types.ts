@@ -32,6 +32,8 @@ export interface PushRequest {
   clean: boolean;
   /** Upgrade the running nodes in place (`-o hot`, BEAMSTALK-HOT: true); absent from older hooks. */
   hot?: boolean;
+  /** Aborts when the pushing client went away (the hook's connection closed): a build still running is cancelled. */
+  signal?: AbortSignal;
 }
 
 export interface DeploySettings {

@@ -1,6 +1,6 @@
 import type { FileSink } from "bun";
 import { resolve } from "node:path";
-import { start } from "../lib/exec.ts";
+import { killGroup, start } from "../lib/exec.ts";
 import type { Logger } from "../lib/logger.ts";
 import { decideAccess, type GitAccessOptions, type GitUser, gitProcessEnv, safeGitProtocol } from "./access.ts";
 import { readCgiResponse } from "./cgi.ts";
@@ -99,14 +99,16 @@ async function runBackend(options: GitHttpOptions, idleMs: number, req: Request,
 
   const log = { app: route.app, service: route.service, user: user.id };
   if (route.kind === "rpc") options.logger.info("git.http.rpc", log);
-  const proc = start(["git", "http-backend"], { env, cleanEnv: true, stdin: "pipe" });
+  // Its own process group: a client that vanishes ends receive-pack and the pre-receive hook too, and the
+  // hook's going away cancels a build still running (src/api/internal.ts).
+  const proc = start(["git", "http-backend"], { env, cleanEnv: true, stdin: "pipe", detached: true });
   const body = req.body?.getReader();
   const timer = createIdleTimer(idleMs, () => {
     options.logger.warn("git.http.stalled", { ...log, idle_ms: idleMs });
-    proc.kill();
+    killGroup(proc.pid);
     body?.cancel().catch(() => {});
   });
-  const onAbort = () => proc.kill();
+  const onAbort = () => killGroup(proc.pid);
   req.signal.addEventListener("abort", onAbort);
   void proc.exited.then((code) => {
     timer.stop();

@@ -41,6 +41,8 @@ export interface StartOptions {
   stdin?: "pipe" | "ignore" | "inherit" | ReadableStream | Blob;
   stdout?: "pipe" | "ignore" | "inherit";
   stderr?: "pipe" | "ignore" | "inherit";
+  /** Its own process group, so `killGroup` ends it with every child it started. */
+  detached?: boolean;
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -60,5 +62,15 @@ export function start(argv: readonly string[], options: StartOptions = {}) {
     stderr: options.stderr ?? "pipe",
     timeout: options.timeoutMs,
     signal: options.signal,
+    ...(options.detached ? { detached: true } : {}),
   });
+}
+
+/** Ends a process started with `detached` and everything in its group (a git server and the hook it runs, say). */
+export function killGroup(pid: number, signal: NodeJS.Signals = "SIGTERM"): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // gone already
+  }
 }

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../lib/logger.ts";
+import { isAppName } from "../lib/validate.ts";
 import type { Replica, Runner } from "../runner/types.ts";
 import type { LogStore } from "./store.ts";
 
@@ -120,7 +121,8 @@ export class Collector {
 
   async #sync(app?: string): Promise<void> {
     if (this.#stopped) return;
-    const replicas = await this.#options.runner.list(app);
+    // Containers with Beamstalk's labels but no app of a valid name (a test's, another tool's) are not followed.
+    const replicas = (await this.#options.runner.list(app)).filter((r) => isAppName(r.app));
     const present = new Set(replicas.map((r) => r.id));
     for (const replica of replicas) if (replica.state !== "exited" || !this.#cursorsOf(replica.app).has(replica.id)) this.watch(replica);
     for (const follow of [...this.#follows.values()]) {

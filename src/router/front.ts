@@ -361,7 +361,7 @@ export function createFront(options: FrontOptions): Front {
     c.out = null;
     unblock(c);
     dropUpstream(c);
-    if (c.pipe !== null) c.pipe.sock?.end();
+    if (c.pipe !== null) c.pipe.sock?.terminate(); // gone for good: the slow path aborts what it streams to it (a push: its build is cancelled)
   }
 
   /** Answers a malformed request and closes. */

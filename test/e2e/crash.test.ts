@@ -38,9 +38,9 @@ async function crashAndRestart(): Promise<void> {
   daemon = await startDaemon({ dataDir, httpPort: port });
 }
 
-/** A git push running in the background, its output read as it comes. */
+/** A git push running in the background (its own process group), its output read as it comes. */
 function pushInBackground() {
-  const proc = Bun.spawn(["git", "push", "beamstalk", "main"], { cwd: fixture.repo, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, GIT_TERMINAL_PROMPT: "0" }, stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(["git", "push", "beamstalk", "main"], { cwd: fixture.repo, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: owner.home, GIT_TERMINAL_PROMPT: "0" }, stdout: "pipe", stderr: "pipe", detached: true });
   let err = "";
   const reading = (async () => {
     for await (const chunk of proc.stderr) err += new TextDecoder().decode(chunk);
@@ -83,6 +83,23 @@ describe("a daemon killed mid-work leaves nothing half-done", () => {
     await until("the orphaned build removed", 30_000, () => (labelled("beamstalk.role=build", `beamstalk.app=${APP}`).includes(build) ? undefined : true));
     expect(await releases()).toEqual(before);
     expect(await activity()).toContain("Removed a build left running when the daemon stopped");
+    const res = await fetch(daemon.url, { headers: { host: `${APP}.apps.test` } });
+    expect(await res.text()).toBe("hello v1\n");
+  }, LONG);
+
+  test("a push whose git client goes away mid-build is cancelled: the build container stops and nothing is recorded", async () => {
+    const before = await releases();
+    const activityBefore = await activity();
+    const push = pushInBackground();
+    const build = await until("the build container", 60_000, () => labelled("beamstalk.role=build", `beamstalk.app=${APP}`)[0]);
+    // git and its remote helper, as Ctrl-C would end them.
+    process.kill(-push.proc.pid, "SIGKILL");
+    await push.done();
+    await until("the build container gone", 30_000, () => (labelled("beamstalk.role=build", `beamstalk.app=${APP}`).includes(build) ? undefined : true));
+    await Bun.sleep(1000);
+    expect(await releases()).toEqual(before);
+    expect(await activity()).toBe(activityBefore);
+    expect(daemon.log()).toMatch(/deploy\.failed app=\S+ sha=\w+ error="(build cancelled|the push was cancelled)/);
     const res = await fetch(daemon.url, { headers: { host: `${APP}.apps.test` } });
     expect(await res.text()).toBe("hello v1\n");
   }, LONG);
