@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Secret } from "../../src/lib/secret.ts";
 import type { Replica, ReplicaSpec, Runner } from "../../src/runner/types.ts";
 import { runnerJobContract } from "./runner-jobs.contract.ts";
-import { SLUG_COMMAND, get, makeSlug, testAppFiles } from "./test-slug.ts";
+import { SLUG_COMMAND, get, makeSlug, reaches, testAppFiles } from "./test-slug.ts";
 
 /**
  * What every Runner must do (DESIGN §5.3): Docker now, Swarm later. Each
@@ -95,10 +95,10 @@ export function runnerContract(name: string, make: MakeRunner, fixtures: RunnerF
     test("replicas of one app reach each other by <app>.internal and by host name", async () => {
       a2 = await runner.start(spec({ index: 2 }));
       expect(await get(a2, "/")).toBe("hello from web.2"); // listening (start() does not wait for that)
-      expect(await get(a1, `/probe/${appA}.internal/${PORT}`)).toBe("ok");
-      expect(await get(a1, `/probe/${a2.hostname}/${PORT}`)).toBe("ok");
-      expect(await get(a2, `/probe/${a1.hostname}/${PORT}`)).toBe("ok");
-      expect(await get(a2, `/probe/${a1.address.host}/${PORT}`)).toBe("ok");
+      expect(await reaches(a1, `/probe/${appA}.internal/${PORT}`)).toBe("ok");
+      expect(await reaches(a1, `/probe/${a2.hostname}/${PORT}`)).toBe("ok");
+      expect(await reaches(a2, `/probe/${a1.hostname}/${PORT}`)).toBe("ok");
+      expect(await reaches(a2, `/probe/${a1.address.host}/${PORT}`)).toBe("ok");
     }, T);
 
     test("a replica of another app cannot reach them", async () => {

@@ -112,3 +112,18 @@ export async function get(replica: Pick<Replica, "address">, path: string): Prom
     }
   }
 }
+
+/**
+ * A probe from one replica that should answer "ok", asked again for up to
+ * `boundMs`: service discovery is eventually consistent (Swarm's DNS learns a
+ * new task's name by gossip, so a name given a moment ago may not resolve yet).
+ * A probe that must fail is asked once, with get().
+ */
+export async function reaches(replica: Pick<Replica, "address">, path: string, boundMs = 5000): Promise<string> {
+  const deadline = Date.now() + boundMs;
+  for (;;) {
+    const answer = await get(replica, path);
+    if (answer === "ok" || Date.now() > deadline) return answer;
+    await Bun.sleep(250);
+  }
+}
