@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createApi } from "../api/index.ts";
 import { build } from "../builder/index.ts";
+import { CronScheduler } from "../deploy/cron.ts";
 import { Jobs } from "../deploy/jobs.ts";
 import { Deployer } from "../deploy/pipeline.ts";
 import { RouteKeeper } from "../deploy/route-keeper.ts";
@@ -179,6 +180,9 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
   });
 
+  const jobs = new Jobs({ state, runner, stackReady: () => stack, slugsDir: paths.slugs, logger, controllerUrl: slugBase, ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}) });
+  const cron = new CronScheduler({ state, jobs, logs, logger });
+
   let sshPort: number | undefined;
   api = createApi({
     agentBinary: () => (Bun.main.startsWith("/$bunfs/") ? process.execPath : undefined),
@@ -191,7 +195,8 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     setupToken: token,
     slugsDir: paths.slugs,
     deploy: deployer,
-    jobs: new Jobs({ state, runner, stackReady: () => stack, slugsDir: paths.slugs, logger, controllerUrl: slugBase, ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}) }),
+    jobs,
+    cron,
     logs,
     postgres,
     domains: {
@@ -224,6 +229,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   supervisor.start();
   postgres.start(); // a database container that is not running is started again
   backupSchedule.start();
+  cron.start();
   await tls?.start();
   await logs.start().catch((err) => logger.error("logs.start_failed", { error: (err as Error).message }));
 
@@ -289,6 +295,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
       supervisor.stop();
       postgres.stop();
       await backupSchedule.stop();
+      await cron.stop();
       await tls?.stop();
       await Promise.all([http.stop(), local.stop(), ssh.stop()]);
       await logs.stop();

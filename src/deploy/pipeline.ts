@@ -6,6 +6,8 @@ import { BuildError } from "../builder/types.ts";
 import { DeployError } from "./errors.ts";
 import { hotTargets, hotUpgrade } from "./hot-deploy.ts";
 import { recordBuild } from "./record-build.ts";
+import { runPostdeploy, runReleasePhase } from "./release-phase.ts";
+import { redactor } from "../builder/env-dir.ts";
 import type { App, Release, State, User } from "../state/index.ts";
 import { AppQueue } from "./app-queue.ts";
 import { checkout } from "./checkout.ts";
@@ -159,6 +161,7 @@ export class Deployer {
       buildLog?.release(release.version);
       const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
       out(`-----> Built in ${seconds(buildStarted)} s; releasing v${release.version}`);
+      this.#adoptFormation(app, release, out);
       const rolloutStarted = performance.now();
       const retired = await this.#rollout(app, release, runImage, out);
       out(`-----> ${app.name} v${release.version} is live${this.deps.baseDomain ? ` at http://${app.name}.${this.deps.baseDomain}` : ""}`);
@@ -177,9 +180,14 @@ export class Deployer {
   async #rollout(app: App, release: Release, runImage: string, out: (line: string) => void): Promise<Promise<void>> {
     const { state } = this.deps;
     const begun = performance.now();
+    const plan = this.plan(app, release, runImage);
+    const config = state.releases.config(app.id, app.name, release.version) ?? {};
+    const redact = redactor(config);
+    const phase = { plan, timeoutMs: this.#timeout(config.BEAMSTALK_RELEASE_TIMEOUT, this.#settings.releaseTimeoutMs), out: (line: string) => out(redact(line)) };
     let retired: Promise<void>;
     try {
-      ({ retired } = await rollout(this.deps, this.plan(app, release, runImage), out, () => state.releases.setStatus(app.id, release.version, "succeeded")));
+      await runReleasePhase(this.deps, release.manifest.releasePhase, phase);
+      ({ retired } = await rollout(this.deps, plan, out, () => state.releases.setStatus(app.id, release.version, "succeeded")));
     } catch (err) {
       state.releases.setStatus(app.id, release.version, "failed");
       this.deps.logs?.platform(app.name, `Release v${release.version} failed to start: ${(err as Error).message}`);
@@ -188,7 +196,30 @@ export class Deployer {
     this.deps.logger.info("deploy.released", { app: app.name, version: release.version, rollout_ms: Math.round(performance.now() - begun) });
     this.deps.logs?.platform(app.name, `Release v${release.version} (${release.summary}) is live`);
     this.#meter(app, release);
+    if (release.manifest.postdeploy) {
+      const exit = await runPostdeploy(this.deps, release.manifest.postdeploy, phase);
+      this.deps.logs?.platform(app.name, `Post-deploy of v${release.version} ${exit === 0 ? "succeeded" : `failed (exit ${exit}); the release stays live`}`);
+    }
     return retired;
+  }
+
+  /** Seconds from a config var when it is a positive number, else the default (ms). */
+  #timeout(seconds: string | undefined, fallbackMs: number): number {
+    const n = Number(seconds);
+    return seconds && n > 0 ? n * 1000 : fallbackMs;
+  }
+
+  /** app.json formation: for each process type nobody has scaled yet (the first deploy that has it); ps:scale wins later. */
+  #adoptFormation(app: App, release: Release, out: (line: string) => void): void {
+    const { formation } = this.deps.state;
+    const stored = formation.stored(app.id);
+    for (const [type, wanted] of Object.entries(release.manifest.formation)) {
+      if (stored.has(type) || !(type in release.processTypes)) continue;
+      const current = formation.for(app.id, [type])[type]!;
+      const next = { count: wanted.count ?? current.count, size: wanted.size ?? current.size };
+      formation.set(app.id, type, next);
+      out(`-----> app.json formation: ${type} ${next.count} × size ${next.size}`);
+    }
   }
 
   /** Usage follows what runs: one period per process type at its replicas × size (see state/usage.ts). */
@@ -218,6 +249,7 @@ export class Deployer {
       hostnames: this.hostnames(app.name),
       health: {
         ...(config.BEAMSTALK_HEALTH_PATH ? { path: config.BEAMSTALK_HEALTH_PATH } : {}),
+        ...(release.manifest.healthchecks.web?.length ? { checks: release.manifest.healthchecks.web } : {}),
         timeoutMs: healthSeconds > 0 ? healthSeconds * 1000 : this.#settings.healthTimeoutMs,
         rpc: rpcHealthCheck(config),
       },
@@ -332,6 +364,7 @@ export class Deployer {
             config: state.config.get(app),
             slug: current.slug,
             processTypes: current.processTypes,
+            manifest: current.manifest,
             buildpacks: current.buildpacks,
             gitSha: current.gitSha,
             status: "pending",

@@ -74,6 +74,11 @@ export class Apps {
     return row ? toApp(row) : null;
   }
 
+  /** Every app, by name (the cron scheduler walks them). */
+  all(): App[] {
+    return (this.db.query(`${SELECT_APP} ORDER BY a.name`).all() as AppRow[]).map(toApp);
+  }
+
   /** The apps a user can see: all of them for an admin, else owned and shared ones. */
   listFor(user: User): (App & { role: Role })[] {
     const rows = this.db
