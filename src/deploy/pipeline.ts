@@ -153,7 +153,8 @@ export class Deployer {
       const built = await this.deps.build({ app: app.name, sourceDir, cacheDir, env: config, slugDir, onOutput: out, timeoutMs: this.#settings.buildTimeoutMs, ...(previousSlug ? { previousSlug } : {}) });
       if (hot) {
         if (!built.upgrade) throw new DeployError("the build made no upgrade package");
-        await hotUpgrade(this.deps, { app, user, sha, target: hot, built: { ...built, upgrade: built.upgrade } }, { out, buildLog });
+        const releasePhase = (release: Release) => this.#releasePhase(app, release, this.plan(app, release, runImage), out);
+        await hotUpgrade(this.deps, { app, user, sha, target: hot, built: { ...built, upgrade: built.upgrade }, releasePhase }, { out, buildLog });
         out(`       (whole deploy ${((performance.now() - started) / 1000).toFixed(1)} s)`);
         return;
       }
@@ -181,12 +182,9 @@ export class Deployer {
     const { state } = this.deps;
     const begun = performance.now();
     const plan = this.plan(app, release, runImage);
-    const config = state.releases.config(app.id, app.name, release.version) ?? {};
-    const redact = redactor(config);
-    const phase = { plan, timeoutMs: this.#timeout(config.BEAMSTALK_RELEASE_TIMEOUT, this.#settings.releaseTimeoutMs), out: (line: string) => out(redact(line)) };
     let retired: Promise<void>;
     try {
-      await runReleasePhase(this.deps, release.manifest.releasePhase, phase);
+      await this.#releasePhase(app, release, plan, out);
       ({ retired } = await rollout(this.deps, plan, out, () => state.releases.setStatus(app.id, release.version, "succeeded")));
     } catch (err) {
       state.releases.setStatus(app.id, release.version, "failed");
@@ -197,10 +195,22 @@ export class Deployer {
     this.deps.logs?.platform(app.name, `Release v${release.version} (${release.summary}) is live`);
     this.#meter(app, release);
     if (release.manifest.postdeploy) {
-      const exit = await runPostdeploy(this.deps, release.manifest.postdeploy, phase);
+      const exit = await runPostdeploy(this.deps, release.manifest.postdeploy, this.#phaseRun(app, release, plan, out));
       this.deps.logs?.platform(app.name, `Post-deploy of v${release.version} ${exit === 0 ? "succeeded" : `failed (exit ${exit}); the release stays live`}`);
     }
     return retired;
+  }
+
+  /** The release phase of a recorded release (deploy, config change, rollback, hot upgrade), before any of its code serves. */
+  #releasePhase(app: App, release: Release, plan: RolloutPlan, out: (line: string) => void): Promise<void> {
+    return runReleasePhase(this.deps, release.manifest.releasePhase, this.#phaseRun(app, release, plan, out));
+  }
+
+  /** A release-phase or post-deploy run: its time limit and an output with the release's config values redacted. */
+  #phaseRun(app: App, release: Release, plan: RolloutPlan, out: (line: string) => void) {
+    const config = this.deps.state.releases.config(app.id, app.name, release.version) ?? {};
+    const redact = redactor(config);
+    return { plan, timeoutMs: this.#timeout(config.BEAMSTALK_RELEASE_TIMEOUT, this.#settings.releaseTimeoutMs), out: (line: string) => out(redact(line)) };
   }
 
   /** Seconds from a config var when it is a positive number, else the default (ms). */
