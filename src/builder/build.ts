@@ -109,7 +109,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const upgrade = options.previousSlug ? keepUpgrade(outDir, options.slugDir, slug.sha256) : undefined;
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     say(`-----> Process types: ${Object.keys(processTypes).join(", ") || "(none)"}`);
-    for (const step of manifest.releasePhase) say(`-----> Release phase (${step.source}): ${step.command}`);
+    for (const step of manifest.releasePhase) say(`-----> Release phase from ${step.source} (runs before each release starts)`);
     if (manifest.cron.length > 0) say(`-----> Cron: ${manifest.cron.map((e) => `${e.id} "${e.schedule}"`).join(", ")}`);
     say(`-----> Slug ${slug.sha256.slice(0, 12)}: ${(slug.bytes / 1024 ** 2).toFixed(1)} MiB, built in ${seconds} s`);
     return { slug, processTypes, manifest, buildpacks: applied.map((i) => plan.sources[i]?.name ?? String(i)), ...(upgrade ? { upgrade } : {}) };

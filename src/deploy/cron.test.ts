@@ -82,6 +82,10 @@ test("a run still going when the entry is due again is skipped, not started twic
   expect(state.cronRuns.list(app.id, "0000000a").map((r) => r.status)).toEqual(["skipped", "failed"]); // newest first
   const manual = await scheduler.runNow(app, "0000000a", owner);
   expect(manual).toMatchObject({ status: "running", trigger: "manual" });
+  // A second failure in a row stays out of the activity; the manual run is in it.
+  started[1]!.finish({ exitCode: 3, timedOut: false });
+  await settle();
+  expect(state.activity.list(app.id).map((a) => a.action)).toEqual(["cron.run", "cron.failed", "app.create"]);
   await expect(scheduler.runNow(app, "nope0000", owner)).rejects.toThrow("hello has no cron entry nope0000");
 });
 

@@ -143,7 +143,10 @@ export class CronScheduler {
       state.cronRuns.finish(run.id, { status: ok ? "succeeded" : "failed", exitCode, ...(detail ? { detail } : {}) });
       const what = ok ? "succeeded" : `failed${exitCode !== null ? ` (exit ${exitCode})` : ""}${detail ? `: ${detail}` : ""}`;
       this.deps.logs?.platform(app.name, `${name} ${what} in ${((performance.now() - began) / 1000).toFixed(1)} s`);
-      if (!ok) state.activity.record(app.id, null, "cron.failed", `Cron ${entry.id} (${entry.schedule}) ${what}`);
+      // Into the activity when an entry starts failing, not at every failed run of an entry that keeps failing.
+      if (!ok && state.cronRuns.previousStatus(app.id, entry.id, run.id) !== "failed") {
+        state.activity.record(app.id, null, "cron.failed", `Cron ${entry.id} (${entry.schedule}) ${what}`);
+      }
       logger.info("cron.done", { app: app.name, entry: entry.id, exit: exitCode, ok, ms: Math.round(performance.now() - began) });
       this.#running.delete(key(app, entry.id));
       finished();

@@ -71,6 +71,11 @@ export interface ProcessList {
 export const PS_NODES_TIMEOUT_MS = 10_000;
 
 const DEPLOY_BRANCHES = ["refs/heads/main", "refs/heads/master"];
+
+/** A failed build's last lines were streamed already: only its reason is repeated. */
+function failureReason(err: unknown): string {
+  return err instanceof BuildError ? err.message.split("\n")[0]! : err instanceof Error ? err.message : String(err);
+}
 const ZERO = "0".repeat(40);
 
 /**
@@ -113,8 +118,7 @@ export class Deployer {
       );
       return 0;
     } catch (err) {
-      // A failed build's last lines were streamed already: only its reason is repeated.
-      const message = err instanceof BuildError ? err.message.split("\n")[0]! : err instanceof Error ? err.message : String(err);
+      const message = failureReason(err);
       out(`!     ${message}`);
       out("!     push rejected; the running release was not changed");
       this.deps.logger.warn("deploy.failed", { app: app.name, sha: target.new.slice(0, 7), error: message });
@@ -164,10 +168,15 @@ export class Deployer {
       out(`-----> Built in ${seconds(buildStarted)} s; releasing v${release.version}`);
       this.#adoptFormation(app, release, out);
       const rolloutStarted = performance.now();
-      const retired = await this.#rollout(app, release, runImage, out);
-      out(`-----> ${app.name} v${release.version} is live${this.deps.baseDomain ? ` at http://${app.name}.${this.deps.baseDomain}` : ""}`);
-      out(`       (rollout ${seconds(rolloutStarted)} s, whole deploy ${seconds(started)} s)`);
+      const retired = await this.#rollout(app, release, runImage, out, () => {
+        out(`-----> ${app.name} v${release.version} is live${this.deps.baseDomain ? ` at http://${app.name}.${this.deps.baseDomain}` : ""}`);
+        out(`       (rollout ${seconds(rolloutStarted)} s, whole deploy ${seconds(started)} s)`);
+      });
       await retired;
+    } catch (err) {
+      // The saved build output ends with why the release did not go out, as the push does.
+      buildLog?.line(`!     ${failureReason(err)}`);
+      throw err;
     } finally {
       buildLog?.close();
       rmSync(work, { recursive: true, force: true });
@@ -175,10 +184,11 @@ export class Deployer {
   }
 
   /**
-   * Rolls a recorded release out and marks it succeeded or failed. Resolves once
-   * the new release serves, with a promise for the old replicas' retirement.
+   * Rolls a recorded release out and marks it succeeded or failed: its release
+   * phase first, then the rollout, then (`live` told) its post-deploy script.
+   * Resolves once the new release serves, with a promise for the old replicas' retirement.
    */
-  async #rollout(app: App, release: Release, runImage: string, out: (line: string) => void): Promise<Promise<void>> {
+  async #rollout(app: App, release: Release, runImage: string, out: (line: string) => void, live: () => void = () => {}): Promise<Promise<void>> {
     const { state } = this.deps;
     const begun = performance.now();
     const plan = this.plan(app, release, runImage);
@@ -194,6 +204,7 @@ export class Deployer {
     this.deps.logger.info("deploy.released", { app: app.name, version: release.version, rollout_ms: Math.round(performance.now() - begun) });
     this.deps.logs?.platform(app.name, `Release v${release.version} (${release.summary}) is live`);
     this.#meter(app, release);
+    live();
     if (release.manifest.postdeploy) {
       const exit = await runPostdeploy(this.deps, release.manifest.postdeploy, this.#phaseRun(app, release, plan, out));
       this.deps.logs?.platform(app.name, `Post-deploy of v${release.version} ${exit === 0 ? "succeeded" : `failed (exit ${exit}); the release stays live`}`);

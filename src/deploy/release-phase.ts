@@ -41,7 +41,7 @@ export function phaseJob(plan: RolloutPlan, command: string): JobSpec {
 export async function runReleasePhase(deps: PhaseDeps, commands: ReleaseCommand[], run: PhaseRun): Promise<void> {
   for (const step of commands) {
     const began = performance.now();
-    run.out(`-----> Release phase (${step.source}): ${step.command}`);
+    run.out(`-----> Running the release phase (${step.source}): ${step.command}`);
     const exit = await runCommand(deps, run, step.command);
     const seconds = ((performance.now() - began) / 1000).toFixed(1);
     deps.logger.info("deploy.release_phase", { app: run.plan.app, release: run.plan.release, source: step.source, exit: exit.exitCode, timed_out: exit.timedOut, ms: Math.round(performance.now() - began) });

@@ -81,6 +81,14 @@ export class CronRuns {
     return out;
   }
 
+  /** The status of the entry's last finished run before run `id` (skips left out), or null for none. */
+  previousStatus(appId: number, entry: string, id: number): CronRunStatus | null {
+    const row = this.db
+      .query("SELECT status FROM cron_runs WHERE app_id = ? AND entry = ? AND id < ? AND status IN ('succeeded', 'failed') ORDER BY id DESC LIMIT 1")
+      .get(appId, entry, id) as { status: CronRunStatus } | null;
+    return row?.status ?? null;
+  }
+
   /** An entry's runs, newest first. */
   list(appId: number, entry: string, limit = 20): CronRun[] {
     return (this.db.query(`SELECT ${COLUMNS} FROM cron_runs WHERE app_id = ? AND entry = ? ORDER BY id DESC LIMIT ?`).all(appId, entry, limit) as Row[]).map(toRun);
