@@ -171,7 +171,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     runner,
     router: routes,
     revivals: (id) => supervisor.revivals(id),
-    logs: { startBuild: (app) => logs.startBuild(app), platform: (app, line) => logs.platform(app, line) },
+    logs: { startBuild: (app) => logs.startBuild(app), platform: (app, line) => logs.platform(app, line), job: (app, name, line) => logs.job(app, name, line) },
     build: (opts) => build({ ...opts, workDir: paths.tmp }),
     stackReady: () => stack,
     paths: { repos: paths.repos, slugs: paths.slugs, cache: paths.cache, tmp: paths.tmp },

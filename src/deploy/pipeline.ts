@@ -35,7 +35,7 @@ export interface DeployerDeps {
   /** Restarts the supervisor did, per replica id (the engine counts its own). */
   revivals?: (id: string) => number;
   /** Keeps each build's output: the app log (source build) and, once it has a release, builds/v<N>.log; platform lines for what the pipeline did. */
-  logs?: { startBuild(app: string): BuildLog; platform(app: string, line: string): void };
+  logs?: { startBuild(app: string): BuildLog; platform(app: string, line: string): void; job?(app: string, name: string, line: string): void };
 }
 
 export interface BuildLog {
@@ -65,6 +65,12 @@ export interface ProcessList {
     /** The nodes it is connected to (Node.list(), sorted); null when its node did not answer in time. */
     connectedNodes: string[] | null;
   }[];
+}
+
+/** Where a rollout's release phase reports: `kept` when a build log already keeps what `out` gets (a push). */
+interface PhaseReport {
+  out: (line: string) => void;
+  kept: boolean;
 }
 
 /** How long `ps` waits for the nodes' answers (all asked at once). */
@@ -157,7 +163,7 @@ export class Deployer {
       const built = await this.deps.build({ app: app.name, sourceDir, cacheDir, env: config, slugDir, onOutput: out, timeoutMs: this.#settings.buildTimeoutMs, ...(previousSlug ? { previousSlug } : {}) });
       if (hot) {
         if (!built.upgrade) throw new DeployError("the build made no upgrade package");
-        const releasePhase = (release: Release) => this.#releasePhase(app, release, this.plan(app, release, runImage), out);
+        const releasePhase = (release: Release) => this.#releasePhase(app, release, this.plan(app, release, runImage), { out, kept: true });
         await hotUpgrade(this.deps, { app, user, sha, target: hot, built: { ...built, upgrade: built.upgrade }, releasePhase }, { out, buildLog });
         out(`       (whole deploy ${((performance.now() - started) / 1000).toFixed(1)} s)`);
         return;
@@ -168,7 +174,7 @@ export class Deployer {
       out(`-----> Built in ${seconds(buildStarted)} s; releasing v${release.version}`);
       this.#adoptFormation(app, release, out);
       const rolloutStarted = performance.now();
-      const retired = await this.#rollout(app, release, runImage, out, () => {
+      const retired = await this.#rollout(app, release, runImage, { out, kept: true }, () => {
         out(`-----> ${app.name} v${release.version} is live${this.deps.baseDomain ? ` at http://${app.name}.${this.deps.baseDomain}` : ""}`);
         out(`       (rollout ${seconds(rolloutStarted)} s, whole deploy ${seconds(started)} s)`);
       });
@@ -188,13 +194,14 @@ export class Deployer {
    * phase first, then the rollout, then (`live` told) its post-deploy script.
    * Resolves once the new release serves, with a promise for the old replicas' retirement.
    */
-  async #rollout(app: App, release: Release, runImage: string, out: (line: string) => void, live: () => void = () => {}): Promise<Promise<void>> {
+  async #rollout(app: App, release: Release, runImage: string, report: PhaseReport, live: () => void = () => {}): Promise<Promise<void>> {
+    const { out } = report;
     const { state } = this.deps;
     const begun = performance.now();
     const plan = this.plan(app, release, runImage);
     let retired: Promise<void>;
     try {
-      await this.#releasePhase(app, release, plan, out);
+      await this.#releasePhase(app, release, plan, report);
       ({ retired } = await rollout(this.deps, plan, out, () => state.releases.setStatus(app.id, release.version, "succeeded")));
     } catch (err) {
       state.releases.setStatus(app.id, release.version, "failed");
@@ -206,22 +213,31 @@ export class Deployer {
     this.#meter(app, release);
     live();
     if (release.manifest.postdeploy) {
-      const exit = await runPostdeploy(this.deps, release.manifest.postdeploy, this.#phaseRun(app, release, plan, out));
+      const exit = await runPostdeploy(this.deps, release.manifest.postdeploy, this.#phaseRun(app, release, plan, report, "postdeploy"));
       this.deps.logs?.platform(app.name, `Post-deploy of v${release.version} ${exit === 0 ? "succeeded" : `failed (exit ${exit}); the release stays live`}`);
     }
     return retired;
   }
 
   /** The release phase of a recorded release (deploy, config change, rollback, hot upgrade), before any of its code serves. */
-  #releasePhase(app: App, release: Release, plan: RolloutPlan, out: (line: string) => void): Promise<void> {
-    return runReleasePhase(this.deps, release.manifest.releasePhase, this.#phaseRun(app, release, plan, out));
+  #releasePhase(app: App, release: Release, plan: RolloutPlan, report: PhaseReport): Promise<void> {
+    return runReleasePhase(this.deps, release.manifest.releasePhase, this.#phaseRun(app, release, plan, report, "release"));
   }
 
-  /** A release-phase or post-deploy run: its time limit and an output with the release's config values redacted. */
-  #phaseRun(app: App, release: Release, plan: RolloutPlan, out: (line: string) => void) {
+  /**
+   * A release-phase or post-deploy run: its time limit, and its output with the
+   * release's config values redacted, to the caller and, unless a build log keeps
+   * it already, to the app's log as `release.vN` / `postdeploy.vN`.
+   */
+  #phaseRun(app: App, release: Release, plan: RolloutPlan, report: PhaseReport, name: string) {
     const config = this.deps.state.releases.config(app.id, app.name, release.version) ?? {};
     const redact = redactor(config);
-    return { plan, timeoutMs: this.#timeout(config.BEAMSTALK_RELEASE_TIMEOUT, this.#settings.releaseTimeoutMs), out: (line: string) => out(redact(line)) };
+    const out = (line: string) => {
+      const safe = redact(line);
+      report.out(safe);
+      if (!report.kept) this.deps.logs?.job?.(app.name, `${name}.v${release.version}`, safe);
+    };
+    return { plan, timeoutMs: this.#timeout(config.BEAMSTALK_RELEASE_TIMEOUT, this.#settings.releaseTimeoutMs), out };
   }
 
   /** Seconds from a config var when it is a positive number, else the default (ms). */
@@ -395,7 +411,7 @@ export class Deployer {
         out(`v${current.version} was deployed meanwhile: the change goes onto its code as v${target.version}`);
       }
       const { runImage } = await this.deps.stackReady();
-      await (await this.#rollout(app, target, runImage, out));
+      await (await this.#rollout(app, target, runImage, { out, kept: false }));
       return state.releases.get(app.id, target.version)!;
     });
   }
@@ -411,7 +427,7 @@ export class Deployer {
       if (target.status === "failed") throw new DeployError(`v${target.version} failed to deploy; pick another release`);
       const release = state.config.restore(app, target, user.id);
       const { runImage } = await this.deps.stackReady();
-      await (await this.#rollout(app, release, runImage, out));
+      await (await this.#rollout(app, release, runImage, { out, kept: false }));
       return state.releases.get(app.id, release.version)!;
     });
   }

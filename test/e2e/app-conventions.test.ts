@@ -141,8 +141,12 @@ describe("app.json and the release phase", () => {
 
 describe("the release phase on rollback", () => {
   test("releases:rollback runs the release phase of the release it rolls back to", async () => {
-    await owner.ok(["releases:rollback", "-a", APP]);
+    const rollback = await owner.run(["releases:rollback", "-a", APP]);
     const [latest] = await releases();
+    // Without a push to stream to, the release phase's output is in the app's log as release.vN.
+    const phaseLog = (await owner.ok(["logs", "-a", APP, "-n", "300", "--no-tail"])).split("\n").filter((l) => l.includes(`release.v${latest!.version}[app]`));
+    expect({ code: rollback.code, stderr: rollback.stderr, phaseLog: rollback.code === 0 ? [] : phaseLog }).toEqual({ code: 0, stderr: expect.any(String), phaseLog: [] });
+    expect(phaseLog.join("\n")).toContain("Running the release phase (Procfile release)");
     expect(latest).toMatchObject({ status: "succeeded" });
     expect((await get("/marker")).body).toBe(`migrated-${latest!.version}`);
   }, LONG);
