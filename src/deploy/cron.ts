@@ -74,8 +74,13 @@ export class CronScheduler {
     for (const app of this.deps.state.apps.all()) {
       const release = this.deps.state.releases.current(app.id);
       for (const entry of release?.manifest.cron ?? []) {
-        if (this.#schedule(entry).next(new Date(minute - 1)).getTime() !== minute) continue;
-        this.#fire(app, release!.version, entry, "schedule", null).catch((err) => this.deps.logger.error("cron.fire_failed", { app: app.name, entry: entry.id, error: (err as Error).message }));
+        const fail = (err: unknown) => this.deps.logger.error("cron.fire_failed", { app: app.name, entry: entry.id, error: (err as Error).message });
+        try {
+          if (this.#schedule(entry).next(new Date(minute - 1)).getTime() !== minute) continue;
+          this.#fire(app, release!.version, entry, "schedule", null).catch(fail);
+        } catch (err) {
+          fail(err);
+        }
       }
     }
   }
@@ -122,36 +127,53 @@ export class CronScheduler {
     this.deps.logs?.platform(app.name, `${name} (${entry.schedule}) starting on v${version}${user ? ` (by ${user.email})` : ""}: ${entry.command}`);
     void (async () => {
       const began = performance.now();
-      let exitCode: number | null = null;
-      let detail: string | undefined;
       try {
-        const spec = await this.deps.jobs.prepare(app, { argv: shellCommand(entry.command), size: 1 });
-        const config = state.releases.config(app.id, app.name, spec.release) ?? {};
-        const seconds = Number(config.BEAMSTALK_CRON_TIMEOUT);
-        const timeoutMs = seconds > 0 ? seconds * 1000 : (this.deps.timeoutMs ?? DEFAULT_CRON_TIMEOUT_MS);
-        const lines = lineSplitter((line) => this.deps.logs?.job(app.name, name, line));
-        const result = await this.deps.jobs.run(spec, { timeoutMs, signal: abort.signal, onOutput: (chunk) => lines.write(chunk) });
-        lines.flush();
-        exitCode = result.exitCode;
-        if (result.timedOut) detail = `stopped after ${Math.round(timeoutMs / 1000)} s (its time limit; BEAMSTALK_CRON_TIMEOUT sets it)`;
-        else if (abort.signal.aborted) detail = "stopped: the daemon stopped during the run";
+        await this.#runJob(app, entry, run, abort, began);
       } catch (err) {
-        detail = err instanceof BeamstalkError ? err.message : `could not run: ${(err as Error).message}`;
-        logger.error("cron.run_failed", { app: app.name, entry: entry.id, error: (err as Error).message });
+        // Bookkeeping that failed (the app destroyed meanwhile, say) must not take the daemon down.
+        logger.error("cron.record_failed", { app: app.name, entry: entry.id, error: (err as Error).message });
+      } finally {
+        this.#running.delete(key(app, entry.id));
+        finished();
       }
-      const ok = exitCode === 0 && detail === undefined;
-      state.cronRuns.finish(run.id, { status: ok ? "succeeded" : "failed", exitCode, ...(detail ? { detail } : {}) });
-      const what = ok ? "succeeded" : `failed${exitCode !== null ? ` (exit ${exitCode})` : ""}${detail ? `: ${detail}` : ""}`;
-      this.deps.logs?.platform(app.name, `${name} ${what} in ${((performance.now() - began) / 1000).toFixed(1)} s`);
-      // Into the activity when an entry starts failing, not at every failed run of an entry that keeps failing.
-      if (!ok && state.cronRuns.previousStatus(app.id, entry.id, run.id) !== "failed") {
-        state.activity.record(app.id, null, "cron.failed", `Cron ${entry.id} (${entry.schedule}) ${what}`);
-      }
-      logger.info("cron.done", { app: app.name, entry: entry.id, exit: exitCode, ok, ms: Math.round(performance.now() - began) });
-      this.#running.delete(key(app, entry.id));
-      finished();
     })();
     return run;
+  }
+
+  /** Runs the entry's job of the current release to its end; its output goes to the app's log as `cron.<id>`. */
+  async #runJob(app: App, entry: CronEntry, run: CronRun, abort: AbortController, began: number): Promise<void> {
+    const { state, logger } = this.deps;
+    let exitCode: number | null = null;
+    let detail: string | undefined;
+    try {
+      const spec = await this.deps.jobs.prepare(app, { argv: shellCommand(entry.command), size: 1 });
+      const config = state.releases.config(app.id, app.name, spec.release) ?? {};
+      const seconds = Number(config.BEAMSTALK_CRON_TIMEOUT);
+      const timeoutMs = seconds > 0 ? seconds * 1000 : (this.deps.timeoutMs ?? DEFAULT_CRON_TIMEOUT_MS);
+      const lines = lineSplitter((line) => this.deps.logs?.job(app.name, `cron.${entry.id}`, line));
+      const result = await this.deps.jobs.run(spec, { timeoutMs, signal: abort.signal, onOutput: (chunk) => lines.write(chunk) });
+      lines.flush();
+      exitCode = result.exitCode;
+      if (result.timedOut) detail = `stopped after ${Math.round(timeoutMs / 1000)} s (its time limit; BEAMSTALK_CRON_TIMEOUT sets it)`;
+      else if (abort.signal.aborted) detail = "stopped: the daemon stopped during the run";
+    } catch (err) {
+      detail = err instanceof BeamstalkError ? err.message : `could not run: ${(err as Error).message}`;
+      logger.error("cron.run_failed", { app: app.name, entry: entry.id, error: (err as Error).message });
+    }
+    this.#record(app, entry, run, { exitCode, ...(detail ? { detail } : {}) }, began);
+  }
+
+  /** The run's end into the state and the app's log; into the activity when the entry starts failing (not at every failed run). */
+  #record(app: App, entry: CronEntry, run: CronRun, end: { exitCode: number | null; detail?: string }, began: number): void {
+    const { state, logger } = this.deps;
+    const ok = end.exitCode === 0 && end.detail === undefined;
+    state.cronRuns.finish(run.id, { status: ok ? "succeeded" : "failed", ...end });
+    const what = ok ? "succeeded" : `failed${end.exitCode !== null ? ` (exit ${end.exitCode})` : ""}${end.detail ? `: ${end.detail}` : ""}`;
+    this.deps.logs?.platform(app.name, `cron.${entry.id} ${what} in ${((performance.now() - began) / 1000).toFixed(1)} s`);
+    if (!ok && state.cronRuns.previousStatus(app.id, entry.id, run.id) !== "failed") {
+      state.activity.record(app.id, null, "cron.failed", `Cron ${entry.id} (${entry.schedule}) ${what}`);
+    }
+    logger.info("cron.done", { app: app.name, entry: entry.id, exit: end.exitCode, ok, ms: Math.round(performance.now() - began) });
   }
 
   #schedule(entry: CronEntry): CronSchedule {
