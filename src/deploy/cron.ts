@@ -155,7 +155,7 @@ export class CronScheduler {
       lines.flush();
       exitCode = result.exitCode;
       if (result.timedOut) detail = `stopped after ${Math.round(timeoutMs / 1000)} s (its time limit; BEAMSTALK_CRON_TIMEOUT sets it)`;
-      else if (abort.signal.aborted) detail = "stopped: the daemon stopped during the run";
+      else if (abort.signal.aborted && result.exitCode !== 0) detail = "stopped: the daemon stopped during the run";
     } catch (err) {
       detail = err instanceof BeamstalkError ? err.message : `could not run: ${(err as Error).message}`;
       logger.error("cron.run_failed", { app: app.name, entry: entry.id, error: (err as Error).message });
