@@ -81,7 +81,8 @@ describe("app.json", () => {
     expect(failure('{\n  "cron": {}\n}')).toEqual({ line: 2, reason: '"cron" must be a list of { "command", "schedule" } entries' });
     expect(failure('{"cron": [{"command": "a", "schedule": "@daily"},\n {"command": "a", "schedule": "@daily"}]}')).toEqual({ line: 2, reason: "cron entry 2 repeats an earlier entry (same schedule and command)" });
     expect(failure('{\n "formation": {\n  "web": { "quantity": -1 }\n }\n}')).toEqual({ line: 3, reason: '"formation.web.quantity" must be a whole number from 0 to 100' });
-    expect(failure('{\n "formation": { "web": { "size": 99 } }\n}')).toEqual({ line: 2, reason: '"formation.web.size" must be from 0.5 to 16 (1 size = 1 GiB, 0.2 CPU)' });
+    expect(failure('{\n "formation": { "web": { "size": 99 } }\n}')).toEqual({ line: 2, reason: '"formation.web.size" must be from 0.5 to 16 in steps of 0.1 (1 size = 1 GiB, 0.2 CPU)' });
+    expect(failure('{\n "formation": { "web": { "size": 0.55 } }\n}')).toEqual({ line: 2, reason: '"formation.web.size" must be from 0.5 to 16 in steps of 0.1 (1 size = 1 GiB, 0.2 CPU)' });
     expect(failure('{\n "healthchecks": {\n  "web": [ { "path": "health" } ]\n }\n}')).toEqual({ line: 3, reason: "healthchecks.web[0].path must start with / and hold no spaces" });
     expect(failure('{\n "healthchecks": { "web": { "path": "/" } }\n}')).toEqual({ line: 2, reason: '"healthchecks.web" must be a list of checks ([ … ])' });
     expect(failure('{\n "scripts": {\n  "dokku": { "predeploy": "" }\n }\n}')).toEqual({ line: 3, reason: '"scripts.dokku.predeploy" must be a command (a non-empty string)' });

@@ -108,7 +108,10 @@ function formation(doc: LocatedJson, value: unknown, bad: Bad, warn: Warn): AppM
         f.count = v as number;
       } else if (key === "size") {
         if (typeof v === "number") {
-          if (!(v >= SIZE_MIN && v <= SIZE_MAX)) bad(`${path}.size`, `"${path}.size" must be from ${SIZE_MIN} to ${SIZE_MAX} (1 size = 1 GiB, 0.2 CPU)`);
+          const tenths = v * 10;
+          if (!(v >= SIZE_MIN && v <= SIZE_MAX) || Math.abs(tenths - Math.round(tenths)) > 1e-9) {
+            bad(`${path}.size`, `"${path}.size" must be from ${SIZE_MIN} to ${SIZE_MAX} in steps of 0.1 (1 size = 1 GiB, 0.2 CPU)`);
+          }
           f.size = v;
         } else warn(`${path}.size`, `"${path}.size" ${JSON.stringify(v)} is not a Beamstalk size (a number, 1 = 1 GiB); size 1 is used`);
       } else warn(`${path}.${key}`, `"${path}.${key}" is not used by Beamstalk; ignored`);
