@@ -4,6 +4,7 @@ import { BeamstalkError, forbidden, notFound } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { DrainStatus, LogEntry } from "../logs/types.ts";
 import type { ProcessList } from "../deploy/pipeline.ts";
+import type { CronActions } from "./cron.ts";
 import type { DomainDeps } from "./domains.ts";
 import type { NodeActions } from "./nodes.ts";
 import type { PostgresActions } from "./postgres.ts";
@@ -30,6 +31,8 @@ export interface ApiDeps {
   appCreated?(app: App): void;
   /** One-off jobs, `beamstalk run` (src/deploy/jobs.ts's Jobs); the run route answers 503 without it. */
   jobs?: JobActions;
+  /** app.json's scheduled jobs (src/deploy/cron.ts's CronScheduler); the cron routes answer 503 without it. */
+  cron?: CronActions;
   /** App logs, build logs and drains (src/logs's Logs); the log routes answer 503 without it. */
   logs: LogActions;
   /** Managed PostgreSQL; absent in API tests that run no engine (the routes then answer 503). */

@@ -6,6 +6,7 @@ import { accessRoutes } from "./access.ts";
 import { accountRoutes, sessionRoutes } from "./accounts.ts";
 import { appRoutes } from "./apps.ts";
 import { configRoutes } from "./config.ts";
+import { cronRoutes } from "./cron.ts";
 import { runRoutes } from "./run.ts";
 import { slugRoutes } from "./slugs.ts";
 import { agentBinaryRoutes } from "./agent-binary.ts";
@@ -50,6 +51,7 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   api.route("/api/apps/:app/config", configRoutes(deps));
   api.route("/api/apps/:app/run", runRoutes(deps));
   api.route("/api/apps/:app/ps", psRoutes(deps));
+  api.route("/api/apps/:app/cron", cronRoutes(deps));
   api.route("/api/apps/:app/maintenance", maintenanceRoutes(deps));
   api.route("/api/apps/:app/pg", postgresRoutes(deps, deps.postgres));
   if (deps.domains) {

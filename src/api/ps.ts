@@ -2,7 +2,9 @@ import { Hono } from "hono";
 import { BeamstalkError, badRequest } from "../lib/errors.ts";
 import type { ScaleChange } from "../deploy/scale.ts";
 import { requireUser } from "./auth.ts";
+import { runJson } from "./cron.ts";
 import { type ApiDeps, type Env, appFor, readJson } from "./context.ts";
+import type { App } from "../state/index.ts";
 
 /** Processes: ps, scale, restart. Engine failures come back as deploy_failed with the running replicas untouched. */
 export function psRoutes(deps: ApiDeps) {
@@ -39,6 +41,10 @@ export function psRoutes(deps: ApiDeps) {
         node: x.node,
         connected_nodes: x.connectedNodes,
       })),
+      // app.json cron entries whose last run failed (a failed run shows here until one succeeds).
+      cron_failures: [...deps.state.cronRuns.latest(app.id).values()]
+        .filter(({ run }) => run.status === "failed" && cronIds(deps, app).has(run.entry))
+        .map(({ run }) => runJson(run)),
     });
   });
 
@@ -71,4 +77,9 @@ export function psRoutes(deps: ApiDeps) {
   });
 
   return r;
+}
+
+/** The cron entries of the app's serving release. */
+function cronIds(deps: ApiDeps, app: App): Set<string> {
+  return new Set((deps.state.releases.current(app.id)?.manifest.cron ?? []).map((e) => e.id));
 }

@@ -8,6 +8,8 @@ import { writeDriver, writeRelupScript } from "./builtin.ts";
 import { fetchBuildpacks, planBuildpacks } from "./buildpacks.ts";
 import { CONTAINER_PATHS, removeContainer, runBuildContainer, type BuildContainerSpec } from "./container.ts";
 import { redactor, writeEnvDir } from "./env-dir.ts";
+import { emptyManifest } from "../lib/app-manifest.ts";
+import { type AppJson, AppJsonError, readAppJson } from "./app-json.ts";
 import { mergeProcessTypes, parseProcfile, parseReleaseYaml } from "./process-types.ts";
 import { storeSlug } from "./slug.ts";
 import { BuildError, type BuildFailure, type BuildOptions, type BuildResult, type UpgradePackage } from "./types.ts";
@@ -54,6 +56,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     mkdirSync(appDir);
     const copy = await exec(["cp", "-a", "--", `${options.sourceDir}/.`, appDir]);
     if (copy.code !== 0) throw new BuildError("setup", `could not copy the source: ${copy.stderr.trim()}`);
+    const { manifest, warnings } = readManifest(appDir);
+    for (const warning of warnings) say(`-----> Warning: ${warning}`);
 
     const plan = planBuildpacks(options);
     const dirs = await fetchBuildpacks(plan.sources, work, say);
@@ -96,16 +100,35 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     });
     const procfile = join(appDir, "Procfile");
     const processTypes = mergeProcessTypes(defaults, existsSync(procfile) ? parseProcfile(readFileSync(procfile, "utf8")) : null);
+    // Procfile `release:` is the release phase (run once per release), never a process type with replicas.
+    if (processTypes.release !== undefined) {
+      manifest.releasePhase.push({ source: "Procfile release", command: processTypes.release });
+      delete processTypes.release;
+    }
     const slug = await storeSlug(join(outDir, "slug.tar.gz"), options.slugDir);
     const upgrade = options.previousSlug ? keepUpgrade(outDir, options.slugDir, slug.sha256) : undefined;
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     say(`-----> Process types: ${Object.keys(processTypes).join(", ") || "(none)"}`);
+    for (const step of manifest.releasePhase) say(`-----> Release phase from ${step.source} (runs before each release starts)`);
+    if (manifest.cron.length > 0) say(`-----> Cron: ${manifest.cron.map((e) => `${e.id} "${e.schedule}"`).join(", ")}`);
     say(`-----> Slug ${slug.sha256.slice(0, 12)}: ${(slug.bytes / 1024 ** 2).toFixed(1)} MiB, built in ${seconds} s`);
-    return { slug, processTypes, buildpacks: applied.map((i) => plan.sources[i]?.name ?? String(i)), ...(upgrade ? { upgrade } : {}) };
+    return { slug, processTypes, manifest, buildpacks: applied.map((i) => plan.sources[i]?.name ?? String(i)), ...(upgrade ? { upgrade } : {}) };
   } finally {
     await removeContainer(container);
     rmSync(work, { recursive: true, force: true });
     rmSync(outDir, { recursive: true, force: true });
+  }
+}
+
+/** app.json at the source root, when there is one; a malformed one fails the build before anything runs. */
+function readManifest(appDir: string): AppJson {
+  const file = join(appDir, "app.json");
+  if (!existsSync(file)) return { manifest: emptyManifest(), warnings: [] };
+  try {
+    return readAppJson(readFileSync(file, "utf8"));
+  } catch (err) {
+    if (err instanceof AppJsonError) throw new BuildError("app_json", err.message);
+    throw err;
   }
 }
 

@@ -1,3 +1,4 @@
+import type { AppManifest } from "../lib/app-manifest.ts";
 import type { Secret } from "../lib/secret.ts";
 
 export interface BuildOptions {
@@ -45,6 +46,8 @@ export interface BuildResult {
   slug: Slug;
   /** Procfile entries over the buildpacks' default_process_types. */
   processTypes: Record<string, string>;
+  /** The release phase, app.json's formation, health checks and cron entries (see lib/app-manifest.ts). */
+  manifest: AppManifest;
   /** The buildpacks that ran, as given (URL, path, or "builtin:elixir"). */
   buildpacks: string[];
   /** Only when previousSlug was given. */
@@ -72,7 +75,8 @@ export type BuildFailure =
   | "slug"
   | "timeout"
   | "cancelled"
-  | "hot";
+  | "hot"
+  | "app_json";
 
 /** A build that did not produce a slug. `tail` holds the last lines of output. */
 export class BuildError extends Error {

@@ -2,6 +2,7 @@ import { access, accessAdd, accessRemove } from "./access.ts";
 import { account, apiKeyReset, invitesCreate, login, logout, passwordChange, signup } from "./account.ts";
 import { apps, appsActivity, appsCreate, appsDestroy, appsInfo, gitRemote } from "./apps.ts";
 import { config, configCopy, configSet, configUnset } from "./config.ts";
+import { cron, cronRun } from "./cron.ts";
 import type { CommandSpec } from "./define.ts";
 import { drains, drainsAdd, drainsRemove } from "./drains.ts";
 import { logs } from "./logs.ts";
@@ -31,6 +32,7 @@ export const COMMANDS: CommandSpec<any>[] = [
   ps, psScale, psRestart,
   psSsh, psRemoteConsole, psRpc, psEval, psMigrate, psObserver,
   run,
+  cron, cronRun,
   maintenance, maintenanceOn, maintenanceOff,
   accountUsage, accountInvoices, usagePriceSet,
   pg, pgCreate, pgScale, pgDestroy, pgBackups, pgBackupsCapture, pgBackupsRestore, pgPsql,

@@ -20,6 +20,8 @@ interface PsJson {
     node: string | null;
     connected_nodes: string[] | null;
   }[];
+  /** Absent from older servers. */
+  cron_failures?: { entry: string; exit_code: number | null; detail: string | null; finished_at: string | null }[];
 }
 
 const mib = (bytes: number | null) => (bytes === null ? "-" : `${Math.round(bytes / 1048576)}M`);
@@ -62,6 +64,9 @@ export const ps = command({
         })),
         ["replica", "release", "state", "uptime", "restarts", "memory", "cpu", "node", "nodes"],
       );
+      for (const f of res.cron_failures ?? []) {
+        process.stdout.write(`\ncron.${f.entry}: last run failed${f.exit_code === null ? "" : ` (exit ${f.exit_code})`} at ${f.finished_at ?? "-"}${f.detail ? `: ${f.detail}` : ""}\n`);
+      }
     });
   },
 });

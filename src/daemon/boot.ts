@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createApi } from "../api/index.ts";
 import { build } from "../builder/index.ts";
+import { CronScheduler } from "../deploy/cron.ts";
 import { Jobs } from "../deploy/jobs.ts";
 import { Deployer } from "../deploy/pipeline.ts";
 import { reconcileAfterCrash } from "../deploy/reconcile.ts";
@@ -199,7 +200,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     runner,
     router: routes,
     revivals: (id) => supervisor.revivals(id),
-    logs: { startBuild: (app) => logs.startBuild(app), platform: (app, line) => logs.platform(app, line) },
+    logs: { startBuild: (app) => logs.startBuild(app), platform: (app, line) => logs.platform(app, line), job: (app, name, line) => logs.job(app, name, line) },
     build: (opts) => build({ ...opts, workDir: paths.tmp }),
     stackReady: () => stack,
     paths: { repos: paths.repos, slugs: paths.slugs, cache: paths.cache, tmp: paths.tmp },
@@ -207,6 +208,9 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     controllerUrl: slugBase,
     ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}),
   });
+
+  const jobs = new Jobs({ state, runner, stackReady: () => stack, slugsDir: paths.slugs, logger, controllerUrl: slugBase, ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}) });
+  const cron = new CronScheduler({ state, jobs, logs, logger });
 
   let sshPort: number | undefined;
   api = createApi({
@@ -221,7 +225,8 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     setupToken: token,
     slugsDir: paths.slugs,
     deploy: deployer,
-    jobs: new Jobs({ state, runner, stackReady: () => stack, slugsDir: paths.slugs, logger, controllerUrl: slugBase, ...(options.baseDomain ? { baseDomain: options.baseDomain } : {}) }),
+    jobs,
+    cron,
     logs,
     postgres,
     domains: {
@@ -259,6 +264,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     supervisor.start();
     postgres.start(); // a database container that is not running is started again
     backupSchedule.start();
+    cron.start();
     await logs.start().catch((err) => logger.error("logs.start_failed", { error: (err as Error).message }));
     writePidFile(pidFile);
   }
@@ -364,6 +370,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     supervisor.stop();
     postgres.stop();
     await backupSchedule.stop();
+    await cron.stop();
     await logs.stop().catch(() => {});
     successor.takeOver();
     const [http1, https1, ssh1] = await drained;
@@ -392,6 +399,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
       supervisor.stop();
       postgres.stop();
       await backupSchedule.stop();
+      await cron.stop();
       await tls?.stop();
       await Promise.all([http.stop(), local.stop(), ssh.stop()]);
       await logs.stop();

@@ -1,3 +1,5 @@
+import type { HealthCheckSpec } from "../lib/app-manifest.ts";
+
 export interface HealthCheck {
   host: string;
   port: number;
@@ -44,5 +46,48 @@ async function httpOnce({ host, port, path }: HealthCheck): Promise<string | nul
     return res.status >= 200 && res.status < 400 ? null : `${path} answered ${res.status}`;
   } catch (err) {
     return `${path}: ${(err as Error).message}`;
+  }
+}
+
+/** A replica checked by app.json's startup checks (Dokku's format) instead of the default check. */
+export interface StartupChecks {
+  host: string;
+  port: number;
+  checks: HealthCheckSpec[];
+  alive?: () => Promise<boolean>;
+  /** A line per failed try, for the push output. */
+  say?: (line: string) => void;
+}
+
+/**
+ * Each check in turn: wait initialDelay, then up to `attempts` tries of GET path
+ * (2xx/3xx, and the body holds `content` when set), each bounded by `timeout`,
+ * `wait` apart. Returns why not, or null once every check passed.
+ */
+export async function waitChecks(replica: StartupChecks): Promise<string | null> {
+  for (const check of replica.checks) {
+    if (check.initialDelay > 0) await Bun.sleep(check.initialDelay * 1000);
+    let last = "";
+    for (let attempt = 1; attempt <= check.attempts; attempt++) {
+      last = (await checkOnce(replica, check)) ?? "";
+      if (last === "") break;
+      if (replica.alive && !(await replica.alive())) return `the process exited (${last})`;
+      replica.say?.(`${check.name}: attempt ${attempt} of ${check.attempts} failed: ${last}`);
+      if (attempt < check.attempts) await Bun.sleep(check.wait * 1000);
+    }
+    if (last !== "") return `${check.name} failed ${check.attempts} time${check.attempts > 1 ? "s" : ""} (${last})`;
+  }
+  return null;
+}
+
+async function checkOnce({ host, port }: StartupChecks, check: HealthCheckSpec): Promise<string | null> {
+  try {
+    const res = await fetch(`http://${host}:${port}${check.path}`, { redirect: "manual", signal: AbortSignal.timeout(check.timeout * 1000) });
+    const body = await res.text();
+    if (res.status < 200 || res.status >= 400) return `${check.path} answered ${res.status}`;
+    if (check.content !== undefined && !body.includes(check.content)) return `${check.path} did not contain ${JSON.stringify(check.content)}`;
+    return null;
+  } catch (err) {
+    return `${check.path}: ${(err as Error).message}`;
   }
 }

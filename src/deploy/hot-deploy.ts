@@ -54,7 +54,15 @@ export async function hotTargets(deps: Pick<HotDeps, "state" | "runner">, app: A
  */
 export async function hotUpgrade(
   deps: HotDeps,
-  input: { app: App; user: User | null; sha: string; target: HotTarget; built: BuiltSlug & { upgrade: UpgradePackage } },
+  input: {
+    app: App;
+    user: User | null;
+    sha: string;
+    target: HotTarget;
+    built: BuiltSlug & { upgrade: UpgradePackage };
+    /** The release phase of the recorded release, before anything is installed; throws to fail it. */
+    releasePhase?: (release: Release) => Promise<void>;
+  },
   report: { out: (line: string) => void; buildLog: { release(version: number): void } | undefined },
 ): Promise<void> {
   const { state, runner } = deps;
@@ -75,6 +83,16 @@ export async function hotUpgrade(
       hotFrom: current.version,
     });
     report.buildLog?.release(release.version);
+    if (input.releasePhase) {
+      try {
+        await input.releasePhase(release);
+      } catch (err) {
+        // Nothing was installed yet: the nodes run the old version untouched.
+        state.releases.setStatus(app.id, release.version, "failed");
+        settled = true;
+        throw err;
+      }
+    }
     out(`-----> Hot upgrade v${release.version}: installing ${upgrade.name} ${upgrade.to} over ${upgrade.from} on ${replicas.map(replicaName).join(", ")}`);
     const began = performance.now();
     const failed = (await installOnReplicas(runner, replicas, upgrade)).filter((r) => r.error !== null);

@@ -6,6 +6,8 @@ import { BuildError } from "../builder/types.ts";
 import { DeployError } from "./errors.ts";
 import { hotTargets, hotUpgrade } from "./hot-deploy.ts";
 import { recordBuild } from "./record-build.ts";
+import { runPostdeploy, runReleasePhase } from "./release-phase.ts";
+import { redactor } from "../builder/env-dir.ts";
 import type { App, Release, State, User } from "../state/index.ts";
 import { AppQueue } from "./app-queue.ts";
 import { checkout } from "./checkout.ts";
@@ -33,7 +35,7 @@ export interface DeployerDeps {
   /** Restarts the supervisor did, per replica id (the engine counts its own). */
   revivals?: (id: string) => number;
   /** Keeps each build's output: the app log (source build) and, once it has a release, builds/v<N>.log; platform lines for what the pipeline did. */
-  logs?: { startBuild(app: string): BuildLog; platform(app: string, line: string): void };
+  logs?: { startBuild(app: string): BuildLog; platform(app: string, line: string): void; job?(app: string, name: string, line: string): void };
 }
 
 export interface BuildLog {
@@ -65,10 +67,21 @@ export interface ProcessList {
   }[];
 }
 
+/** Where a rollout's release phase reports: `kept` when a build log already keeps what `out` gets (a push). */
+interface PhaseReport {
+  out: (line: string) => void;
+  kept: boolean;
+}
+
 /** How long `ps` waits for the nodes' answers (all asked at once). */
 export const PS_NODES_TIMEOUT_MS = 10_000;
 
 const DEPLOY_BRANCHES = ["refs/heads/main", "refs/heads/master"];
+
+/** A failed build's last lines were streamed already: only its reason is repeated. */
+function failureReason(err: unknown): string {
+  return err instanceof BuildError ? err.message.split("\n")[0]! : err instanceof Error ? err.message : String(err);
+}
 const ZERO = "0".repeat(40);
 
 /**
@@ -121,8 +134,7 @@ export class Deployer {
       );
       return 0;
     } catch (err) {
-      // A failed build's last lines were streamed already: only its reason is repeated.
-      const message = err instanceof BuildError ? err.message.split("\n")[0]! : err instanceof Error ? err.message : String(err);
+      const message = failureReason(err);
       out(`!     ${message}`);
       out("!     push rejected; the running release was not changed");
       this.deps.logger.warn("deploy.failed", { app: app.name, sha: target.new.slice(0, 7), error: message });
@@ -163,7 +175,8 @@ export class Deployer {
       const built = await this.deps.build({ app: app.name, sourceDir, cacheDir, env: config, slugDir, onOutput: out, timeoutMs: this.#settings.buildTimeoutMs, ...(previousSlug ? { previousSlug } : {}), ...(req.signal ? { signal: req.signal } : {}) });
       if (hot) {
         if (!built.upgrade) throw new DeployError("the build made no upgrade package");
-        await hotUpgrade(this.deps, { app, user, sha, target: hot, built: { ...built, upgrade: built.upgrade } }, { out, buildLog });
+        const releasePhase = (release: Release) => this.#releasePhase(app, release, this.plan(app, release, runImage), { out, kept: true });
+        await hotUpgrade(this.deps, { app, user, sha, target: hot, built: { ...built, upgrade: built.upgrade }, releasePhase }, { out, buildLog });
         out(`       (whole deploy ${((performance.now() - started) / 1000).toFixed(1)} s)`);
         return;
       }
@@ -171,11 +184,17 @@ export class Deployer {
       buildLog?.release(release.version);
       const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
       out(`-----> Built in ${seconds(buildStarted)} s; releasing v${release.version}`);
+      this.#adoptFormation(app, release, out);
       const rolloutStarted = performance.now();
-      const retired = await this.#rollout(app, release, runImage, out);
-      out(`-----> ${app.name} v${release.version} is live${this.deps.baseDomain ? ` at http://${app.name}.${this.deps.baseDomain}` : ""}`);
-      out(`       (rollout ${seconds(rolloutStarted)} s, whole deploy ${seconds(started)} s)`);
+      const retired = await this.#rollout(app, release, runImage, { out, kept: true }, () => {
+        out(`-----> ${app.name} v${release.version} is live${this.deps.baseDomain ? ` at http://${app.name}.${this.deps.baseDomain}` : ""}`);
+        out(`       (rollout ${seconds(rolloutStarted)} s, whole deploy ${seconds(started)} s)`);
+      });
       await retired;
+    } catch (err) {
+      // The saved build output ends with why the release did not go out, as the push does.
+      buildLog?.line(`!     ${failureReason(err)}`);
+      throw err;
     } finally {
       buildLog?.close();
       rmSync(work, { recursive: true, force: true });
@@ -183,15 +202,19 @@ export class Deployer {
   }
 
   /**
-   * Rolls a recorded release out and marks it succeeded or failed. Resolves once
-   * the new release serves, with a promise for the old replicas' retirement.
+   * Rolls a recorded release out and marks it succeeded or failed: its release
+   * phase first, then the rollout, then (`live` told) its post-deploy script.
+   * Resolves once the new release serves, with a promise for the old replicas' retirement.
    */
-  async #rollout(app: App, release: Release, runImage: string, out: (line: string) => void): Promise<Promise<void>> {
+  async #rollout(app: App, release: Release, runImage: string, report: PhaseReport, live: () => void = () => {}): Promise<Promise<void>> {
+    const { out } = report;
     const { state } = this.deps;
     const begun = performance.now();
+    const plan = this.plan(app, release, runImage);
     let retired: Promise<void>;
     try {
-      ({ retired } = await rollout(this.deps, this.plan(app, release, runImage), out, () => state.releases.setStatus(app.id, release.version, "succeeded")));
+      await this.#releasePhase(app, release, plan, report);
+      ({ retired } = await rollout(this.deps, plan, out, () => state.releases.setStatus(app.id, release.version, "succeeded")));
     } catch (err) {
       state.releases.setStatus(app.id, release.version, "failed");
       this.deps.logs?.platform(app.name, `Release v${release.version} failed to start: ${(err as Error).message}`);
@@ -200,7 +223,52 @@ export class Deployer {
     this.deps.logger.info("deploy.released", { app: app.name, version: release.version, rollout_ms: Math.round(performance.now() - begun) });
     this.deps.logs?.platform(app.name, `Release v${release.version} (${release.summary}) is live`);
     this.#meter(app, release);
+    live();
+    if (release.manifest.postdeploy) {
+      const exit = await runPostdeploy(this.deps, release.manifest.postdeploy, this.#phaseRun(app, release, plan, report, "postdeploy"));
+      this.deps.logs?.platform(app.name, `Post-deploy of v${release.version} ${exit === 0 ? "succeeded" : `failed (exit ${exit}); the release stays live`}`);
+    }
     return retired;
+  }
+
+  /** The release phase of a recorded release (deploy, config change, rollback, hot upgrade), before any of its code serves. */
+  #releasePhase(app: App, release: Release, plan: RolloutPlan, report: PhaseReport): Promise<void> {
+    return runReleasePhase(this.deps, release.manifest.releasePhase, this.#phaseRun(app, release, plan, report, "release"));
+  }
+
+  /**
+   * A release-phase or post-deploy run: its time limit, and its output with the
+   * release's config values redacted, to the caller and, unless a build log keeps
+   * it already, to the app's log as `release.vN` / `postdeploy.vN`.
+   */
+  #phaseRun(app: App, release: Release, plan: RolloutPlan, report: PhaseReport, name: string) {
+    const config = this.deps.state.releases.config(app.id, app.name, release.version) ?? {};
+    const redact = redactor(config);
+    const out = (line: string) => {
+      const safe = redact(line);
+      report.out(safe);
+      if (!report.kept) this.deps.logs?.job?.(app.name, `${name}.v${release.version}`, safe);
+    };
+    return { plan, timeoutMs: this.#timeout(config.BEAMSTALK_RELEASE_TIMEOUT, this.#settings.releaseTimeoutMs), out };
+  }
+
+  /** Seconds from a config var when it is a positive number, else the default (ms). */
+  #timeout(seconds: string | undefined, fallbackMs: number): number {
+    const n = Number(seconds);
+    return seconds && n > 0 ? n * 1000 : fallbackMs;
+  }
+
+  /** app.json formation: for each process type nobody has scaled yet (the first deploy that has it); ps:scale wins later. */
+  #adoptFormation(app: App, release: Release, out: (line: string) => void): void {
+    const { formation } = this.deps.state;
+    const stored = formation.stored(app.id);
+    for (const [type, wanted] of Object.entries(release.manifest.formation)) {
+      if (stored.has(type) || !(type in release.processTypes)) continue;
+      const current = formation.for(app.id, [type])[type]!;
+      const next = { count: wanted.count ?? current.count, size: wanted.size ?? current.size };
+      formation.set(app.id, type, next);
+      out(`-----> app.json formation: ${type} ${next.count} × size ${next.size}`);
+    }
   }
 
   /** Usage follows what runs: one period per process type at its replicas × size (see state/usage.ts). */
@@ -230,6 +298,7 @@ export class Deployer {
       hostnames: this.hostnames(app.name),
       health: {
         ...(config.BEAMSTALK_HEALTH_PATH ? { path: config.BEAMSTALK_HEALTH_PATH } : {}),
+        ...(release.manifest.healthchecks.web?.length ? { checks: release.manifest.healthchecks.web } : {}),
         timeoutMs: healthSeconds > 0 ? healthSeconds * 1000 : this.#settings.healthTimeoutMs,
         rpc: rpcHealthCheck(config),
       },
@@ -344,6 +413,7 @@ export class Deployer {
             config: state.config.get(app),
             slug: current.slug,
             processTypes: current.processTypes,
+            manifest: current.manifest,
             buildpacks: current.buildpacks,
             gitSha: current.gitSha,
             status: "pending",
@@ -353,7 +423,7 @@ export class Deployer {
         out(`v${current.version} was deployed meanwhile: the change goes onto its code as v${target.version}`);
       }
       const { runImage } = await this.deps.stackReady();
-      await (await this.#rollout(app, target, runImage, out));
+      await (await this.#rollout(app, target, runImage, { out, kept: false }));
       return state.releases.get(app.id, target.version)!;
     });
   }
@@ -369,7 +439,7 @@ export class Deployer {
       if (target.status === "failed") throw new DeployError(`v${target.version} failed to deploy; pick another release`);
       const release = state.config.restore(app, target, user.id);
       const { runImage } = await this.deps.stackReady();
-      await (await this.#rollout(app, release, runImage, out));
+      await (await this.#rollout(app, release, runImage, { out, kept: false }));
       return state.releases.get(app.id, release.version)!;
     });
   }

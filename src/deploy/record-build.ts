@@ -1,9 +1,11 @@
+import type { AppManifest } from "../lib/app-manifest.ts";
 import type { App, Release, State, User } from "../state/index.ts";
 
 export interface BuiltSlug {
   slug: { sha256: string };
   processTypes: Record<string, string>;
   buildpacks: string[];
+  manifest?: AppManifest;
 }
 
 /** Records a build as release n+1, pending until it serves, with its line in the app's activity. */
@@ -22,6 +24,7 @@ export function recordBuild(
       slug: built.slug.sha256,
       processTypes: built.processTypes,
       buildpacks: built.buildpacks,
+      ...(built.manifest ? { manifest: built.manifest } : {}),
       gitSha: sha,
       status: "pending",
       createdBy: user?.id ?? null,

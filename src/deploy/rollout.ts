@@ -3,7 +3,8 @@ import type { Secret } from "../lib/secret.ts";
 import type { Replica, Runner, SlugUrl } from "../runner/types.ts";
 import { APP_PORT } from "./env.ts";
 import { nodeProbe } from "./beam.ts";
-import { waitHealthy } from "./health.ts";
+import { waitChecks, waitHealthy } from "./health.ts";
+import type { HealthCheckSpec } from "../lib/app-manifest.ts";
 
 export interface Backend {
   host: string;
@@ -29,7 +30,7 @@ export interface RolloutPlan {
   env: Record<string, string | Secret>;
   hostnames: string[];
   /** rpc: the node must answer an rpc too (see beam.ts rpcHealthCheck). */
-  health: { path?: string; timeoutMs: number; rpc: boolean };
+  health: { path?: string; timeoutMs: number; rpc: boolean; checks?: HealthCheckSpec[] };
   drainMs: number;
 }
 
@@ -93,12 +94,16 @@ export async function rollout(
     const web = started.filter((r) => r.process === "web");
     await Promise.all(
       web.map(async (replica) => {
-        const problem = await waitHealthy({
+        const alive = async () => (await runner.list(plan.app)).some((r) => r.id === replica.id && r.state !== "exited");
+        // app.json health checks replace the default one (port, then the node's rpc).
+        const problem = plan.health.checks
+          ? await waitChecks({ host: replica.address.host, port: replica.address.port, checks: plan.health.checks, alive, say: (line) => out(`${replica.process}.${replica.index}: ${line}`) })
+          : await waitHealthy({
           host: replica.address.host,
           port: replica.address.port,
           ...(plan.health.path ? { path: plan.health.path } : {}),
           timeoutMs: plan.health.timeoutMs,
-          alive: async () => (await runner.list(plan.app)).some((r) => r.id === replica.id && r.state !== "exited"),
+          alive,
           // A release's node must answer an rpc too, within the same bound.
           ...(plan.health.rpc ? { node: nodeProbe(runner, replica.id) } : {}),
         });

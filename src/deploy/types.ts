@@ -1,4 +1,5 @@
 import type { UpgradePackage } from "../builder/types.ts";
+import type { AppManifest } from "../lib/app-manifest.ts";
 import type { Secret } from "../lib/secret.ts";
 
 /** What the pipeline needs from the builder (src/builder implements it). */
@@ -12,7 +13,7 @@ export type BuildSlug = (options: {
   timeoutMs?: number;
   /** The running release's slug: a hot upgrade (the result then has `upgrade`). */
   previousSlug?: string;
-}) => Promise<{ slug: { path: string; sha256: string; bytes: number }; processTypes: Record<string, string>; buildpacks: string[]; upgrade?: UpgradePackage }>;
+}) => Promise<{ slug: { path: string; sha256: string; bytes: number }; processTypes: Record<string, string>; buildpacks: string[]; manifest?: AppManifest; upgrade?: UpgradePackage }>;
 
 /** One ref update as git's pre-receive hook sees it. */
 export interface RefUpdate {
@@ -43,6 +44,8 @@ export interface DeploySettings {
   drainMs: number;
   buildTimeoutMs: number;
   maxSourceBytes: number;
+  /** Bound of each release-phase command; an app can set BEAMSTALK_RELEASE_TIMEOUT (seconds). */
+  releaseTimeoutMs: number;
 }
 
 export const DEFAULT_DEPLOY_SETTINGS: DeploySettings = {
@@ -50,4 +53,5 @@ export const DEFAULT_DEPLOY_SETTINGS: DeploySettings = {
   drainMs: 30_000,
   buildTimeoutMs: 30 * 60_000,
   maxSourceBytes: 1024 ** 3,
+  releaseTimeoutMs: 10 * 60_000,
 };

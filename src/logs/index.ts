@@ -71,6 +71,11 @@ export class Logs {
     this.store.append(app, { source: "platform", replica: "beamstalk", line });
   }
 
+  /** A line of a job's output (a cron run), under the job's name (`cron.<id>`), as the app's own output. */
+  job(app: string, name: string, line: string): void {
+    this.store.append(app, { source: "app", replica: name, line });
+  }
+
   /** A line from the router about the app (source "router"): upstream failures, WebSockets that broke. */
   router(app: string, line: string): void {
     this.store.append(app, { source: "router", replica: "router", line });

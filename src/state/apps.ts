@@ -69,7 +69,7 @@ export class Apps {
     return this.db.query("SELECT 1 FROM apps WHERE name = ?").get(name) !== null;
   }
 
-  /** Every app on this server (the daemon's own bookkeeping, not a user's view). */
+  /** Every app on this server, by name (the daemon's own bookkeeping: cron, the boot's reconciliation; not a user's view). */
   all(): App[] {
     return (this.db.query(`${SELECT_APP} ORDER BY a.name`).all() as AppRow[]).map(toApp);
   }

@@ -26,6 +26,12 @@ export class Formation {
     return Object.fromEntries(processTypes.map((type) => [type, stored.get(type) ?? { count: type === "web" ? 1 : 0, size: 1 }]));
   }
 
+  /** The process types with a stored formation (scaled, or set from app.json). */
+  stored(appId: number): Set<string> {
+    const rows = this.db.query("SELECT process FROM formation WHERE app_id = ?").all(appId) as { process: string }[];
+    return new Set(rows.map((r) => r.process));
+  }
+
   set(appId: number, process: string, value: ProcessFormation): void {
     this.db
       .query(

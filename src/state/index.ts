@@ -5,6 +5,7 @@ import { ApiKeys } from "./api-keys.ts";
 import { Apps } from "./apps.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { Config } from "./config.ts";
+import { CronRuns } from "./cron-runs.ts";
 import { Cipher } from "./crypto.ts";
 import { Drains } from "./drains.ts";
 import { Formation } from "./formation.ts";
@@ -35,6 +36,8 @@ export interface State {
   activity: Activity;
   sshKeys: SshKeys;
   formation: Formation;
+  /** Each app.json cron entry's runs. */
+  cronRuns: CronRuns;
   domains: Domains;
   certificates: Certificates;
   databases: Databases;
@@ -67,6 +70,7 @@ export function createState(db: Database, masterKey: Uint8Array, clock: Clock = 
     activity,
     sshKeys: new SshKeys(db, clock),
     formation: new Formation(db),
+    cronRuns: new CronRuns(db, clock),
     domains: new Domains(db, clock, activity),
     certificates: new Certificates(db, clock, cipher),
     databases: new Databases(db, clock, cipher),

@@ -193,4 +193,22 @@ export const MIGRATIONS: readonly string[] = [
     count      INTEGER NOT NULL
   );
   `,
+  // app.json and the Procfile's release phase: what a release carries besides its process
+  // types (lib/app-manifest.ts, JSON); and each cron entry's runs, kept across restarts
+  `
+  ALTER TABLE releases ADD COLUMN manifest TEXT;
+  CREATE TABLE cron_runs (
+    id          INTEGER PRIMARY KEY,
+    app_id      INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    entry       TEXT NOT NULL,
+    release     INTEGER NOT NULL,
+    trigger     TEXT NOT NULL CHECK (trigger IN ('schedule', 'manual')),
+    status      TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
+    exit_code   INTEGER,
+    detail      TEXT,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT
+  );
+  CREATE INDEX cron_runs_entry ON cron_runs(app_id, entry, id);
+  `,
 ];

@@ -1,4 +1,5 @@
 import type { Database } from "bun:sqlite";
+import { type AppManifest, emptyManifest } from "../lib/app-manifest.ts";
 import { type Clock, isoNow } from "./clock.ts";
 import type { Cipher } from "./crypto.ts";
 
@@ -21,6 +22,8 @@ export interface Release {
   createdAt: string;
   /** A hot upgrade: the release whose running replicas it was installed into. */
   hotFrom: number | null;
+  /** Release phase, app.json formation, health checks, cron (empty for releases made before app.json was read). */
+  manifest: AppManifest;
 }
 
 interface ReleaseRow {
@@ -34,6 +37,7 @@ interface ReleaseRow {
   created_by: string | null;
   created_at: string;
   hot_from: number | null;
+  manifest: string | null;
 }
 
 const toRelease = (r: ReleaseRow): Release => ({
@@ -47,9 +51,10 @@ const toRelease = (r: ReleaseRow): Release => ({
   createdBy: r.created_by,
   createdAt: r.created_at,
   hotFrom: r.hot_from,
+  manifest: r.manifest ? { ...emptyManifest(), ...(JSON.parse(r.manifest) as Partial<AppManifest>) } : emptyManifest(),
 });
 
-const SELECT = `SELECT r.version, r.summary, r.slug, r.process_types, r.buildpacks, r.git_sha, r.status, u.email AS created_by, r.created_at, r.hot_from
+const SELECT = `SELECT r.version, r.summary, r.slug, r.process_types, r.buildpacks, r.git_sha, r.status, u.email AS created_by, r.created_at, r.hot_from, r.manifest
                   FROM releases r LEFT JOIN users u ON u.id = r.created_by`;
 
 /** Releases are immutable: version n+1 = slug + config snapshot + summary. Only status moves. */
@@ -111,6 +116,7 @@ export class Releases {
     status: ReleaseStatus;
     createdBy: number | null;
     hotFrom?: number;
+    manifest?: AppManifest;
   }): Release {
     const { n } = this.db.query("SELECT coalesce(max(version), 0) AS n FROM releases WHERE app_id = ?").get(input.appId) as {
       n: number;
@@ -119,8 +125,8 @@ export class Releases {
     const sealed = this.cipher.encrypt(JSON.stringify(input.config), `release:${input.appName}:${version}`);
     this.db
       .query(
-        `INSERT INTO releases (app_id, version, summary, config, slug, process_types, buildpacks, git_sha, status, created_by, created_at, hot_from)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO releases (app_id, version, summary, config, slug, process_types, buildpacks, git_sha, status, created_by, created_at, hot_from, manifest)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         input.appId,
@@ -135,6 +141,7 @@ export class Releases {
         input.createdBy,
         isoNow(this.clock),
         input.hotFrom ?? null,
+        input.manifest ? JSON.stringify(input.manifest) : null,
       );
     return this.get(input.appId, version)!;
   }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { BINARY, CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
-import { containersLabelled, createFixtureApp, type FixtureApp, tearDown } from "../support/fixture-app.ts";
+import { BINARY, CliUser, type RunningDaemon } from "../support/daemon.ts";
+import { containersLabelled, daemonWithFixture, type FixtureApp, tearDown } from "../support/fixture-app.ts";
 import { dockerOn } from "../support/target.ts";
 
 /**
@@ -27,10 +27,7 @@ async function noJobsWithin(ms: number): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  daemon = await startDaemon();
-  owner = new CliUser(daemon.url);
-  await owner.ok(["signup", "--email", "owner@example.com", "--socket", daemon.socket], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
-  fixture = await createFixtureApp(owner, APP);
+  ({ daemon, owner, fixture } = await daemonWithFixture(APP));
 }, LONG);
 
 afterAll(() => tearDown(owner, daemon, APP), LONG);

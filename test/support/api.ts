@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { createApi, type Bindings } from "../../src/api/index.ts";
 import type { NodeActions } from "../../src/api/nodes.ts";
+import { CronScheduler } from "../../src/deploy/cron.ts";
 import { Jobs } from "../../src/deploy/jobs.ts";
 import { createMemoryLogger } from "../../src/lib/logger.ts";
 import { Logs } from "../../src/logs/index.ts";
@@ -33,6 +34,7 @@ export function testApi(options: { clock?: Clock; runJob?: Runner["runJob"]; nod
   /** Real logs on disk under dir/logs, no collector; drains start and retry fast. */
   const logs = new Logs({ dir: join(dir, "logs"), records: state.drains, logger, sender: { backoffMs: { min: 50, max: 500 }, timeoutMs: 2000 } });
   logs.drains.start();
+  const jobs = new Jobs({ state, runner: { slugDelivery: "mount", runJob: options.runJob ?? (() => noEngine("run job")) }, stackReady: async () => ({ runImage: "beamstalk/run:test" }), slugsDir: join(dir, "slugs"), logger, baseDomain: "apps.test" });
   const api = createApi({
     state,
     logger,
@@ -47,7 +49,9 @@ export function testApi(options: { clock?: Clock; runJob?: Runner["runJob"]; nod
     ...(options.nodes ? { nodes: options.nodes } : {}),
     slugsDir: join(dir, "slugs"),
     /** Real job specs (src/deploy/jobs.ts) over the test's own runJob, if it gives one. */
-    jobs: new Jobs({ state, runner: { slugDelivery: "mount", runJob: options.runJob ?? (() => noEngine("run job")) }, stackReady: async () => ({ runImage: "beamstalk/run:test" }), slugsDir: join(dir, "slugs"), logger, baseDomain: "apps.test" }),
+    jobs,
+    /** The real scheduler over the same jobs, never started: runs begin only by cron:run. */
+    cron: new CronScheduler({ state, jobs, logs, logger }),
     logs,
     routes: { setMaintenance: (app, on) => void routerCalls.push(`maintenance ${app} ${on ? "on" : "off"}`) },
     deploy: {

@@ -1,6 +1,6 @@
 import { cpSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type CliUser, type RunningDaemon, tempDir } from "./daemon.ts";
+import { CliUser, type RunningDaemon, startDaemon, tempDir } from "./daemon.ts";
 import { containersLabelled, dockerOn } from "./target.ts";
 
 /** The plain OTP fixture app every end-to-end test deploys (no hex dependencies). */
@@ -49,6 +49,14 @@ export async function createFixtureApp(user: CliUser, app: string, fixture = "he
       return res;
     },
   };
+}
+
+/** A fresh daemon, its first account (owner@example.com, the admin) claimed over the socket, and the fixture created as `app`. */
+export async function daemonWithFixture(app: string): Promise<{ daemon: RunningDaemon; owner: CliUser; fixture: FixtureApp }> {
+  const daemon = await startDaemon();
+  const owner = new CliUser(daemon.url);
+  await owner.ok(["signup", "--email", "owner@example.com", "--socket", daemon.socket], { env: { BEAMSTALK_PASSWORD: "correct horse" } });
+  return { daemon, owner, fixture: await createFixtureApp(owner, app) };
 }
 
 /** Gives the user an SSH key on the server and an ssh_config using it; returns the config's path (BEAMSTALK_SSH_CONFIG). */
