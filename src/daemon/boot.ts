@@ -51,13 +51,18 @@ export interface Daemon {
 }
 
 /**
- * This host's Docker engine, or a Swarm this host manages (made one when it is in
- * none). Replicas boot with the host's CPUs and are settled to their size's limit
+ * This host's Docker engine, a Swarm this host manages (made one when it is in
+ * none), or a Kubernetes cluster reached through a kubeconfig. Replicas boot with the host's CPUs and are settled to their size's limit
  * once healthy.
  */
 async function makeRunner(options: ServerOptions, root: string, logger: Logger, runImage: () => Promise<string>): Promise<{ runner: Runner; swarm?: { docker: Docker; nodes: SwarmNodes; agents: Agents; runner: SwarmRunner; controllerNode: string } }> {
   const bootDir = join(root, "runner");
   if (options.runner === "docker") return { runner: new DockerRunner({ bootDir, logger, bootCpus: availableParallelism() }) };
+  if (options.runner === "k3s") {
+    // Loaded only here: a server on Docker or Swarm never evaluates the Kubernetes client.
+    const { connectK3s } = await import("../runner/k3s/index.ts");
+    return { runner: await connectK3s({ logger, podCidrs: options.k3sPodCidrs ?? [], ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}) }) };
+  }
   const docker = new Docker({ socketPath: "/var/run/docker.sock" });
   const { nodeId: controllerNode } = await ensureManager(docker, logger, options.swarmAdvertiseAddr);
   const agents = new Agents({ docker, client: agentDocker, token: agentToken(root), logger });
