@@ -169,6 +169,7 @@ export function jobPodObject(spec: JobSpec, options: WorkloadOptions & { activeD
   if (!SUFFIX.test(options.suffix)) throw new Error(`jobPodObject: bad suffix ${options.suffix}`);
   const name = jobName(spec, options.suffix);
   const labels = { ...appLabels(spec.app, options.labels), [LABEL.release]: String(spec.release), [KIND_LABEL]: "job", [JOB_LABEL]: name };
+  for (const key of Object.keys(spec.env)) if (!CONFIG_KEY.test(key)) throw badRequest(`invalid env name ${JSON.stringify(key).slice(0, 40)}`);
   const env = envVars(name, { RELEASE_DISTRIBUTION: "name", ...spec.env }, { BEAMSTALK_APP: spec.app, BEAMSTALK_RELEASE: String(spec.release), ...clusterEnv(spec.app) }, spec.slugUrl);
   return validated(
     {
