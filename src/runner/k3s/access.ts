@@ -55,13 +55,16 @@ export function accessReview(r: Right): object {
 
 /** The rights of `needed` the kubeconfig's user lacks (an unreachable server throws). */
 export async function missingRights(kube: Kube, needed: readonly Right[] = NEEDED_RIGHTS): Promise<Right[]> {
-  const answers = await Promise.all(
+  // Every review is answered (or fails) before this returns: no request is left in flight.
+  const answers = await Promise.allSettled(
     needed.map(async (r) => {
       const review = await kube.authz.createSelfSubjectAccessReview({ body: accessReview(r) as never }).catch(kube.fail(`checking the right to ${describeRight(r)}`));
       return review.status?.allowed === true ? null : r;
     }),
   );
-  return answers.filter((r): r is Right => r !== null);
+  const failed = answers.find((a) => a.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return answers.map((a) => (a as PromiseFulfilledResult<Right | null>).value).filter((r): r is Right => r !== null);
 }
 
 /** Refuses a kubeconfig that lacks any right Beamstalk needs, naming each. */
