@@ -17,7 +17,19 @@ describe("resolveServerOptions", () => {
   test("the runner: docker by default, swarm by flag or BEAMSTALK_RUNNER, nothing else", () => {
     expect(resolveServerOptions({}, { BEAMSTALK_RUNNER: "swarm" }).runner).toBe("swarm");
     expect(resolveServerOptions({ runner: "docker", swarmAdvertiseAddr: "10.1.2.3" }, { BEAMSTALK_RUNNER: "swarm" })).toMatchObject({ runner: "docker", swarmAdvertiseAddr: "10.1.2.3" });
-    expect(() => resolveServerOptions({ runner: "k8s" }, {})).toThrow(/--runner must be one of docker, swarm/);
+    expect(() => resolveServerOptions({ runner: "k8s" }, {})).toThrow('--runner must be one of docker, swarm, k3s, got "k8s"');
+  });
+
+  test("the k3s runner: a kubeconfig (else KUBECONFIG or in-cluster) and the pod network", () => {
+    expect(resolveServerOptions({ runner: "k3s" }, {})).toMatchObject({ runner: "k3s", k3sPodCidrs: ["10.42.0.0/16"] });
+    expect(resolveServerOptions({ runner: "k3s" }, {}).kubeconfig).toBeUndefined();
+    expect(resolveServerOptions({ runner: "k3s", kubeconfig: "/etc/rancher/k3s/k3s.yaml" }, { BEAMSTALK_K3S_POD_CIDR: "10.42.0.0/16, fd00:42::/56" })).toMatchObject({
+      kubeconfig: "/etc/rancher/k3s/k3s.yaml",
+      k3sPodCidrs: ["10.42.0.0/16", "fd00:42::/56"],
+    });
+    expect(resolveServerOptions({ runner: "docker" }, {}).k3sPodCidrs).toBeUndefined();
+    expect(() => resolveServerOptions({ runner: "k3s", k3sPodCidr: "10.42.0.0" }, {})).toThrow('--k3s-pod-cidr: "10.42.0.0" is not a CIDR');
+    expect(() => resolveServerOptions({ runner: "k3s", k3sPodCidr: " " }, {})).toThrow(/must name the cluster's pod network/);
   });
 
   test("flags win over BEAMSTALK_* variables, which win over defaults", () => {
