@@ -3,7 +3,8 @@ import { createMemoryLogger } from "../../src/lib/logger.ts";
 import { Secret } from "../../src/lib/secret.ts";
 import { Kube, loadKubeConfig } from "../../src/runner/k3s/kube.ts";
 import { namespaceName, parseReplicaId } from "../../src/runner/k3s/names.ts";
-import { nanoCoresOf, bytesOf, K3sRunner } from "../../src/runner/k3s/runner.ts";
+import { K3sRunner, bytesOf, nanoCoresOf } from "../../src/runner/k3s/runner.ts";
+import { internalServiceName } from "../../src/runner/k3s/workload-objects.ts";
 import { runnerContract } from "../contract/runner.contract.ts";
 
 /**
@@ -60,6 +61,6 @@ if (!KUBECONFIG) {
       return ns ? [`namespace ${ns.metadata?.name} (${ns.status?.phase})`] : [];
     },
     slugUrl: (slugPath) => ({ url: `http://${slugHost}:${slugServer.port}/slug/${encodeURIComponent(slugPath)}`, token: slugToken }),
-    internalName: (app) => `${app}.${namespaceName(app)}.svc.cluster.local`,
+    internalName: internalServiceName,
   });
 }

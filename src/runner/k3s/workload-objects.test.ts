@@ -22,6 +22,7 @@ const bootVolume = { name: "beamstalk-boot", configMap: { name: "beamstalk-boot"
 const bootMount = { name: "beamstalk-boot", mountPath: "/beamstalk", readOnly: true };
 const clusterEnv = [
   { name: "DNS_CLUSTER_QUERY", value: "hello.beamstalk-hello.svc.cluster.local" },
+  { name: "LIBCLUSTER_DNS_POLL_QUERY", value: "hello.beamstalk-hello.svc.cluster.local" },
   { name: "LIBCLUSTER_KUBERNETES_SELECTOR", value: "beamstalk.app=hello,beamstalk.kind=replica" },
   { name: "LIBCLUSTER_KUBERNETES_NODE_BASENAME", value: "hello" },
   { name: "LIBCLUSTER_KUBERNETES_SERVICE_NAME", value: "hello" },
@@ -66,7 +67,7 @@ describe("a replica on Kubernetes", () => {
                 args: [],
                 env: [
                   { name: "RELEASE_DISTRIBUTION", value: "name" },
-                  { name: "GREETING", value: "hi" },
+                  fromSecret("web-1-v3-k3x9ab-env", "GREETING"),
                   fromSecret("web-1-v3-k3x9ab-env", "SECRET_KEY_BASE"),
                   { name: "PORT", value: "4000" },
                   { name: "DYNO", value: "web.1" },
@@ -99,17 +100,18 @@ describe("a replica on Kubernetes", () => {
     });
   });
 
-  test("secret values are in its Secret only, never in the Deployment", () => {
+  test("the release's env and the slug token are in its Secret only, never in the Deployment", () => {
     expect(envSecretObject("hello", "web-1-v3-k3x9ab", spec.env, spec.slugUrl)).toEqual({
       apiVersion: "v1",
       kind: "Secret",
       metadata: { name: "web-1-v3-k3x9ab-env", namespace: "beamstalk-hello", labels: { "beamstalk.managed": "true", "beamstalk.app": "hello" } },
       type: "Opaque",
-      stringData: { SECRET_KEY_BASE: "skb", BEAMSTALK_SLUG_TOKEN: "tok123" },
+      stringData: { GREETING: "hi", SECRET_KEY_BASE: "skb", BEAMSTALK_SLUG_TOKEN: "tok123" },
     });
     const text = JSON.stringify(deploymentObject(spec, { suffix: "k3x9ab" }));
     expect(text).not.toContain("skb");
     expect(text).not.toContain("tok123");
+    expect(text).not.toContain('"hi"');
   });
 
   test("a size is requests and limits alike: 1 = 1 GiB and 200m", () => {

@@ -39,10 +39,15 @@ export function resourcesFor(size: number): { requests: Record<string, string>; 
   return { requests: { ...amounts }, limits: { ...amounts } };
 }
 
-/** The Secret for a workload's secret environment: every Secret value of env, and the slug token. */
+/**
+ * The Secret for a workload's environment from the release (config vars, the
+ * cookie, SECRET_KEY_BASE) and the slug token. All of it: a config var is
+ * encrypted at rest by Beamstalk, and a pod spec is readable by anyone who may
+ * list deployments, a Secret only by those who may read secrets.
+ */
 export function envSecretObject(app: string, workload: string, env: Record<string, string | Secret>, slugUrl: SlugUrl | undefined, extra: Record<string, string> = {}): KubeObject {
   const data: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) if (value instanceof Secret) data[key] = value.reveal();
+  for (const [key, value] of Object.entries(env)) data[key] = value instanceof Secret ? value.reveal() : value;
   if (slugUrl) data.BEAMSTALK_SLUG_TOKEN = slugUrl.token.reveal();
   return validated(
     {
@@ -56,11 +61,16 @@ export function envSecretObject(app: string, workload: string, env: Record<strin
   );
 }
 
-/** Env as the pod spec carries it: plain values inline, secret ones by reference to the workload's Secret. */
+/**
+ * Env as the pod spec carries it: the runner's own values (which override the
+ * release's, as on Docker) inline, the release's by reference to the workload's Secret.
+ */
 function envVars(workload: string, env: Record<string, string | Secret>, plain: Record<string, string>, slugUrl: SlugUrl | undefined): EnvVar[] {
   const vars = new Map<string, EnvVar>();
   const fromSecret = (name: string): EnvVar => ({ name, valueFrom: { secretKeyRef: { name: envSecretName(workload), key: name } } });
-  for (const [name, value] of Object.entries(env)) vars.set(name, value instanceof Secret ? fromSecret(name) : { name, value });
+  // Distribution by name is the default; an app without distribution may say RELEASE_DISTRIBUTION=none.
+  vars.set("RELEASE_DISTRIBUTION", { name: "RELEASE_DISTRIBUTION", value: "name" });
+  for (const name of Object.keys(env)) vars.set(name, fromSecret(name));
   for (const [name, value] of Object.entries(plain)) vars.set(name, { name, value });
   // The boot script names the node after this address (RELEASE_NODE=<app>@<pod IP>).
   vars.set("MY_POD_IP", { name: "MY_POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
@@ -71,10 +81,16 @@ function envVars(workload: string, env: Record<string, string | Secret>, plain: 
   return [...vars.values()];
 }
 
+/** The name every replica of the app answers to: the headless Service's (Kubernetes has no `<app>.internal`). */
+export function internalServiceName(app: string): string {
+  return `${serviceName(app)}.${namespaceName(app)}.svc.cluster.local`;
+}
+
 /** What libcluster's Kubernetes strategies and dns_cluster read, as Gigalixir sets them: pods by label, nodes `<app>@<pod IP>`. */
 export function clusterEnv(app: string): Record<string, string> {
   return {
-    DNS_CLUSTER_QUERY: `${serviceName(app)}.${namespaceName(app)}.svc.cluster.local`,
+    DNS_CLUSTER_QUERY: internalServiceName(app),
+    LIBCLUSTER_DNS_POLL_QUERY: internalServiceName(app),
     LIBCLUSTER_KUBERNETES_SELECTOR: `${LABEL.app}=${app},${KIND_LABEL}=replica`,
     LIBCLUSTER_KUBERNETES_NODE_BASENAME: app,
     LIBCLUSTER_KUBERNETES_SERVICE_NAME: serviceName(app),
@@ -115,8 +131,7 @@ export function deploymentObject(spec: ReplicaSpec, options: WorkloadOptions): K
     [REPLICA_LABEL]: name,
     [KIND_LABEL]: "replica",
   };
-  const plain = { RELEASE_DISTRIBUTION: "name", ...replicaEnv(spec, host), ...clusterEnv(spec.app) };
-  const env = envVars(name, { RELEASE_DISTRIBUTION: "name", ...spec.env }, plain, spec.slugUrl);
+  const env = envVars(name, spec.env, { ...replicaEnv(spec, host), ...clusterEnv(spec.app) }, spec.slugUrl);
   return validated(
     {
       apiVersion: "apps/v1",
@@ -170,7 +185,7 @@ export function jobPodObject(spec: JobSpec, options: WorkloadOptions & { activeD
   const name = jobName(spec, options.suffix);
   const labels = { ...appLabels(spec.app, options.labels), [LABEL.release]: String(spec.release), [KIND_LABEL]: "job", [JOB_LABEL]: name };
   for (const key of Object.keys(spec.env)) if (!CONFIG_KEY.test(key)) throw badRequest(`invalid env name ${JSON.stringify(key).slice(0, 40)}`);
-  const env = envVars(name, { RELEASE_DISTRIBUTION: "name", ...spec.env }, { BEAMSTALK_APP: spec.app, BEAMSTALK_RELEASE: String(spec.release), ...clusterEnv(spec.app) }, spec.slugUrl);
+  const env = envVars(name, spec.env, { BEAMSTALK_APP: spec.app, BEAMSTALK_RELEASE: String(spec.release), ...clusterEnv(spec.app) }, spec.slugUrl);
   return validated(
     {
       apiVersion: "v1",
