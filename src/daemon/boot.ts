@@ -173,6 +173,10 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     dataDir: paths.root,
     logger,
     network: { ensure: (app) => runner.ensureNetwork(app), name: networkName },
+    // A database is a container on this host's Docker, joined to the app's network: a cluster's pods are on no such network.
+    ...(options.runner === "k3s"
+      ? { unavailable: { reason: "managed PostgreSQL is not available with --runner k3s: a database runs on this host's Docker, which the cluster's pods cannot reach by name", hint: "run PostgreSQL where the cluster reaches it and set DATABASE_URL with `beamstalk config:set`" } }
+      : {}),
     imageReady: async () => void (await ensurePostgresImage({ logger, workDir: paths.tmp, onOutput: (line) => logger.info("postgres.image.build", { line }) })),
     ...(swarm ? { hosts: databaseHosts(swarm, join(paths.root, "agent-cli")) } : {}),
     // DATABASE_URL is config: a new release, rolled out like any config change.

@@ -97,6 +97,8 @@ export class K3sRunner implements Runner {
       return replica;
     } catch (err) {
       await this.#remove(namespace, name, 0).catch(() => {});
+      // The next start applies the app's objects again (someone may have removed them).
+      this.#ready.delete(spec.app);
       const failure = err instanceof ReplicaBootError ? err : kubeError(err, `starting ${spec.app} ${spec.process}.${spec.index}`, this.#kube.server, secrets);
       this.#logger.error("runner.replica.failed", { ...what, error: failure.message });
       throw failure;
