@@ -61,7 +61,7 @@ async function makeRunner(options: ServerOptions, root: string, logger: Logger, 
   if (options.runner === "k3s") {
     // Loaded only here: a server on Docker or Swarm never evaluates the Kubernetes client.
     const { connectK3s } = await import("../runner/k3s/index.ts");
-    return { runner: await connectK3s({ logger, podCidrs: options.k3sPodCidrs ?? [], ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}) }) };
+    return { runner: await connectK3s({ logger, podCidrs: options.k3sPodCidrs ?? [], routerCidrs: options.k3sRouterCidrs ?? [], ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}) }) };
   }
   const docker = new Docker({ socketPath: "/var/run/docker.sock" });
   const { nodeId: controllerNode } = await ensureManager(docker, logger, options.swarmAdvertiseAddr);

@@ -21,14 +21,15 @@ describe("resolveServerOptions", () => {
   });
 
   test("the k3s runner: a kubeconfig (else KUBECONFIG or in-cluster) and the pod network", () => {
-    expect(resolveServerOptions({ runner: "k3s" }, {})).toMatchObject({ runner: "k3s", k3sPodCidrs: ["10.42.0.0/16"] });
+    expect(resolveServerOptions({ runner: "k3s" }, {})).toEqual(expect.objectContaining({ runner: "k3s", k3sPodCidrs: ["10.42.0.0/16"], k3sRouterCidrs: [] }));
     expect(resolveServerOptions({ runner: "k3s" }, {}).kubeconfig).toBeUndefined();
-    expect(resolveServerOptions({ runner: "k3s", kubeconfig: "/etc/rancher/k3s/k3s.yaml" }, { BEAMSTALK_K3S_POD_CIDR: "10.42.0.0/16, fd00:42::/56" })).toMatchObject({
+    expect(resolveServerOptions({ runner: "k3s", kubeconfig: "/etc/rancher/k3s/k3s.yaml" }, { BEAMSTALK_K3S_POD_CIDR: "10.42.0.0/16, fd00:42::/56", BEAMSTALK_K3S_ROUTER_CIDR: "10.42.1.0/32" })).toMatchObject({
       kubeconfig: "/etc/rancher/k3s/k3s.yaml",
       k3sPodCidrs: ["10.42.0.0/16", "fd00:42::/56"],
+      k3sRouterCidrs: ["10.42.1.0/32"],
     });
     expect(resolveServerOptions({ runner: "docker" }, {}).k3sPodCidrs).toBeUndefined();
-    expect(() => resolveServerOptions({ runner: "k3s", k3sPodCidr: "10.42.0.0" }, {})).toThrow('--k3s-pod-cidr: "10.42.0.0" is not a CIDR');
+    expect(() => resolveServerOptions({ runner: "k3s", k3sPodCidr: "10.42.0.0" }, {})).toThrow('--k3s-pod-cidr / --k3s-router-cidr: "10.42.0.0" is not a CIDR');
     expect(() => resolveServerOptions({ runner: "k3s", k3sPodCidr: " " }, {})).toThrow(/must name the cluster's pod network/);
   });
 

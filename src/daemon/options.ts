@@ -21,6 +21,8 @@ export interface ServerOptions {
   kubeconfig?: string;
   /** The cluster's pod networks (k3s runner): the NetworkPolicy admits no other pod into an app's. */
   k3sPodCidrs?: string[];
+  /** Addresses inside the pod network the router's connections come from (k3s runner), admitted by the NetworkPolicy. */
+  k3sRouterCidrs?: string[];
 }
 
 export const RUNNERS = ["docker", "swarm", "k3s"] as const;
@@ -41,6 +43,7 @@ export const SERVER_FLAGS = {
   swarmAdvertiseAddr: { flag: "swarm-advertise-addr", env: "BEAMSTALK_SWARM_ADVERTISE_ADDR", default: "", description: "address the Swarm manager advertises to other hosts, when the server makes this host one" },
   kubeconfig: { flag: "kubeconfig", env: "BEAMSTALK_KUBECONFIG", default: "", description: "kubeconfig of the cluster (k3s runner; none: KUBECONFIG, ~/.kube/config, or in-cluster)" },
   k3sPodCidr: { flag: "k3s-pod-cidr", env: "BEAMSTALK_K3S_POD_CIDR", default: "10.42.0.0/16", description: "the cluster's pod network(s), comma-separated: no other pod may reach an app's (k3s runner)" },
+  k3sRouterCidr: { flag: "k3s-router-cidr", env: "BEAMSTALK_K3S_ROUTER_CIDR", default: "", description: "addresses inside the pod network the router's connections come from, comma-separated (k3s runner; e.g. other nodes' flannel.1)" },
 } as const;
 
 type FlagName = keyof typeof SERVER_FLAGS;
@@ -69,8 +72,10 @@ export function resolveServerOptions(
   if (!(RUNNERS as readonly string[]).includes(runner)) throw badRequest(`--runner must be one of ${RUNNERS.join(", ")}, got ${JSON.stringify(runner)}`);
   const swarmAdvertiseAddr = pick("swarmAdvertiseAddr");
   const kubeconfig = pick("kubeconfig");
-  const k3sPodCidrs = pick("k3sPodCidr").split(",").map((c) => c.trim()).filter(Boolean);
-  for (const cidr of k3sPodCidrs) if (!/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/.test(cidr)) throw badRequest(`--k3s-pod-cidr: ${JSON.stringify(cidr)} is not a CIDR`);
+  const cidrs = (name: FlagName) => pick(name).split(",").map((c) => c.trim()).filter(Boolean);
+  const k3sPodCidrs = cidrs("k3sPodCidr");
+  const k3sRouterCidrs = cidrs("k3sRouterCidr");
+  for (const cidr of [...k3sPodCidrs, ...k3sRouterCidrs]) if (!/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/.test(cidr)) throw badRequest(`--k3s-pod-cidr / --k3s-router-cidr: ${JSON.stringify(cidr)} is not a CIDR`);
   if (runner === "k3s" && k3sPodCidrs.length === 0) throw badRequest("--k3s-pod-cidr must name the cluster's pod network (k3s: 10.42.0.0/16)");
   const dataDir = pick("dataDir");
   if (!dataDir) throw badRequest("--data-dir must not be empty");
@@ -88,7 +93,7 @@ export function resolveServerOptions(
     runner: runner as RunnerKind,
     ...(swarmAdvertiseAddr ? { swarmAdvertiseAddr } : {}),
     ...(kubeconfig ? { kubeconfig } : {}),
-    ...(runner === "k3s" ? { k3sPodCidrs } : {}),
+    ...(runner === "k3s" ? { k3sPodCidrs, k3sRouterCidrs } : {}),
   };
 }
 

@@ -47,6 +47,17 @@ describe("an app's objects on Kubernetes", () => {
     ]);
   });
 
+  test("router addresses inside the pod network are admitted too, each as an ipBlock of its own", () => {
+    expect(networkPolicyObject("hello", ["10.42.0.0/16"], {}, ["10.42.1.0/32", "10.42.2.0/32"]).spec).toEqual({
+      podSelector: {},
+      policyTypes: ["Ingress"],
+      ingress: [
+        { from: [{ podSelector: {} }] },
+        { from: [{ ipBlock: { cidr: "0.0.0.0/0", except: ["10.42.0.0/16"] } }, { ipBlock: { cidr: "10.42.1.0/32" } }, { ipBlock: { cidr: "10.42.2.0/32" } }] },
+      ],
+    });
+  });
+
   test("extra labels (an installation id) go on every object; Beamstalk's own win", () => {
     const objects = appObjects("hello", { podCidrs: ["10.42.0.0/16"], bootScript: "x", labels: { "beamstalk.test": "t1", "beamstalk.app": "other" } });
     for (const o of objects) expect(o.metadata.labels).toEqual({ "beamstalk.test": "t1", "beamstalk.managed": "true", "beamstalk.app": "hello" });
@@ -69,6 +80,7 @@ describe("an app's objects on Kubernetes", () => {
     expect(() => appObjects("hello-", { podCidrs: ["10.42.0.0/16"], bootScript: "x" })).toThrow(/is not a DNS label/);
     expect(() => networkPolicyObject("hello", [])).toThrow(/pod CIDR/);
     expect(() => networkPolicyObject("hello", ["10.42.0.0"])).toThrow(/is not a CIDR/);
+    expect(() => networkPolicyObject("hello", ["10.42.0.0/16"], {}, ["router"])).toThrow('"router" is not a CIDR');
   });
 
   test("the schemas are checked: a wrongly typed field fails with the schema's complaint", () => {

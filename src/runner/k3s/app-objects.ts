@@ -101,11 +101,14 @@ export function headlessServiceObject(app: string, extra: Record<string, string>
  * which dials pod IPs, and observer tunnels from the controller), never from
  * another pod: another app's pods reach neither EPMD (4369) nor distribution
  * (9100), nor the app's HTTP port. Needs a CNI that enforces NetworkPolicy
- * (k3s's embedded controller does).
+ * (k3s's embedded controller does). Kubernetes always admits the pod's own
+ * node; routerCidrs admit addresses inside the pod network that the router's
+ * connections come from (a node's flannel.1 address, when the server runs on
+ * another node than the pod, or a router running in a pod).
  */
-export function networkPolicyObject(app: string, podCidrs: readonly string[], extra: Record<string, string> = {}): KubeObject {
+export function networkPolicyObject(app: string, podCidrs: readonly string[], extra: Record<string, string> = {}, routerCidrs: readonly string[] = []): KubeObject {
   if (podCidrs.length === 0) throw badRequest("the NetworkPolicy needs the cluster's pod CIDR (--k3s-pod-cidr)");
-  for (const cidr of podCidrs) if (!/^[0-9a-fA-F.:]+\/\d{1,3}$/.test(cidr)) throw badRequest(`${JSON.stringify(cidr)} is not a CIDR`);
+  for (const cidr of [...podCidrs, ...routerCidrs]) if (!/^[0-9a-fA-F.:]+\/\d{1,3}$/.test(cidr)) throw badRequest(`${JSON.stringify(cidr)} is not a CIDR`);
   return validated(
     {
       apiVersion: "networking.k8s.io/v1",
@@ -114,7 +117,7 @@ export function networkPolicyObject(app: string, podCidrs: readonly string[], ex
       spec: {
         podSelector: {},
         policyTypes: ["Ingress"],
-        ingress: [{ from: [{ podSelector: {} }] }, { from: [{ ipBlock: { cidr: "0.0.0.0/0", except: [...podCidrs] } }] }],
+        ingress: [{ from: [{ podSelector: {} }] }, { from: [{ ipBlock: { cidr: "0.0.0.0/0", except: [...podCidrs] } }, ...routerCidrs.map((cidr) => ({ ipBlock: { cidr } }))] }],
       },
     },
     NetworkPolicy,
@@ -127,7 +130,7 @@ export function bootConfigMapObject(app: string, script: string, extra: Record<s
 }
 
 /** Everything an app needs before its first replica, in the order it is applied (the namespace first). */
-export function appObjects(app: string, o: { podCidrs: readonly string[]; bootScript: string; labels?: Record<string, string> }): KubeObject[] {
+export function appObjects(app: string, o: { podCidrs: readonly string[]; routerCidrs?: readonly string[]; bootScript: string; labels?: Record<string, string> }): KubeObject[] {
   const extra = o.labels ?? {};
   return [
     namespaceObject(app, extra),
@@ -135,7 +138,7 @@ export function appObjects(app: string, o: { podCidrs: readonly string[]; bootSc
     libclusterRoleObject(app, extra),
     libclusterRoleBindingObject(app, extra),
     headlessServiceObject(app, extra),
-    networkPolicyObject(app, o.podCidrs, extra),
+    networkPolicyObject(app, o.podCidrs, extra, o.routerCidrs),
     bootConfigMapObject(app, o.bootScript, extra),
   ];
 }

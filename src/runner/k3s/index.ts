@@ -15,6 +15,7 @@ export { Kube, loadKubeConfig } from "./kube.ts";
 export interface ConnectOptions {
   kubeconfig?: string;
   podCidrs: readonly string[];
+  routerCidrs?: readonly string[];
   logger: Logger;
   labels?: Record<string, string>;
 }
@@ -28,5 +29,5 @@ export async function connectK3s(options: ConnectOptions): Promise<K3sRunner> {
   const kube = new Kube(loadKubeConfig(options.kubeconfig));
   await checkRights(kube);
   options.logger.info("runner.k3s.connected", { server: kube.server });
-  return new K3sRunner({ kube, logger: options.logger, podCidrs: options.podCidrs, ...(options.labels ? { labels: options.labels } : {}) });
+  return new K3sRunner({ kube, logger: options.logger, podCidrs: options.podCidrs, ...(options.routerCidrs ? { routerCidrs: options.routerCidrs } : {}), ...(options.labels ? { labels: options.labels } : {}) });
 }

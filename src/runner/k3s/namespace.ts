@@ -28,7 +28,7 @@ export function checkNamespace(ns: V1Namespace, app: string, extra: Record<strin
 }
 
 /** Checks the namespace (when it exists), then applies the app's objects in order. */
-export async function ensureAppObjects(kube: Kube, logger: Logger, app: string, o: { podCidrs: readonly string[]; bootScript: string; labels: Record<string, string> }): Promise<void> {
+export async function ensureAppObjects(kube: Kube, logger: Logger, app: string, o: { podCidrs: readonly string[]; routerCidrs?: readonly string[]; bootScript: string; labels: Record<string, string> }): Promise<void> {
   const objects = appObjects(app, o);
   const name = namespaceName(app);
   const existing = await kube.orNull(kube.core.readNamespace({ name }), `reading namespace ${name}`);

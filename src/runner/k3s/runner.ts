@@ -23,6 +23,8 @@ export interface K3sRunnerOptions {
   logger: Logger;
   /** The cluster's pod network(s): the NetworkPolicy admits no pod from outside the app (k3s: 10.42.0.0/16). */
   podCidrs: readonly string[];
+  /** Addresses inside the pod network the router's connections come from (see networkPolicyObject). */
+  routerCidrs?: readonly string[];
   /** Extra labels on every object (an installation or test id); only objects carrying them are this runner's. */
   labels?: Record<string, string>;
   bootTimeoutMs?: number;
@@ -45,6 +47,7 @@ export class K3sRunner implements Runner {
   readonly #logger: Logger;
   readonly #labels: Record<string, string>;
   readonly #podCidrs: readonly string[];
+  readonly #routerCidrs: readonly string[];
   readonly #bootTimeoutMs: number;
   readonly #stopTimeoutSeconds: number;
   readonly #pollMs: number;
@@ -56,6 +59,7 @@ export class K3sRunner implements Runner {
     this.#logger = options.logger;
     this.#labels = options.labels ?? {};
     this.#podCidrs = options.podCidrs;
+    this.#routerCidrs = options.routerCidrs ?? [];
     this.#bootTimeoutMs = options.bootTimeoutMs ?? 90_000;
     this.#stopTimeoutSeconds = options.stopTimeoutSeconds ?? 30;
     this.#pollMs = options.pollMs ?? 1000;
@@ -66,7 +70,7 @@ export class K3sRunner implements Runner {
     checkAppName(app);
     let ready = this.#ready.get(app);
     if (!ready) {
-      ready = ensureAppObjects(this.#kube, this.#logger, app, { podCidrs: this.#podCidrs, bootScript, labels: this.#labels });
+      ready = ensureAppObjects(this.#kube, this.#logger, app, { podCidrs: this.#podCidrs, routerCidrs: this.#routerCidrs, bootScript, labels: this.#labels });
       this.#ready.set(app, ready);
       ready.catch(() => this.#ready.delete(app));
     }
@@ -125,12 +129,17 @@ export class K3sRunner implements Runner {
     this.#logger.info("runner.replica.stopped", { app: ref.app, name: ref.deployment, ms: Math.round(performance.now() - began) });
   }
 
-  /** Removes the Deployment, its pods (with the grace asked for) and its Secret; waits until the pods are gone (bounded). */
+  /**
+   * Scales the Deployment to 0 first (so no ReplicaSet makes a pod again while
+   * it goes), stops its pods with the grace asked for (SIGTERM, then SIGKILL),
+   * removes it and its Secret, and waits until the pods are gone (bounded).
+   */
   async #remove(namespace: string, name: string, graceSeconds: number): Promise<void> {
     const kube = this.#kube;
-    await kube.gone(kube.apps.deleteNamespacedDeployment({ name, namespace, propagationPolicy: "Background" }), `removing deployment ${name}`);
     const labelSelector = `${REPLICA_LABEL}=${name}`;
+    await kube.gone(kube.apps.patchNamespacedDeployment({ name, namespace, body: [{ op: "replace", path: "/spec/replicas", value: 0 }] }), `scaling down ${name}`);
     await kube.gone(kube.core.deleteCollectionNamespacedPod({ namespace, labelSelector, gracePeriodSeconds: graceSeconds }), `stopping the pods of ${name}`);
+    await kube.gone(kube.apps.deleteNamespacedDeployment({ name, namespace, propagationPolicy: "Background" }), `removing deployment ${name}`);
     await kube.gone(kube.core.deleteNamespacedSecret({ name: envSecretName(name), namespace }), `removing the secret of ${name}`);
     const deadline = Date.now() + (Math.max(graceSeconds, 0) + 15) * 1000;
     while (Date.now() < deadline) {
