@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { Service } from "kubernetes-models/v1";
+import { Service } from "kubernetes-models/v1/Service";
 import { appObjects, networkPolicyObject, validated } from "./app-objects.ts";
 import { namespaceName, parseReplicaId, replicaId } from "./names.ts";
 

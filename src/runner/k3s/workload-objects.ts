@@ -1,5 +1,6 @@
-import { Deployment } from "kubernetes-models/apps/v1";
-import { Pod, Secret as SecretModel } from "kubernetes-models/v1";
+import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { Pod } from "kubernetes-models/v1/Pod";
+import { Secret as SecretModel } from "kubernetes-models/v1/Secret";
 import { badRequest } from "../../lib/errors.ts";
 import { Secret } from "../../lib/secret.ts";
 import { CONFIG_KEY } from "../../lib/validate.ts";
