@@ -29,6 +29,7 @@ export const NEEDED_RIGHTS: readonly Right[] = [
   ...rights("", "pods", ["get", "list", "watch", "create", "delete", "deletecollection"]),
   ...rights("", "pods", ["get"], "log"),
   ...rights("", "pods", ["create"], "exec"),
+  ...rights("", "pods", ["create"], "portforward"),
   // A Role may grant only what its maker holds: libcluster's rights.
   ...rights("", "endpoints", ["get", "list", "watch"]),
   ...rights("discovery.k8s.io", "endpointslices", ["get", "list", "watch"]),

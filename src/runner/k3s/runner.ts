@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import * as k8s from "@kubernetes/client-node";
 import { BeamstalkError } from "../../lib/errors.ts";
@@ -11,6 +12,7 @@ import { pollEvents } from "../poll-events.ts";
 import { waitForBoot } from "./boot-wait.ts";
 import { kubeExec } from "./exec.ts";
 import { runPodJob } from "./job.ts";
+import { podConnection } from "./port-forward.ts";
 import { type Kube, kubeError } from "./kube.ts";
 import { followLines, podLog, splitLines } from "./logs.ts";
 import { envSecretName, namespaceName, parseReplicaId } from "./names.ts";
@@ -217,6 +219,14 @@ export class K3sRunner implements Runner {
     const { app, deployment, pod } = await this.#running(id);
     return kubeExec(this.#kube.config, { namespace: namespaceName(app), name: pod.metadata!.name! }, argv, options).catch((err) => {
       throw kubeError(err, `running a command in ${deployment}`, this.#kube.server);
+    });
+  }
+
+  /** Observer tunnels: EPMD and distribution through the API's port-forward, not the pod network. */
+  async connect(id: string, port: number): Promise<Duplex> {
+    const { app, deployment, pod } = await this.#running(id);
+    return podConnection(this.#kube.config, { namespace: namespaceName(app), name: pod.metadata!.name! }, port).catch((err) => {
+      throw kubeError(err, `forwarding port ${port} of ${deployment}`, this.#kube.server);
     });
   }
 
