@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { successorArgv } from "./handover.ts";
 import { resolveServerOptions } from "./options.ts";
 
 describe("resolveServerOptions", () => {
@@ -29,8 +30,17 @@ describe("resolveServerOptions", () => {
       k3sRouterCidrs: ["10.42.1.0/32"],
     });
     expect(resolveServerOptions({ runner: "docker" }, {}).k3sPodCidrs).toBeUndefined();
-    expect(() => resolveServerOptions({ runner: "k3s", k3sPodCidr: "10.42.0.0" }, {})).toThrow('--k3s-pod-cidr / --k3s-router-cidr: "10.42.0.0" is not a CIDR');
-    expect(() => resolveServerOptions({ runner: "k3s", k3sPodCidr: " " }, {})).toThrow(/must name the cluster's pod network/);
+    expect(() => resolveServerOptions({ runner: "k3s", k3sPodCidrs: "10.42.0.0" }, {})).toThrow('--k3s-pod-cidr / --k3s-router-cidr: "10.42.0.0" is not a CIDR');
+    expect(() => resolveServerOptions({ runner: "k3s", k3sPodCidrs: " " }, {})).toThrow(/must name the cluster's pod network/);
+  });
+
+  test("a successor daemon (beamstalk upgrade) gets the k3s flags back as it was given them", () => {
+    const k3s = resolveServerOptions({ runner: "k3s", kubeconfig: "/etc/k.yaml", k3sPodCidrs: "10.42.0.0/16,fd00:42::/56", k3sRouterCidrs: "10.42.1.0/32" }, {});
+    const argv = successorArgv(k3s, { http: 80, https: 443, ssh: 2222 }, 1);
+    const flag = (name: string) => argv[argv.indexOf(name) + 1];
+    expect([flag("--runner"), flag("--kubeconfig"), flag("--k3s-pod-cidr"), flag("--k3s-router-cidr")]).toEqual(["k3s", "/etc/k.yaml", "10.42.0.0/16,fd00:42::/56", "10.42.1.0/32"]);
+    const docker = successorArgv(resolveServerOptions({}, {}), { http: 80, https: 443, ssh: 2222 }, 1);
+    expect(docker.filter((a) => /kube|k3s/.test(a))).toEqual([]);
   });
 
   test("flags win over BEAMSTALK_* variables, which win over defaults", () => {

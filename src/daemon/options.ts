@@ -42,8 +42,8 @@ export const SERVER_FLAGS = {
   runner: { flag: "runner", env: "BEAMSTALK_RUNNER", default: "docker", description: "where replicas run: docker (this host), swarm (a Docker Swarm across hosts) or k3s (any Kubernetes)" },
   swarmAdvertiseAddr: { flag: "swarm-advertise-addr", env: "BEAMSTALK_SWARM_ADVERTISE_ADDR", default: "", description: "address the Swarm manager advertises to other hosts, when the server makes this host one" },
   kubeconfig: { flag: "kubeconfig", env: "BEAMSTALK_KUBECONFIG", default: "", description: "kubeconfig of the cluster (k3s runner; none: KUBECONFIG, ~/.kube/config, or in-cluster)" },
-  k3sPodCidr: { flag: "k3s-pod-cidr", env: "BEAMSTALK_K3S_POD_CIDR", default: "10.42.0.0/16", description: "the cluster's pod network(s), comma-separated: no other pod may reach an app's (k3s runner)" },
-  k3sRouterCidr: { flag: "k3s-router-cidr", env: "BEAMSTALK_K3S_ROUTER_CIDR", default: "", description: "addresses inside the pod network the router's connections come from, comma-separated (k3s runner; e.g. other nodes' flannel.1)" },
+  k3sPodCidrs: { flag: "k3s-pod-cidr", env: "BEAMSTALK_K3S_POD_CIDR", default: "10.42.0.0/16", description: "the cluster's pod network(s), comma-separated: no other pod may reach an app's (k3s runner)" },
+  k3sRouterCidrs: { flag: "k3s-router-cidr", env: "BEAMSTALK_K3S_ROUTER_CIDR", default: "", description: "addresses inside the pod network the router's connections come from, comma-separated (k3s runner; e.g. other nodes' flannel.1)" },
 } as const;
 
 type FlagName = keyof typeof SERVER_FLAGS;
@@ -73,8 +73,8 @@ export function resolveServerOptions(
   const swarmAdvertiseAddr = pick("swarmAdvertiseAddr");
   const kubeconfig = pick("kubeconfig");
   const cidrs = (name: FlagName) => pick(name).split(",").map((c) => c.trim()).filter(Boolean);
-  const k3sPodCidrs = cidrs("k3sPodCidr");
-  const k3sRouterCidrs = cidrs("k3sRouterCidr");
+  const k3sPodCidrs = cidrs("k3sPodCidrs");
+  const k3sRouterCidrs = cidrs("k3sRouterCidrs");
   for (const cidr of [...k3sPodCidrs, ...k3sRouterCidrs]) if (!/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/.test(cidr)) throw badRequest(`--k3s-pod-cidr / --k3s-router-cidr: ${JSON.stringify(cidr)} is not a CIDR`);
   if (runner === "k3s" && k3sPodCidrs.length === 0) throw badRequest("--k3s-pod-cidr must name the cluster's pod network (k3s: 10.42.0.0/16)");
   const dataDir = pick("dataDir");
