@@ -53,13 +53,18 @@ export interface Daemon {
 }
 
 /**
- * This host's Docker engine, or a Swarm this host manages (made one when it is in
- * none). Replicas boot with the host's CPUs and are settled to their size's limit
+ * This host's Docker engine, a Swarm this host manages (made one when it is in
+ * none), or a Kubernetes cluster reached through a kubeconfig. Replicas boot with the host's CPUs and are settled to their size's limit
  * once healthy.
  */
 async function makeRunner(options: ServerOptions, root: string, logger: Logger, runImage: () => Promise<string>): Promise<{ runner: Runner; swarm?: { docker: Docker; nodes: SwarmNodes; agents: Agents; runner: SwarmRunner; controllerNode: string } }> {
   const bootDir = join(root, "runner");
   if (options.runner === "docker") return { runner: new DockerRunner({ bootDir, logger, bootCpus: availableParallelism() }) };
+  if (options.runner === "k3s") {
+    // Loaded only here: a server on Docker or Swarm never evaluates the Kubernetes client.
+    const { connectK3s } = await import("../runner/k3s/index.ts");
+    return { runner: await connectK3s({ logger, podCidrs: options.k3sPodCidrs ?? [], routerCidrs: options.k3sRouterCidrs ?? [], ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}) }) };
+  }
   const docker = new Docker({ socketPath: "/var/run/docker.sock" });
   const { nodeId: controllerNode } = await ensureManager(docker, logger, options.swarmAdvertiseAddr);
   const agents = new Agents({ docker, client: agentDocker, token: agentToken(root), logger });
@@ -170,6 +175,10 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     dataDir: paths.root,
     logger,
     network: { ensure: (app) => runner.ensureNetwork(app), name: networkName },
+    // A database is a container on this host's Docker, joined to the app's network: a cluster's pods are on no such network.
+    ...(options.runner === "k3s"
+      ? { unavailable: { reason: "managed PostgreSQL is not available with --runner k3s: a database runs on this host's Docker, which the cluster's pods cannot reach by name", hint: "run PostgreSQL where the cluster reaches it and set DATABASE_URL with `beamstalk config:set`" } }
+      : {}),
     imageReady: async () => void (await ensurePostgresImage({ logger, workDir: paths.tmp, onOutput: (line) => logger.info("postgres.image.build", { line }) })),
     ...(swarm ? { hosts: databaseHosts(swarm, join(paths.root, "agent-cli")) } : {}),
     // DATABASE_URL is config: a new release, rolled out like any config change.

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { successorArgv } from "./handover.ts";
 import { resolveServerOptions } from "./options.ts";
 
 describe("resolveServerOptions", () => {
@@ -17,7 +18,29 @@ describe("resolveServerOptions", () => {
   test("the runner: docker by default, swarm by flag or BEAMSTALK_RUNNER, nothing else", () => {
     expect(resolveServerOptions({}, { BEAMSTALK_RUNNER: "swarm" }).runner).toBe("swarm");
     expect(resolveServerOptions({ runner: "docker", swarmAdvertiseAddr: "10.1.2.3" }, { BEAMSTALK_RUNNER: "swarm" })).toMatchObject({ runner: "docker", swarmAdvertiseAddr: "10.1.2.3" });
-    expect(() => resolveServerOptions({ runner: "k8s" }, {})).toThrow(/--runner must be one of docker, swarm/);
+    expect(() => resolveServerOptions({ runner: "k8s" }, {})).toThrow('--runner must be one of docker, swarm, k3s, got "k8s"');
+  });
+
+  test("the k3s runner: a kubeconfig (else KUBECONFIG or in-cluster) and the pod network", () => {
+    expect(resolveServerOptions({ runner: "k3s" }, {})).toEqual(expect.objectContaining({ runner: "k3s", k3sPodCidrs: ["10.42.0.0/16"], k3sRouterCidrs: [] }));
+    expect(resolveServerOptions({ runner: "k3s" }, {}).kubeconfig).toBeUndefined();
+    expect(resolveServerOptions({ runner: "k3s", kubeconfig: "/etc/rancher/k3s/k3s.yaml" }, { BEAMSTALK_K3S_POD_CIDR: "10.42.0.0/16, fd00:42::/56", BEAMSTALK_K3S_ROUTER_CIDR: "10.42.1.0/32" })).toMatchObject({
+      kubeconfig: "/etc/rancher/k3s/k3s.yaml",
+      k3sPodCidrs: ["10.42.0.0/16", "fd00:42::/56"],
+      k3sRouterCidrs: ["10.42.1.0/32"],
+    });
+    expect(resolveServerOptions({ runner: "docker" }, {}).k3sPodCidrs).toBeUndefined();
+    expect(() => resolveServerOptions({ runner: "k3s", k3sPodCidrs: "10.42.0.0" }, {})).toThrow('--k3s-pod-cidr / --k3s-router-cidr: "10.42.0.0" is not a CIDR');
+    expect(() => resolveServerOptions({ runner: "k3s", k3sPodCidrs: " " }, {})).toThrow(/must name the cluster's pod network/);
+  });
+
+  test("a successor daemon (beamstalk upgrade) gets the k3s flags back as it was given them", () => {
+    const k3s = resolveServerOptions({ runner: "k3s", kubeconfig: "/etc/k.yaml", k3sPodCidrs: "10.42.0.0/16,fd00:42::/56", k3sRouterCidrs: "10.42.1.0/32" }, {});
+    const argv = successorArgv(k3s, { http: 80, https: 443, ssh: 2222 }, 1);
+    const flag = (name: string) => argv[argv.indexOf(name) + 1];
+    expect([flag("--runner"), flag("--kubeconfig"), flag("--k3s-pod-cidr"), flag("--k3s-router-cidr")]).toEqual(["k3s", "/etc/k.yaml", "10.42.0.0/16,fd00:42::/56", "10.42.1.0/32"]);
+    const docker = successorArgv(resolveServerOptions({}, {}), { http: 80, https: 443, ssh: 2222 }, 1);
+    expect(docker.filter((a) => /kube|k3s/.test(a))).toEqual([]);
   });
 
   test("flags win over BEAMSTALK_* variables, which win over defaults", () => {

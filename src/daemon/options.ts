@@ -17,9 +17,15 @@ export interface ServerOptions {
   runner: RunnerKind;
   /** The address this host's Swarm manager advertises when the server turns it into one (swarm runner). */
   swarmAdvertiseAddr?: string;
+  /** The kubeconfig file (k3s runner); absent: KUBECONFIG, ~/.kube/config, or the pod's service account. */
+  kubeconfig?: string;
+  /** The cluster's pod networks (k3s runner): the NetworkPolicy admits no other pod into an app's. */
+  k3sPodCidrs?: string[];
+  /** Addresses inside the pod network the router's connections come from (k3s runner), admitted by the NetworkPolicy. */
+  k3sRouterCidrs?: string[];
 }
 
-export const RUNNERS = ["docker", "swarm"] as const;
+export const RUNNERS = ["docker", "swarm", "k3s"] as const;
 export type RunnerKind = (typeof RUNNERS)[number];
 
 export const SERVER_FLAGS = {
@@ -33,8 +39,11 @@ export const SERVER_FLAGS = {
   controllerUrl: { flag: "controller-url", env: "BEAMSTALK_CONTROLLER_URL", default: "", description: "the URL replicas on other hosts fetch their slug from (none: this server's own HTTP URL)" },
   acmeDirectory: { flag: "acme-directory", env: "BEAMSTALK_ACME_DIRECTORY", default: "https://acme-v02.api.letsencrypt.org/directory", description: "ACME directory for automatic certificates" },
   acmeEmail: { flag: "acme-email", env: "BEAMSTALK_ACME_EMAIL", default: "", description: "contact address of the ACME account" },
-  runner: { flag: "runner", env: "BEAMSTALK_RUNNER", default: "docker", description: "where replicas run: docker (this host) or swarm (a Docker Swarm across hosts)" },
+  runner: { flag: "runner", env: "BEAMSTALK_RUNNER", default: "docker", description: "where replicas run: docker (this host), swarm (a Docker Swarm across hosts) or k3s (any Kubernetes)" },
   swarmAdvertiseAddr: { flag: "swarm-advertise-addr", env: "BEAMSTALK_SWARM_ADVERTISE_ADDR", default: "", description: "address the Swarm manager advertises to other hosts, when the server makes this host one" },
+  kubeconfig: { flag: "kubeconfig", env: "BEAMSTALK_KUBECONFIG", default: "", description: "kubeconfig of the cluster (k3s runner; none: KUBECONFIG, ~/.kube/config, or in-cluster)" },
+  k3sPodCidrs: { flag: "k3s-pod-cidr", env: "BEAMSTALK_K3S_POD_CIDR", default: "10.42.0.0/16", description: "the cluster's pod network(s), comma-separated: no other pod may reach an app's (k3s runner)" },
+  k3sRouterCidrs: { flag: "k3s-router-cidr", env: "BEAMSTALK_K3S_ROUTER_CIDR", default: "", description: "addresses inside the pod network the router's connections come from, comma-separated (k3s runner; e.g. other nodes' flannel.1)" },
 } as const;
 
 type FlagName = keyof typeof SERVER_FLAGS;
@@ -62,6 +71,12 @@ export function resolveServerOptions(
   const runner = pick("runner");
   if (!(RUNNERS as readonly string[]).includes(runner)) throw badRequest(`--runner must be one of ${RUNNERS.join(", ")}, got ${JSON.stringify(runner)}`);
   const swarmAdvertiseAddr = pick("swarmAdvertiseAddr");
+  const kubeconfig = pick("kubeconfig");
+  const cidrs = (name: FlagName) => pick(name).split(",").map((c) => c.trim()).filter(Boolean);
+  const k3sPodCidrs = cidrs("k3sPodCidrs");
+  const k3sRouterCidrs = cidrs("k3sRouterCidrs");
+  for (const cidr of [...k3sPodCidrs, ...k3sRouterCidrs]) if (!/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/.test(cidr)) throw badRequest(`--k3s-pod-cidr / --k3s-router-cidr: ${JSON.stringify(cidr)} is not a CIDR`);
+  if (runner === "k3s" && k3sPodCidrs.length === 0) throw badRequest("--k3s-pod-cidr must name the cluster's pod network (k3s: 10.42.0.0/16)");
   const dataDir = pick("dataDir");
   if (!dataDir) throw badRequest("--data-dir must not be empty");
   return {
@@ -77,6 +92,8 @@ export function resolveServerOptions(
     ...(acmeEmail ? { acmeEmail } : {}),
     runner: runner as RunnerKind,
     ...(swarmAdvertiseAddr ? { swarmAdvertiseAddr } : {}),
+    ...(kubeconfig ? { kubeconfig } : {}),
+    ...(runner === "k3s" ? { k3sPodCidrs, k3sRouterCidrs } : {}),
   };
 }
 

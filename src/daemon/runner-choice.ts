@@ -15,7 +15,7 @@ export function checkRunnerChoice(state: State, wanted: RunnerKind): void {
     throw new BeamstalkError(
       "conflict",
       `this server runs its apps with --runner ${current}; it cannot start with --runner ${wanted} while it has apps (${state.apps.count()})`,
-      `start it with --runner ${current}, or move the apps: see "More than one host" in the README`,
+      `start it with --runner ${current}, or move the apps: see ${wanted === "k3s" || current === "k3s" ? '"Beamstalk on k3s"' : '"More than one host"'} in the README`,
     );
   }
   state.settings.set(KEY, wanted);

@@ -42,6 +42,8 @@ export interface PostgresOptions {
   retention?: Partial<Retention>;
   /** The Swarm's other hosts, where pg:create --node may pin a database; absent with the Docker runner. */
   hosts?: DatabaseHosts;
+  /** Set: this server cannot run databases (its replicas are not on this host's Docker), and why; create refuses with it. */
+  unavailable?: { reason: string; hint: string };
 }
 
 /** What the Postgres module needs of a Swarm to run a database on another of its hosts. */
@@ -146,6 +148,7 @@ export class Postgres {
   }
 
   async create(app: App, options: { size?: unknown; version?: unknown; node?: unknown }, userId: number | null): Promise<DatabaseInfo> {
+    if (this.#o.unavailable) throw new BeamstalkError("bad_request", this.#o.unavailable.reason, this.#o.unavailable.hint);
     const size = options.size === undefined ? DEFAULT_SIZE : checkSize(options.size);
     if (options.version !== undefined && Number(options.version) !== POSTGRES_VERSION) {
       throw badRequest(`PostgreSQL ${String(options.version)} is not available`, `this host runs PostgreSQL ${POSTGRES_VERSION}`);

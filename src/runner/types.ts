@@ -1,4 +1,4 @@
-import type { Readable, Writable } from "node:stream";
+import type { Duplex, Readable, Writable } from "node:stream";
 import type { Secret } from "../lib/secret.ts";
 
 /**
@@ -124,6 +124,13 @@ export interface Runner {
    * `exited` gives its exit code.
    */
   exec(id: string, argv: string[], options: ExecOptions): Promise<ExecSession>;
+  /**
+   * Optional: a TCP connection to a port of a running replica through the
+   * engine (Kubernetes port-forward), for engines whose replicas the
+   * controller may not dial itself. Absent: callers connect to address.host.
+   * Resolves once the connection is open; ending or destroying it closes it.
+   */
+  connect?(id: string, port: number): Promise<Duplex>;
 }
 
 export interface TerminalSize {

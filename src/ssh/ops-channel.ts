@@ -14,7 +14,7 @@ import type { Tunnels } from "./tunnels.ts";
 
 /** What the SSH server needs to operate running apps; without it those commands are refused. */
 export interface OpsOptions {
-  runner: Pick<Runner, "list" | "exec">;
+  runner: Pick<Runner, "list" | "exec" | "connect">;
   /** Writes apps:activity (boot: state.apps.byName + state.activity.record). */
   recordActivity(app: string, user: GitUser, action: string, detail: string): void;
 }

@@ -5,7 +5,8 @@ import type { ServerChannel, TcpipRequestInfo } from "ssh2";
 import type { Authorization, GitUser } from "../git/access.ts";
 import { createMemoryLogger } from "../lib/logger.ts";
 import type { Replica } from "../runner/types.ts";
-import { handleForward } from "./tcpip.ts";
+import type { OpsOptions } from "./ops-channel.ts";
+import { type ForwardOptions, handleForward } from "./tcpip.ts";
 import { Tunnels } from "./tunnels.ts";
 
 const owner: GitUser = { id: 1, email: "o@example.com" };
@@ -85,6 +86,12 @@ async function until(check: () => boolean, what: string): Promise<void> {
   }
 }
 
+/** Options of a forward the user may make to the tunnel's replica (web.1 of shop), with the runner's parts given. */
+function allowed(logger: ReturnType<typeof createMemoryLogger>, runner: Partial<OpsOptions["runner"]>): ForwardOptions {
+  const base: OpsOptions["runner"] = { list: async () => [replica], exec: async () => { throw new Error("no exec"); } };
+  return { logger, appExists: (app) => app === "shop", authorize: () => "ok", ops: { runner: { ...base, ...runner }, recordActivity() {} } };
+}
+
 /**
  * An open forward to a local listener standing in for the replica's EPMD: the
  * tunnel's replica is at 127.0.0.1, and the dial the daemon makes there (port
@@ -110,10 +117,7 @@ async function openForward() {
   let refused = false;
   await handleForward(
     {
-      logger,
-      appExists: (app) => app === "shop",
-      authorize: () => "ok",
-      ops: { runner: { list: async () => [{ ...replica, address: { host: "127.0.0.1", port: 4000 } }], exec: async () => { throw new Error("no exec"); } }, recordActivity() {} },
+      ...allowed(logger, { list: async () => [{ ...replica, address: { host: "127.0.0.1", port: 4000 } }] }),
       connect: (host, destPort) => {
         dials.push({ host, port: destPort });
         return connect({ host, port });
@@ -180,4 +184,54 @@ test("closing the observer session destroys its live forwards", async () => {
   await until(() => f.channel.closedByServer, "the channel to close");
   expect(f.untracked).toEqual([f.tunnel]);
   await f.done();
+});
+
+test("a runner that connects to replicas itself (Kubernetes port-forward) is used instead of a dial; its failure refuses the forward", async () => {
+  const peers: Socket[] = [];
+  const listener: Server = createServer((s) => peers.push(s));
+  await new Promise<void>((done) => listener.listen(0, "127.0.0.1", done));
+  const port = (listener.address() as AddressInfo).port;
+  const tunnels = new Tunnels();
+  tunnels.open({ app: "shop", replica: "web.1", replicaId: "c1", ip: "192.0.2.10" });
+  const asked: string[] = [];
+  const run = async (connectTo: (id: string, p: number) => Promise<Duplex>) => {
+    const logger = createMemoryLogger();
+    let channel: FakeChannel | null = null;
+    let refused = false;
+    await handleForward(
+      { ...allowed(logger, { connect: connectTo }), connectTimeoutMs: 300 },
+      owner,
+      tunnels,
+      { destIP: "web.1.shop", destPort: 9100, srcIP: "127.0.0.1", srcPort: 5555 } as TcpipRequestInfo,
+      () => (channel = new FakeChannel()) as unknown as ServerChannel,
+      () => void (refused = true),
+    );
+    return { channel: () => channel, refused: () => refused, log: () => logger.lines.join("\n") };
+  };
+
+  const ok = await run(async (id, p) => {
+    asked.push(`${id}:${p}`);
+    const socket = connect({ host: "127.0.0.1", port });
+    await new Promise((done) => socket.once("connect", done));
+    return socket;
+  });
+  await until(() => ok.channel() !== null && peers.length === 1, "the forward to open");
+  expect(asked).toEqual(["c1:9100"]);
+  ok.channel()!.push("through the API");
+  const got: Buffer[] = [];
+  peers[0]!.on("data", (c: Buffer) => got.push(c));
+  await until(() => Buffer.concat(got).toString() === "through the API", "the bytes at the replica");
+  peers[0]!.end();
+  await until(() => ok.channel()!.closedByServer, "the channel to close");
+
+  const failed = await run(async () => {
+    throw new Error("pods \"web-1\" is forbidden: cannot create pods/portforward");
+  });
+  expect(failed.refused()).toBe(true);
+  expect(failed.log()).toContain("the replica did not accept the connection: pods");
+
+  const slow = await run(() => new Promise(() => {}));
+  expect(slow.refused()).toBe(true);
+  expect(slow.log()).toContain("connect timed out");
+  await new Promise<void>((done) => listener.close(() => done()));
 });

@@ -27,6 +27,12 @@ export interface RunnerFixtures {
   leftovers(app: string): Promise<string[]>;
   /** Where a replica fetches a slug at this host path over HTTP (runners whose replicas run on other hosts). */
   slugUrl?(slugPath: string): NonNullable<ReplicaSpec["slugUrl"]>;
+  /**
+   * The name all of an app's replicas answer to (DNS_CLUSTER_QUERY); default
+   * `<app>.internal`. Kubernetes gives the app's headless Service its own
+   * name instead (`<app>.<namespace>.svc.cluster.local`).
+   */
+  internalName?(app: string): string;
 }
 
 export type MakeRunner = () => Promise<{ runner: Runner; cleanup(): Promise<void> }>;
@@ -46,6 +52,7 @@ export function runnerContract(name: string, make: MakeRunner, fixtures: RunnerF
     let a1: Replica;
     let a2: Replica;
     let b1: Replica;
+    const internal = (app: string) => fixtures.internalName?.(app) ?? `${app}.internal`;
 
     const spec = (over: Partial<ReplicaSpec> = {}): ReplicaSpec => {
       const s: ReplicaSpec = { app: appA, release: 1, process: "web", index: 1, image: fixtures.image, command: SLUG_COMMAND, slugPath: slug, env: {}, port: PORT, size: 0.25, ...over };
@@ -86,7 +93,7 @@ export function runnerContract(name: string, make: MakeRunner, fixtures: RunnerF
       expect(await get(a1, "/env/RELEASE_NODE")).toBe(`${appA}@${a1.address.host}`);
       expect(await get(a1, "/env/MY_NODE_NAME")).toBe(`${appA}@${a1.address.host}`);
       expect(await get(a1, "/env/RELEASE_DISTRIBUTION")).toBe("name");
-      expect(await get(a1, "/env/DNS_CLUSTER_QUERY")).toBe(`${appA}.internal`);
+      expect(await get(a1, "/env/DNS_CLUSTER_QUERY")).toBe(internal(appA));
       expect(await get(a1, "/env/MY_POD_IP")).toBe(a1.address.host);
       expect(fixtures.logLines().length).toBeGreaterThan(0);
       for (const line of fixtures.logLines()) expect(line).not.toContain(secretValue);
@@ -95,7 +102,7 @@ export function runnerContract(name: string, make: MakeRunner, fixtures: RunnerF
     test("replicas of one app reach each other by <app>.internal and by host name", async () => {
       a2 = await runner.start(spec({ index: 2 }));
       expect(await get(a2, "/")).toBe("hello from web.2"); // listening (start() does not wait for that)
-      expect(await reaches(a1, `/probe/${appA}.internal/${PORT}`)).toBe("ok");
+      expect(await reaches(a1, `/probe/${internal(appA)}/${PORT}`)).toBe("ok");
       expect(await reaches(a1, `/probe/${a2.hostname}/${PORT}`)).toBe("ok");
       expect(await reaches(a2, `/probe/${a1.hostname}/${PORT}`)).toBe("ok");
       expect(await reaches(a2, `/probe/${a1.address.host}/${PORT}`)).toBe("ok");
@@ -104,7 +111,7 @@ export function runnerContract(name: string, make: MakeRunner, fixtures: RunnerF
     test("a replica of another app cannot reach them", async () => {
       b1 = await runner.start(spec({ app: appB }));
       expect(await get(b1, "/")).toBe("hello from web.1");
-      expect(await get(b1, `/probe/${appA}.internal/${PORT}`)).toBe("fail");
+      expect(await get(b1, `/probe/${internal(appA)}/${PORT}`)).toBe("fail");
       expect(await get(b1, `/probe/${a1.hostname}/${PORT}`)).toBe("fail");
       expect(await get(b1, `/probe/${a1.address.host}/${PORT}`)).toBe("fail");
       expect(await get(a1, `/probe/${b1.address.host}/${PORT}`)).toBe("fail");

@@ -93,6 +93,17 @@ export function appLabels(app: string, extra: Record<string, string> = {}): Reco
   return { ...extra, [LABEL.managed]: "true", [LABEL.app]: app };
 }
 
+/** What every replica of every engine is labelled with: its app, release, process type, index and port. */
+export function replicaLabels(spec: Pick<ReplicaSpec, "app" | "release" | "process" | "index" | "port">, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...appLabels(spec.app, extra),
+    [LABEL.release]: String(spec.release),
+    [LABEL.process]: spec.process,
+    [LABEL.index]: String(spec.index),
+    [LABEL.port]: String(spec.port),
+  };
+}
+
 /** Label filters for listing our objects (of one app, or all). */
 export function labelFilters(app: string | undefined, extra: Record<string, string> = {}): string[] {
   const labels = { ...extra, [LABEL.managed]: "true", ...(app ? { [LABEL.app]: app } : {}) };

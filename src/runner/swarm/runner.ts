@@ -13,6 +13,7 @@ import { relaxPlacement, siblingsPlacement } from "./placement.ts";
 import { LABEL, checkSpec, networkName } from "../docker/spec.ts";
 import { ReplicaBootError, byIdentity, checkSlug, engineError, randomSuffix, redactError, secretsOf, statsOf, statusOf } from "../docker/engine.ts";
 import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner } from "../types.ts";
+import { pollEvents } from "../poll-events.ts";
 import { diffEvents, type Snapshot } from "./events.ts";
 import { Gateway } from "./gateway.ts";
 import { ensureOverlay } from "./overlay.ts";
@@ -223,20 +224,10 @@ export class SwarmRunner implements Runner {
     this.#logger.info("runner.app.removed", { app, replicas: replicas.length });
   }
 
-  async *events(signal: AbortSignal): AsyncIterable<ReplicaEvent> {
-    let before: Snapshot | null = null;
-    while (!signal.aborted) {
-      const now = await this.#snapshot().catch((err) => {
-        this.#logger.warn("runner.events.poll_failed", { error: (err as Error).message });
-        return null;
-      });
-      if (now) {
-        if (before) for (const event of diffEvents(before, now)) yield event;
-        before = now;
-      }
-      await sleep(this.#pollMs, signal);
-    }
+  events(signal: AbortSignal): AsyncIterable<ReplicaEvent> {
+    return pollEvents({ read: () => this.#snapshot(), diff: diffEvents, pollMs: this.#pollMs, logger: this.#logger, signal });
   }
+
 
   async revive(id: string): Promise<Replica> {
     const { service } = await this.#owned(id);
@@ -385,12 +376,5 @@ export class SwarmRunner implements Runner {
 
 function placementKey(spec: ReplicaSpec): string {
   return `${spec.app}/${spec.process}/${spec.release}`;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((done) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", () => (clearTimeout(timer), done()), { once: true });
-  });
 }
 
