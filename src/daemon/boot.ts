@@ -14,6 +14,7 @@ import { removeRepo } from "../git/repos.ts";
 import { createLogger, formatFields, type Logger } from "../lib/logger.ts";
 import { Logs } from "../logs/index.ts";
 import { BackupScheduler, type DatabaseHosts, Postgres, ensurePostgresImage } from "../postgres/index.ts";
+import { backupKey } from "../postgres/backup-cipher.ts";
 import { BeamstalkError } from "../lib/errors.ts";
 import { createRouter } from "../router/index.ts";
 import Docker from "dockerode";
@@ -181,6 +182,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
       : {}),
     imageReady: async () => void (await ensurePostgresImage({ logger, workDir: paths.tmp, onOutput: (line) => logger.info("postgres.image.build", { line }) })),
     ...(swarm ? { hosts: databaseHosts(swarm, join(paths.root, "agent-cli")) } : {}),
+    backupKey: backupKey(masterKey),
     // DATABASE_URL is config: a new release, rolled out like any config change.
     setConfig: async (app, change, userId) => {
       const release = state.config.change(app, change, userId);

@@ -3,6 +3,7 @@ import { mkdirSync, openSync, closeSync, fsyncSync, renameSync, rmSync } from "n
 import { open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { dumpArgv, listArgv, restoreArgv } from "./spec.ts";
+import { encryptor, plainStream } from "./backup-cipher.ts";
 import { type Engine, tail } from "./server.ts";
 
 export interface DumpResult {
@@ -18,7 +19,7 @@ export interface DumpResult {
  * while it is hashed, fsynced, then renamed into place. The archive is read
  * back with pg_restore --list before it counts as a backup.
  */
-export async function dumpTo(engine: Engine, app: string, file: string): Promise<DumpResult> {
+export async function dumpTo(engine: Engine, app: string, file: string, key: Buffer | null = null): Promise<DumpResult> {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const partial = `${file}.partial`;
   const handle = await open(partial, "w", 0o600);
@@ -27,14 +28,24 @@ export async function dumpTo(engine: Engine, app: string, file: string): Promise
   try {
     const proc = engine.start(dumpArgv(app), { stdout: "pipe", stderr: "pipe" });
     const stderr = new Response(proc.stderr).text();
+    // At rest under the backup key (backup-cipher.ts); the sha256 is of the file as stored.
+    const seal = key ? encryptor(key) : null;
+    const write = async (bytes: Uint8Array) => {
+      if (bytes.length === 0) return;
+      hash.update(bytes);
+      size += bytes.length;
+      await handle.write(bytes);
+    };
+    if (seal) await write(seal.head);
+    let plain = 0;
     for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
-      hash.update(chunk);
-      size += chunk.length;
-      await handle.write(chunk);
+      plain += chunk.length;
+      await write(seal ? seal.update(chunk) : chunk);
     }
+    if (seal) await write(seal.final());
     const code = await proc.exited;
     if (code !== 0) throw new Error(`pg_dump failed (exit ${code}): ${tail(await stderr)}`);
-    if (size === 0) throw new Error("pg_dump wrote nothing");
+    if (plain === 0) throw new Error("pg_dump wrote nothing");
     await handle.sync();
   } catch (err) {
     await handle.close();
@@ -44,7 +55,7 @@ export async function dumpTo(engine: Engine, app: string, file: string): Promise
   await handle.close();
   renameSync(partial, file);
   syncDir(dirname(file));
-  const entries = await listEntries(engine, app, file).catch((err) => {
+  const entries = await listEntries(engine, app, file, key).catch((err) => {
     rmSync(file, { force: true });
     throw err;
   });
@@ -52,8 +63,8 @@ export async function dumpTo(engine: Engine, app: string, file: string): Promise
 }
 
 /** pg_restore --list over the file: a truncated or corrupt archive fails here. */
-export async function listEntries(engine: Engine, app: string, file: string): Promise<number> {
-  const proc = engine.start(listArgv(app), { stdin: Bun.file(file), stdout: "pipe", stderr: "pipe" });
+export async function listEntries(engine: Engine, app: string, file: string, key: Buffer | null = null): Promise<number> {
+  const proc = engine.start(listArgv(app), { stdin: plainStream(file, key), stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0) throw new Error(`the archive does not read back (pg_restore --list, exit ${code}): ${tail(err)}`);
   return out.split("\n").filter((line) => line.trim() !== "" && !line.startsWith(";")).length;
@@ -66,8 +77,8 @@ export async function sha256Of(file: string): Promise<string> {
 }
 
 /** pg_restore --clean --if-exists --single-transaction from the file: all of it, or nothing. */
-export async function restoreFrom(engine: Engine, app: string, file: string): Promise<void> {
-  const proc = engine.start(restoreArgv(app), { stdin: Bun.file(file), stdout: "pipe", stderr: "pipe" });
+export async function restoreFrom(engine: Engine, app: string, file: string, key: Buffer | null = null): Promise<void> {
+  const proc = engine.start(restoreArgv(app), { stdin: plainStream(file, key), stdout: "pipe", stderr: "pipe" });
   const [, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0) throw new Error(`pg_restore failed (exit ${code}); nothing was changed: ${tail(err)}`);
 }

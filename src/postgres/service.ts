@@ -44,6 +44,8 @@ export interface PostgresOptions {
   hosts?: DatabaseHosts;
   /** Set: this server cannot run databases (its replicas are not on this host's Docker), and why; create refuses with it. */
   unavailable?: { reason: string; hint: string };
+  /** Backups are encrypted at rest under this key (backup-cipher.ts: derived from the master key); absent: plain archives. */
+  backupKey?: Buffer;
 }
 
 /** What the Postgres module needs of a Swarm to run a database on another of its hosts. */
@@ -308,7 +310,7 @@ export class Postgres {
       const engine = await this.#engineOf(record);
       const { status } = await engine.status(app.name);
       if (status !== "running") throw new Error(`the database container is ${status}`);
-      const result = await dumpTo(engine, app.name, backup.file);
+      const result = await dumpTo(engine, app.name, backup.file, this.#o.backupKey ?? null);
       this.#o.backups.succeed(backup.id, result);
       const seconds = (Date.now() - started) / 1000;
       this.#o.logger.info("postgres.backup", { app: app.name, id: backup.id, kind, bytes: result.size, entries: result.entries, seconds });
@@ -339,7 +341,7 @@ export class Postgres {
       this.#o.databases.update(app, { state: "restoring" });
       const started = Date.now();
       try {
-        await restoreFrom(await this.#engineOf(record), app.name, backup.file);
+        await restoreFrom(await this.#engineOf(record), app.name, backup.file, this.#o.backupKey ?? null);
       } catch (err) {
         const message = (err as Error).message;
         this.#o.logger.error("postgres.restore_failed", { app: app.name, id, error: message });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { PSQL_FROM_URL } from "../../src/lib/psql.ts";
 import { BINARY, CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
@@ -52,6 +52,10 @@ describe("managed PostgreSQL through the daemon", () => {
     await owner.ok(["pg:backups:capture", "-a", APP]);
     const backups = JSON.parse(await owner.ok(["pg:backups", "-a", APP, "--json"]));
     expect(backups[0]).toMatchObject({ status: "succeeded" });
+    // At rest it is encrypted under the master key's backup key: not a readable pg_dump archive.
+    const stored = readFileSync(join(daemon.dataDir, "backups", APP, `${backups[0].id}.dump`));
+    expect(stored.subarray(0, 8).toString("latin1")).toBe("BSTKBK1\n");
+    expect(stored.includes(Buffer.from("PGDMP"))).toBe(false);
     await sql("DELETE FROM items WHERE n > 100");
     expect((await sql("SELECT count(*) FROM items")).trim()).toBe("100");
     await owner.ok(["pg:backups:restore", "-a", APP, String(backups[0].id)]);
