@@ -9,7 +9,7 @@ const key = backupKey(new Uint8Array(32).fill(7));
 
 function seal(name: string, plain: Buffer, k = key): string {
   const e = encryptor(k);
-  const parts = [e.head];
+  const parts: Uint8Array[] = [e.head];
   for (let i = 0; i < plain.length; i += 1000) parts.push(e.update(plain.subarray(i, i + 1000)));
   parts.push(e.final());
   const file = join(dir, name);
@@ -36,7 +36,7 @@ describe("backups at rest", () => {
   test("a changed byte, a cut-off file or another key fails at the tag instead of restoring something else", async () => {
     const file = seal("b.dump", archive);
     const changed = readFileSync(file);
-    changed[changed.length >> 1] ^= 1;
+    changed[changed.length >> 1] = changed[changed.length >> 1]! ^ 1;
     writeFileSync(join(dir, "changed.dump"), changed);
     await expect(read(plainStream(join(dir, "changed.dump"), key))).rejects.toThrow("does not match its tag");
     writeFileSync(join(dir, "cut.dump"), readFileSync(file).subarray(0, 30));

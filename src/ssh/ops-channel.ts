@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import type { Readable, Writable } from "node:stream";
 import type { ServerChannel } from "ssh2";
@@ -81,13 +82,43 @@ export async function runOpsChannel(
   const began = performance.now();
 
   const tty = terminal !== null;
-  const proc = await ops.runner.exec(replica.id, argv, { tty, env: terminal ? { ...env, TERM: terminal.term } : env, ...(terminal ? { size: terminal.size } : {}) });
+  // Without a terminal no hang-up reaches the process when the connection drops, and Docker
+  // cannot kill an exec: it notes its pid, so the connection's end can end its process group.
+  const pidFile = tty ? null : `/tmp/.beamstalk-exec-${randomBytes(8).toString("hex")}.pid`;
+  const proc = await ops.runner.exec(replica.id, pidFile ? withPidFile(pidFile, argv) : argv, { tty, env: terminal ? { ...env, TERM: terminal.term } : env, ...(terminal ? { size: terminal.size } : {}) });
   if (terminal) terminal.onResize = (size) => void proc.resize(size);
+  let exited = false;
+  if (pidFile) {
+    channel.once("close", () => {
+      if (exited) return;
+      logger.info("ssh.ops.hangup", { ...log });
+      void ops.runner
+        .exec(replica.id, killGroupArgv(pidFile), { tty: false })
+        .then((kill) => kill.exited)
+        .catch((err) => logger.warn("ssh.ops.hangup_failed", { ...log, error: (err as Error).message }));
+    });
+  }
   const code = await pipeSession(channel, proc, tty);
+  exited = true;
+  if (pidFile) void ops.runner.exec(replica.id, ["rm", "-f", "--", pidFile], { tty: false }).then((rm) => rm.exited).catch(() => {});
   logger.info("ssh.ops.exit", { ...log, code, ms: Math.round(performance.now() - began) });
   if (channel.destroyed) return;
   channel.exit(code);
   channel.end();
+}
+
+/**
+ * argv run by a fixed script that first writes its pid (a docker exec's
+ * process leads its own process group) to `pidFile`; argv are the script's
+ * arguments, never part of its text.
+ */
+export function withPidFile(pidFile: string, argv: string[]): string[] {
+  return ["/bin/sh", "-c", 'echo "$$" > "$0" && exec "$@"', pidFile, ...argv];
+}
+
+/** Ends the process group whose leader's pid is in `pidFile` (TERM, then KILL after 5 s), and removes the file. */
+export function killGroupArgv(pidFile: string): string[] {
+  return ["/bin/sh", "-c", 'p=$(cat "$0") || exit 0; kill -TERM -- "-$p" 2>/dev/null; for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- "-$p" 2>/dev/null || break; sleep 0.5; done; kill -KILL -- "-$p" 2>/dev/null; rm -f "$0"', pidFile];
 }
 
 /** Copies both ways until the process exits and its output is flushed; returns its exit code. */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { BINARY, CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
-import { createFixtureApp, type FixtureApp, tearDown } from "../support/fixture-app.ts";
+import { createFixtureApp, type FixtureApp, sshConfigFor, tearDown } from "../support/fixture-app.ts";
 
 /**
  * The daemon SIGKILLed at the points where work is half-done, then started
@@ -124,6 +124,20 @@ describe("a daemon killed mid-work leaves nothing half-done", () => {
       const running = Bun.spawnSync(["docker", "ps", "--filter", `label=beamstalk.app=${APP}`, "--filter", "label=beamstalk.process", "--format", '{{.Label "beamstalk.release"}}']).stdout.toString().split("\n").filter(Boolean);
       return running.length === 1 && running[0] === String(v) ? true : undefined;
     });
+  }, LONG);
+
+  test("a command run over SSH without a terminal dies with its SSH connection", async () => {
+    const config = await sshConfigFor(owner);
+    const replica = labelled(`beamstalk.app=${APP}`, "beamstalk.process=web")[0]!;
+    const marker = "timer.sleep(300_123)";
+    const running = () => Bun.spawnSync(["docker", "top", replica, "-o", "pid,args"]).stdout.toString().split("\n").filter((l) => l.includes(marker));
+    const client = Bun.spawn(["ssh", "-F", config, "-p", String(daemon.sshPort), "-T", "--", "git@127.0.0.1", JSON.stringify(["rpc", APP, `:${marker}`])], { stdin: "pipe", stdout: "ignore", stderr: "ignore" });
+    await until("the rpc running in the replica", 60_000, () => (running().length > 0 ? true : undefined));
+    const cut = Date.now();
+    client.kill("SIGKILL");
+    await until("the rpc gone with its connection", 30_000, () => (running().length === 0 ? true : undefined));
+    console.log(`[crash] a non-tty rpc ended ${((Date.now() - cut) / 1000).toFixed(1)} s after its SSH client was killed`);
+    expect(daemon.log()).toContain("ssh.ops.hangup");
   }, LONG);
 
   test("the supervisor's restart count survives a daemon restart", async () => {
