@@ -237,7 +237,9 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   const access = gitAccess(state);
   const git = createGitHttp({ reposDir: paths.repos, hookCommand: hookCommand(), logger, ...access, hookEnv: () => ({ BEAMSTALK_SOCKET: paths.socket }) });
   async function gitOrApi(req: Request, server: Bun.Server<any>): Promise<Response> {
-    return (await git(req, server)) ?? api.fetch(req, { transport: "tcp" });
+    // The client's address as the router's front saw it (entrance.ts), for the API's rate limits.
+    const clientIp = server.requestIP(req)?.address;
+    return (await git(req, server)) ?? api.fetch(req, { transport: "tcp", ...(clientIp ? { clientIp } : {}) });
   }
 
   await deployer.restoreRoutes().catch((err) => logger.error("deploy.restore_failed", { error: (err as Error).message }));
