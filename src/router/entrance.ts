@@ -3,6 +3,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { BackendRegistry } from "./backends.ts";
 import { type ClientAddress, createFront, type Front } from "./front.ts";
 import type { RouteTable } from "./route-table.ts";
+import type { HeadLimits } from "./head-watch.ts";
 import type { WebSocketSession } from "./websocket-proxy.ts";
 
 /**
@@ -22,6 +23,8 @@ export interface EntranceOptions {
   before?: (req: Request) => Response | null;
   /** Which requests for an app's host the front must hand to the slow path, for `before`. */
   bypass?: (host: string, target: string) => boolean;
+  /** Bounds on connections that have not sent a full request head (head-watch.ts). */
+  heads?: HeadLimits;
 }
 
 export interface Entrance {
@@ -38,6 +41,7 @@ export interface ListenOptions {
   port: number;
   before?: (req: Request) => Response | null;
   bypass?: (host: string, target: string) => boolean;
+  heads?: HeadLimits;
 }
 
 export interface RouterListener {
@@ -75,6 +79,7 @@ export function openEntrance(deps: EntranceDeps, options: EntranceOptions): Entr
     publicPort: () => publicPort,
     slowPort: () => slow.port!,
     ...(options.bypass ? { bypass: options.bypass } : {}),
+    ...(options.heads ? { heads: options.heads } : {}),
   });
   return {
     handlers: front.handlers,

@@ -9,6 +9,7 @@ import { type ClientAddress, type Pipe, SlowPathPipes } from "./handoff.ts";
 
 export type { ClientAddress } from "./handoff.ts";
 import { IdlePool } from "./idle-pool.ts";
+import { DEFAULT_HEAD_LIMITS, HeadWatch, type HeadLimits } from "./head-watch.ts";
 import { nextBackend, type Route, type RouteTable } from "./route-table.ts";
 
 /**
@@ -55,6 +56,8 @@ export interface FrontOptions {
   slowPort: () => number;
   /** Requests for these go the slow way even when an app has the host (ACME challenges, redirects to HTTPS). */
   bypass?: (host: string, target: string) => boolean;
+  /** Bounds on connections that have not sent a full head (head-watch.ts); defaults: 20 s, 75 s idle, 64 per address. */
+  heads?: HeadLimits;
 }
 
 const enum C {
@@ -82,8 +85,12 @@ const enum U {
 
 interface Client {
   wire: Wire;
-  /** The client's address, read at its first proxied request. */
-  address: string | undefined;
+  /** The client's address, read at open. */
+  address: string;
+  /** It has not sent a full head yet (head-watch.ts). */
+  pending: boolean;
+  /** When its wait for a head began (coarse clock). */
+  since: number;
   state: C;
   /** Bytes read and not yet handled (the next request, pipelined). */
   buf: Buffer | null;
@@ -180,6 +187,9 @@ export function createFront(options: FrontOptions): Front {
   let now = performance.now();
   const clock = setInterval(() => (now = performance.now()), 250);
   clock.unref();
+  const watch = new HeadWatch(options.heads ?? DEFAULT_HEAD_LIMITS);
+  const sweeper = setInterval(sweep, Math.min(1000, watch.limits.headTimeoutMs / 4));
+  sweeper.unref();
 
   // ---- client side -------------------------------------------------------
 
@@ -219,10 +229,14 @@ export function createFront(options: FrontOptions): Front {
     const end = buf.indexOf(CRLFCRLF, c.scanned > 3 ? c.scanned - 3 : 0);
     if (end < 0 || end > MAX_HEAD) {
       if (end > MAX_HEAD || buf.length > MAX_HEAD + 4) reject(c, 431, "request head too large");
-      else c.scanned = buf.length;
+      else {
+        c.scanned = buf.length;
+        watch.started(c, now);
+      }
       return;
     }
     c.scanned = 0;
+    if (c.pending) watch.settle(c);
     let head: RequestHead;
     try {
       head = parseRequestHead(buf.toString("latin1", 0, end));
@@ -242,7 +256,7 @@ export function createFront(options: FrontOptions): Front {
 
   function send(c: Client, head: RequestHead, route: Route): void {
     const backend = nextBackend(route)!;
-    const address = c.address ?? (c.address = c.wire.remoteAddress);
+    const address = c.address;
     const forwarded =
       `\r\nx-forwarded-for: ${head.forwardedFor === null ? "" : `${head.forwardedFor}, `}${address}` +
       (head.host === null ? "" : `\r\nx-forwarded-host: ${head.host}`) +
@@ -339,6 +353,8 @@ export function createFront(options: FrontOptions): Front {
 
   function onDrain(c: Client): void {
     if (!flush(c.wire, c)) return;
+    // A keep-alive connection's idle time starts once the client has read everything.
+    if (!c.pending) c.since = now;
     unblock(c);
     if (c.endWhenFlushed) c.wire.end();
   }
@@ -352,6 +368,7 @@ export function createFront(options: FrontOptions): Front {
 
   function onClose(c: Client): void {
     c.closed = true;
+    watch.settle(c);
     c.state = C.Closing;
     c.out = null;
     unblock(c);
@@ -753,8 +770,20 @@ export function createFront(options: FrontOptions): Front {
       return;
     }
     c.state = C.Head;
+    c.since = now;
     resumeClient(c);
     nextRequest(c);
+  }
+
+  /** Once a second: a head that is late gets its 408, a keep-alive connection idle too long is closed. */
+  function sweep(): void {
+    now = performance.now();
+    for (const c of open) {
+      if (c.state !== C.Head) continue;
+      const due = watch.due(c, c.buf === null && c.out === null, now);
+      if (due === "late") reject(c, 408, "the request head took too long");
+      else if (due === "idle") endClient(c);
+    }
   }
 
   return {
@@ -762,7 +791,9 @@ export function createFront(options: FrontOptions): Front {
       open: (wire) => {
         const c: Client = {
           wire,
-          address: undefined,
+          address: wire.remoteAddress,
+          pending: false,
+          since: now,
           scanned: 0,
           paused: false,
           state: C.Head,
@@ -778,6 +809,7 @@ export function createFront(options: FrontOptions): Front {
           closed: false,
         };
         if (closing) wire.end();
+        else if (!watch.admit(c)) reject(c, 429, "too many connections from your address are waiting to send a request");
         else open.add(c);
         return c;
       },
@@ -793,6 +825,7 @@ export function createFront(options: FrontOptions): Front {
       closing = true;
       stopAbandoning();
       clearInterval(clock);
+      clearInterval(sweeper);
       pool.closeAll();
       for (const c of open) {
         if (force) c.wire.terminate();

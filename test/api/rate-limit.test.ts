@@ -27,7 +27,7 @@ test("wrong passwords for one account: 5 are answered, then 429 with Retry-After
   const retryAfter = Number(limited.headers.get("retry-after"));
   expect(retryAfter).toBeGreaterThan(0);
   expect(retryAfter).toBeLessThanOrEqual(60);
-  expect((await limited.json()).error.code).toBe("rate_limited");
+  expect(((await limited.json()) as { error: { code: string } }).error.code).toBe("rate_limited");
   // Another account is not affected.
   expect((await t.call("POST", "/api/login", { body: { email: "other@example.com", password: "x" }, ...from("192.0.2.7") })).status).toBe(401);
   // The stated bound: after 60 s the real user gets in.
