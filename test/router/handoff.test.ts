@@ -1,0 +1,99 @@
+import { afterEach, expect, test } from "bun:test";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createMemoryLogger } from "../../src/lib/logger.ts";
+import { createRouter } from "../../src/router/index.ts";
+import { rawConnection, startUpstream, stopAll } from "./support.ts";
+
+const stops: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0)) await stop();
+  await stopAll();
+});
+
+/** A router whose fallback (the API's place) answers with the client it was told about. */
+function whoRouter() {
+  const router = createRouter({
+    logger: createMemoryLogger(),
+    fallback: (req, server) => Response.json({ ip: server.requestIP(req), header: req.headers.get("x-beamstalk-client") }),
+  });
+  const listener = router.listen({ hostname: "127.0.0.1", port: 0 });
+  stops.push(() => listener.stop(true));
+  return { router, port: listener.port };
+}
+
+/** Ports this machine listens on over TCP (IPv4 and IPv6). */
+function listeningPorts(): Set<number> {
+  const ports = new Set<number>();
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(file, "utf8").split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === "0A") ports.add(parseInt(cols[1]!.split(":").pop()!, 16));
+    }
+  }
+  return ports;
+}
+
+const slowDirs = () => new Set(readdirSync(tmpdir()).filter((name) => name.startsWith("beamstalk-slow-")));
+
+test("the slow path listens on no TCP port: only the public one is new, and its socket sits in a 0700 directory", () => {
+  const before = listeningPorts();
+  const dirsBefore = slowDirs();
+  const { port } = whoRouter();
+  const added = [...listeningPorts()].filter((p) => !before.has(p));
+  expect(added).toEqual([port]);
+  const dirs = [...slowDirs()].filter((d) => !dirsBefore.has(d));
+  expect(dirs.length).toBeGreaterThanOrEqual(1);
+  for (const dir of dirs) {
+    expect(statSync(join(tmpdir(), dir)).mode & 0o777).toBe(0o700);
+    expect(statSync(join(tmpdir(), dir, "slow.sock")).isSocket()).toBe(true);
+  }
+});
+
+test("a client's own x-beamstalk-client header is no use: the slow path sees the address the front saw, on every pipelined request", async () => {
+  const { port } = whoRouter();
+  const c = await rawConnection(port);
+  const forged = "x-beamstalk-client: guess 203.0.113.66 1\r\n";
+  c.write(`GET /a HTTP/1.1\r\nHost: api.test\r\n${forged}\r\nGET /b HTTP/1.1\r\nHost: api.test\r\n${forged}\r\n`);
+  await Bun.sleep(300);
+  const bodies = (c.received.match(/\{"ip":\{[^}]*\},"header":[^}]*\}/g) ?? []).map((part) => JSON.parse(part));
+  expect(bodies).toHaveLength(2);
+  for (const body of bodies) {
+    expect(body.ip.address).toBe("127.0.0.1");
+    expect(body.header).toBeNull();
+  }
+});
+
+test("a request to the slow path's socket that does not come from the front is refused", async () => {
+  const dirsBefore = slowDirs();
+  whoRouter();
+  const dir = [...slowDirs()].find((d) => !dirsBefore.has(d))!;
+  const res = await fetch("http://api.test/", { unix: join(tmpdir(), dir, "slow.sock"), headers: { "x-beamstalk-client": "guess 203.0.113.66 1" } } as RequestInit);
+  expect(res.status).toBe(400);
+});
+
+test("after a refused upgrade the connection goes raw, and a forged header on what follows gets a 400", async () => {
+  const { port } = whoRouter();
+  const c = await rawConnection(port);
+  c.write("GET /ws HTTP/1.1\r\nHost: api.test\r\nConnection: upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  await Bun.sleep(200);
+  expect(c.received).toStartWith("HTTP/1.1 200 ");
+  c.write("GET /next HTTP/1.1\r\nHost: api.test\r\nx-beamstalk-client: guess 203.0.113.66 1\r\n\r\n");
+  await Bun.sleep(200);
+  expect(c.received).toContain("HTTP/1.1 400 ");
+  expect(c.received).not.toContain("203.0.113.66");
+});
+
+test("an app reached through the slow path (HTTP/1.0) gets X-Forwarded-For of the client, and never the front's header", async () => {
+  const { router, port } = whoRouter();
+  const up = startUpstream("web");
+  router.setRoute("web", ["web.test"], [up.backend]);
+  const c = await rawConnection(port);
+  c.write("GET /old HTTP/1.0\r\nHost: web.test\r\n\r\n");
+  await c.closed;
+  const body = JSON.parse(c.received.slice(c.received.indexOf("\r\n\r\n") + 4));
+  expect(body.path).toBe("/old");
+  expect(body.headers["x-forwarded-for"]).toBe("127.0.0.1");
+  expect(body.headers["x-beamstalk-client"]).toBeUndefined();
+});
