@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { badRequest, notFound } from "../lib/errors.ts";
-import { isAppName } from "../lib/validate.ts";
+import { isAppName, isRefUpdate } from "../lib/validate.ts";
 import type { PushRequest } from "../deploy/types.ts";
 import { type ApiDeps, type Env, readJson } from "./context.ts";
 
@@ -65,8 +65,8 @@ function parsePush(body: Record<string, unknown>): PushRequest {
   const { app, userId, repoPath, refs, gitEnv, pushOptions, clean, hot } = body;
   if (!isAppName(app)) throw badRequest("push: invalid app");
   if (typeof repoPath !== "string") throw badRequest("push: repoPath missing");
-  if (!Array.isArray(refs) || refs.some((r) => typeof r?.old !== "string" || typeof r?.new !== "string" || typeof r?.ref !== "string")) {
-    throw badRequest("push: refs must be [{old, new, ref}]");
+  if (!Array.isArray(refs) || refs.some((r) => typeof r !== "object" || r === null || !isRefUpdate(r))) {
+    throw badRequest("push: refs must be [{old, new, ref}]: object ids and valid ref names");
   }
   return {
     app,

@@ -78,6 +78,11 @@ describe("the push endpoint for the git hook", () => {
     expect(await local.text()).toBe("!     internal error in the deploy pipeline; the server log has details\nbeamstalk:exit=1\n");
     const bad = await t.api.request("/internal/push", { method: "POST", body: JSON.stringify({ ...body, app: "../x" }), headers: { "content-type": "application/json" } }, { transport: "unix" });
     expect(bad.status).toBe(400);
+    const a = "a".repeat(40);
+    for (const refs of [[{ old: a, new: a, ref: "refs/heads/../../x" }], [{ old: a, new: "HEAD", ref: "refs/heads/main" }], [null]]) {
+      const res = await t.api.request("/internal/push", { method: "POST", body: JSON.stringify({ ...body, refs }), headers: { "content-type": "application/json" } }, { transport: "unix" });
+      expect(res.status).toBe(400);
+    }
   });
 });
 
