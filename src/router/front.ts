@@ -23,9 +23,9 @@ import { nextBackend, type Route, type RouteTable } from "./route-table.ts";
  * Everything else (unknown hosts: the API and git; apps in maintenance or
  * without replicas; ACME challenges and redirects to HTTPS; HTTP/1.0 and
  * absolute-form requests) is handed off: the connection, from that request
- * on, is piped to the slow path, a Bun.serve on 127.0.0.1 running the
- * Request/Response router (index.ts). The slow path learns the client's
- * address from `clients`, keyed by the pipe's local port.
+ * on, is piped to the slow path, a Bun.serve on a unix socket running the
+ * Request/Response router (index.ts). The front still frames each request
+ * it pipes, and puts the client's address first in its head (handoff.ts).
  *
  * Why by hand: Bun's fetch client and Request/Response cost 2.5× nginx's CPU
  * per proxied request here (bench/ceilings.ts); bytes between sockets cost
