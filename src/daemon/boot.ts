@@ -2,6 +2,7 @@ import { chmodSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createApi } from "../api/index.ts";
+import { defaultThrottle } from "../api/throttle.ts";
 import { build } from "../builder/index.ts";
 import { Jobs } from "../deploy/jobs.ts";
 import { Deployer } from "../deploy/pipeline.ts";
@@ -200,7 +201,10 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   });
 
   let sshPort: number | undefined;
+  // One set of rate limits for the API and git over HTTP: a bad key counts the same on both.
+  const throttle = defaultThrottle();
   api = createApi({
+    throttle,
     agentBinary: () => (Bun.main.startsWith("/$bunfs/") ? process.execPath : undefined),
     ...(swarm ? { nodes: nodeActions({ ...swarm, runner, state, logger, restart: (app, user, out) => deployer.restart(app, user, out) }) } : {}),
     sshPort: () => sshPort,
@@ -234,7 +238,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     },
   });
 
-  const access = gitAccess(state);
+  const access = gitAccess(state, throttle);
   const git = createGitHttp({ reposDir: paths.repos, hookCommand: hookCommand(), logger, ...access, hookEnv: () => ({ BEAMSTALK_SOCKET: paths.socket }) });
   async function gitOrApi(req: Request, server: Bun.Server<any>): Promise<Response> {
     // The client's address as the router's front saw it (entrance.ts), for the API's rate limits.
