@@ -97,3 +97,28 @@ test("an app reached through the slow path (HTTP/1.0) gets X-Forwarded-For of th
   expect(body.headers["x-forwarded-for"]).toBe("127.0.0.1");
   expect(body.headers["x-beamstalk-client"]).toBeUndefined();
 });
+
+test("bodies handed to the slow path keep their framing: a large chunked upload, then a Content-Length one pipelined behind a bodiless request", async () => {
+  const router = createRouter({
+    logger: createMemoryLogger(),
+    fallback: async (req) => new Response(`${new URL(req.url).pathname} ${(await req.arrayBuffer()).byteLength}`),
+  });
+  const listener = router.listen({ hostname: "127.0.0.1", port: 0 });
+  stops.push(() => listener.stop(true));
+  const big = new Uint8Array(5 * 1024 * 1024).fill(120);
+  const chunked = await fetch(`http://127.0.0.1:${listener.port}/push`, {
+    method: "POST",
+    headers: { host: "api.test" },
+    body: new ReadableStream({
+      start(c) {
+        for (let at = 0; at < big.length; at += 65536) c.enqueue(big.subarray(at, at + 65536));
+        c.close();
+      },
+    }),
+  });
+  expect(await chunked.text()).toBe(`/push ${big.length}`);
+  const c = await rawConnection(listener.port);
+  c.write("GET /first HTTP/1.1\r\nHost: api.test\r\n\r\nPOST /second HTTP/1.1\r\nHost: api.test\r\nContent-Length: 5\r\n\r\nhelloPOST /third HTTP/1.1\r\nHost: api.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  await Bun.sleep(300);
+  expect(c.received.match(/\/(first|second|third) \d+/g)).toEqual(["/first 0", "/second 5", "/third 3"]);
+});
