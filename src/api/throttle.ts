@@ -1,3 +1,4 @@
+import { addressKey } from "../lib/client-address.ts";
 import { FailureBuckets } from "../lib/rate-limit.ts";
 import { RateLimited } from "../lib/errors.ts";
 
@@ -11,6 +12,8 @@ import { RateLimited } from "../lib/errors.ts";
  * - passwords, per client address: 10 at once, then 1 every 6 s;
  * - passwords, per account (the email tried): 5 at once, then 1 every 60 s;
  * - API keys, per client address: 30 at once, then 1 every 2 s.
+ *
+ * An IPv6 client address counts by its /64 (addressKey).
  *
  * So no real user waits longer than 60 s for the next attempt because of
  * failures (theirs or anyone's) that have stopped; an attacker guessing one
@@ -43,7 +46,7 @@ type Kind = "password" | "api_key";
 function bucketsFor(t: AuthThrottle, kind: Kind, attempt: Attempt): [FailureBuckets, string][] {
   const out: [FailureBuckets, string][] = [];
   if (attempt.address === null) return out;
-  out.push([kind === "password" ? t.passwordsByAddress : t.apiKeysByAddress, attempt.address]);
+  out.push([kind === "password" ? t.passwordsByAddress : t.apiKeysByAddress, addressKey(attempt.address)]);
   if (kind === "password" && attempt.account) out.push([t.passwordsByAccount, attempt.account]);
   return out;
 }

@@ -7,6 +7,7 @@ import { HttpParseError, MAX_HEAD, parseRequestHead, parseResponseHead, type Req
 import { errorPageBytes, plainError } from "./pages.ts";
 import { clientHeaderLine, type Pipe, SlowPathPipes } from "./handoff.ts";
 import { IdlePool } from "./idle-pool.ts";
+import { addressKey } from "../lib/client-address.ts";
 import { DEFAULT_HEAD_LIMITS, HeadWatch, type HeadLimits } from "./head-watch.ts";
 import { nextBackend, type Route, type RouteTable } from "./route-table.ts";
 
@@ -87,6 +88,8 @@ interface Client {
   wire: Wire;
   /** The client's address, read at open. */
   address: string;
+  /** What the per-address bound counts it under (head-watch.ts). */
+  addressKey: string;
   /** It has not sent a full head yet (head-watch.ts). */
   pending: boolean;
   /** When its wait for a head began (coarse clock). */
@@ -833,6 +836,7 @@ export function createFront(options: FrontOptions): Front {
         const c: Client = {
           wire,
           address: wire.remoteAddress,
+          addressKey: addressKey(wire.remoteAddress),
           pending: false,
           since: now,
           scanned: 0,

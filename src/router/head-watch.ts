@@ -8,8 +8,8 @@
  * - A keep-alive connection with nothing pending is closed after `idleMs`
  *   (nginx's keepalive_timeout is 75 s too): otherwise a client could hold a
  *   connection for good with one small request.
- * - At most `perAddress` such connections per client address at once; one
- *   more is answered 429 and closed.
+ * - At most `perAddress` such connections per client address (an IPv6
+ *   address's /64) at once; one more is answered 429 and closed.
  *
  * Nothing else is ever cut here: a request whose head arrived (its body, a
  * long poll waiting for the app, a download the client reads slowly, a
@@ -30,6 +30,8 @@ export const DEFAULT_HEAD_LIMITS: HeadLimits = { headTimeoutMs: 20_000, idleMs: 
 export interface Watched {
   /** The client's address (the peer's, as the socket has it). */
   address: string;
+  /** What it counts under: the address, or an IPv6 address's /64 (lib/client-address.ts). */
+  addressKey: string;
   /** It counts against its address: it has not sent a full head yet. */
   pending: boolean;
   /** When its wait began (coarse clock): the open, the first bytes of a head, the end of the last exchange. */
@@ -43,9 +45,9 @@ export class HeadWatch {
 
   /** A connection opened: false when its address has too many waiting already (then it is not counted). */
   admit(c: Watched): boolean {
-    const n = this.#pending.get(c.address) ?? 0;
+    const n = this.#pending.get(c.addressKey) ?? 0;
     if (n >= this.limits.perAddress) return false;
-    this.#pending.set(c.address, n + 1);
+    this.#pending.set(c.addressKey, n + 1);
     c.pending = true;
     return true;
   }
@@ -55,16 +57,16 @@ export class HeadWatch {
     if (c.pending) return;
     c.pending = true;
     c.since = now;
-    this.#pending.set(c.address, (this.#pending.get(c.address) ?? 0) + 1);
+    this.#pending.set(c.addressKey, (this.#pending.get(c.addressKey) ?? 0) + 1);
   }
 
   /** Its head arrived (or it closed): it no longer counts. */
   settle(c: Watched): void {
     if (!c.pending) return;
     c.pending = false;
-    const n = this.#pending.get(c.address)! - 1;
-    if (n === 0) this.#pending.delete(c.address);
-    else this.#pending.set(c.address, n);
+    const n = this.#pending.get(c.addressKey)! - 1;
+    if (n === 0) this.#pending.delete(c.addressKey);
+    else this.#pending.set(c.addressKey, n);
   }
 
   /** What is due for a connection that waits for a head: "late" (408), "idle" (close), or nothing. */
