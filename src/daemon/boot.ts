@@ -177,7 +177,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
           certificates: state.certificates,
           logger,
           listen: { hostname: options.bind, port: options.httpsPort },
-          entrance: (entrance) => router.entrance(entrance),
+          entrance: (entrance) => router.entrance({ ...entrance, socketDir: paths.tmp }),
           acme: {
             directoryUrl: options.acmeDirectory,
             ...(options.acmeEmail ? { email: options.acmeEmail } : {}),
@@ -259,6 +259,8 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   const http = router.listen({
     hostname: options.bind,
     port: options.httpPort,
+    // The slow path's unix socket, in a fresh 0700 directory under the data directory's tmp/.
+    socketDir: paths.tmp,
     ...(tls ? { before: tls.httpFront, bypass: tls.answersHttp } : {}),
   });
   rmSync(paths.socket, { force: true });

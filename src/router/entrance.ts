@@ -14,7 +14,7 @@ import type { WebSocketSession } from "./websocket-proxy.ts";
 /**
  * An entrance: the socket-level front (front.ts) and, behind it, the slow
  * path, a Bun.serve running the Request/Response router on a unix socket in
- * a fresh 0700 directory (mkdtemp), so that no other local user can reach it
+ * a fresh 0700 directory (mkdtemp, under `socketDir`), so that no other local user can reach it
  * as if from the public port (handoff.ts says how it learns the client). It
  * takes what the front hands off (the API and git, maintenance pages, ACME
  * challenges, redirects, HTTP/1.0). The transport that feeds it client bytes
@@ -32,6 +32,12 @@ export interface EntranceOptions {
   bypass?: (host: string, target: string) => boolean;
   /** Bounds on connections that have not sent a full request head (head-watch.ts). */
   heads?: HeadLimits;
+  /**
+   * Where the slow path's socket directory is made (the daemon: `<data-dir>/tmp`,
+   * which no tmpfiles cleaner ages); the system's temporary directory when
+   * absent, or when the path would be too long for a unix socket.
+   */
+  socketDir?: string;
 }
 
 export interface Entrance {
@@ -49,6 +55,7 @@ export interface ListenOptions {
   before?: (req: Request) => Response | null;
   bypass?: (host: string, target: string) => boolean;
   heads?: HeadLimits;
+  socketDir?: string;
 }
 
 export interface RouterListener {
@@ -68,7 +75,9 @@ export interface EntranceDeps {
 export function openEntrance(deps: EntranceDeps, options: EntranceOptions): Entrance {
   let publicPort = 0;
   let view: Server<WebSocketSession> | undefined;
-  const dir = mkdtempSync(join(tmpdir(), "beamstalk-slow-"));
+  // sun_path holds 108 bytes: "<parent>/beamstalk-slow-XXXXXX/slow.sock" must fit.
+  const parent = options.socketDir !== undefined && Buffer.byteLength(options.socketDir) + 32 < 104 ? options.socketDir : tmpdir();
+  const dir = mkdtempSync(join(parent, "beamstalk-slow-"));
   const socketPath = join(dir, "slow.sock");
   const secret = randomBytes(24).toString("base64url");
   /** Each request's client, as the front vouched for it. */

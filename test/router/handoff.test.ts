@@ -122,3 +122,25 @@ test("bodies handed to the slow path keep their framing: a large chunked upload,
   await Bun.sleep(300);
   expect(c.received.match(/\/(first|second|third) \d+/g)).toEqual(["/first 0", "/second 5", "/third 3"]);
 });
+
+test("the slow path's directory goes under socketDir (the daemon's data directory), unless the path would be too long for a socket", async () => {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const base = mkdtempSync(join(tmpdir(), "beamstalk-sockdir-"));
+  try {
+    const router = createRouter({ logger: createMemoryLogger(), fallback: () => new Response("api") });
+    const listener = router.listen({ hostname: "127.0.0.1", port: 0, socketDir: base });
+    stops.push(() => listener.stop(true));
+    const [dir] = readdirSync(base);
+    expect(dir).toStartWith("beamstalk-slow-");
+    expect(statSync(join(base, dir!)).mode & 0o777).toBe(0o700);
+    expect(await (await fetch(`http://127.0.0.1:${listener.port}/`, { headers: { host: "api.test" } })).text()).toBe("api");
+    await listener.stop(true);
+    expect(readdirSync(base)).toEqual([]);
+    const long = join(base, "x".repeat(90));
+    const other = router.listen({ hostname: "127.0.0.1", port: 0, socketDir: long });
+    stops.push(() => other.stop(true));
+    expect(await (await fetch(`http://127.0.0.1:${other.port}/`, { headers: { host: "api.test" } })).text()).toBe("api");
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+});
