@@ -873,7 +873,8 @@ export function createFront(options: FrontOptions): Front {
       pool.closeAll();
       for (const c of open) {
         if (force) c.wire.terminate();
-        else if (c.state === C.Head && c.buf === null) endClient(c);
+        // A piped connection between requests may still be streaming an answer: the slow path's stop ends it.
+        else if (c.state === C.Head && c.buf === null && c.pipe === null) endClient(c);
         else c.closeAfter = true;
       }
     },

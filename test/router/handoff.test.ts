@@ -144,3 +144,33 @@ test("the slow path's directory goes under socketDir (the daemon's data director
     rmSync(base, { recursive: true, force: true });
   }
 });
+
+test("a graceful stop lets an answer the slow path is still streaming on a piped connection finish", async () => {
+  const router = createRouter({
+    logger: createMemoryLogger(),
+    fallback: () =>
+      new Response(
+        new ReadableStream({
+          async start(c) {
+            c.enqueue(new TextEncoder().encode("first "));
+            await Bun.sleep(400);
+            c.enqueue(new TextEncoder().encode("last"));
+            c.close();
+          },
+        }),
+      ),
+  });
+  const listener = router.listen({ hostname: "127.0.0.1", port: 0 });
+  const res = await fetch(`http://127.0.0.1:${listener.port}/stream`, { headers: { host: "api.test" } });
+  const reader = res.body!.getReader();
+  expect(new TextDecoder().decode((await reader.read()).value)).toBe("first ");
+  const stopped = listener.stop(false);
+  let rest = "";
+  for (;;) {
+    const chunk = await reader.read().catch(() => ({ done: true, value: undefined }));
+    if (chunk.done) break;
+    rest += new TextDecoder().decode(chunk.value);
+  }
+  expect(rest).toBe("last");
+  await stopped;
+});
