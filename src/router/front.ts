@@ -57,7 +57,7 @@ export interface FrontOptions {
   handoffSecret: string;
   /** Requests for these go the slow way even when an app has the host (ACME challenges, redirects to HTTPS). */
   bypass?: (host: string, target: string) => boolean;
-  /** Bounds on connections that have not sent a full head (head-watch.ts); defaults: 20 s, 75 s idle, 64 per address. */
+  /** Bounds on connections that have not sent a full head (head-watch.ts); defaults: 20 s, 75 s idle, 256 per address. */
   heads?: HeadLimits;
 }
 

@@ -9,7 +9,9 @@
  *   (nginx's keepalive_timeout is 75 s too): otherwise a client could hold a
  *   connection for good with one small request.
  * - At most `perAddress` such connections per client address (an IPv6
- *   address's /64) at once; one more is answered 429 and closed.
+ *   address's /64) at once; one more is answered 429 and closed. Generous
+ *   (256): a connection counts until the front has read its head, so a busy
+ *   front inflates the count, and a proxy puts many clients behind one address.
  *
  * Nothing else is ever cut here: a request whose head arrived (its body, a
  * long poll waiting for the app, a download the client reads slowly, a
@@ -24,7 +26,7 @@ export interface HeadLimits {
   perAddress: number;
 }
 
-export const DEFAULT_HEAD_LIMITS: HeadLimits = { headTimeoutMs: 20_000, idleMs: 75_000, perAddress: 64 };
+export const DEFAULT_HEAD_LIMITS: HeadLimits = { headTimeoutMs: 20_000, idleMs: 75_000, perAddress: 256 };
 
 /** What the watch keeps on each client connection. */
 export interface Watched {
