@@ -4,7 +4,7 @@ import { checkEmail, checkPassword } from "../lib/validate.ts";
 import type { User } from "../state/index.ts";
 import { requireUser } from "./auth.ts";
 import { type ApiDeps, attemptOf, type Ctx, type Env, readJson } from "./context.ts";
-import { limited } from "./throttle.ts";
+import { limited, throttleOf } from "./throttle.ts";
 
 export const userJson = (u: User) => ({ email: u.email, admin: u.isAdmin, created_at: u.createdAt });
 
@@ -18,7 +18,7 @@ export function sessionRoutes(deps: ApiDeps) {
 
   r.post("/signup", async (c) => {
     const body = await readJson(c);
-    return limited(deps.throttle!, "password", attemptOf(c, body.email), () => signup(c, body));
+    return limited(throttleOf(deps), "password", attemptOf(c, body.email), () => signup(c, body));
   });
 
   async function signup(c: Ctx, body: Record<string, unknown>) {
@@ -55,7 +55,7 @@ export function sessionRoutes(deps: ApiDeps) {
 
   r.post("/login", async (c) => {
     const body = await readJson(c);
-    return limited(deps.throttle!, "password", attemptOf(c, body.email), () => login(c, body));
+    return limited(throttleOf(deps), "password", attemptOf(c, body.email), () => login(c, body));
   });
 
   async function login(c: Ctx, body: Record<string, unknown>) {
@@ -99,7 +99,7 @@ export function accountRoutes(deps: ApiDeps) {
     const body = await readJson(c);
     const current = typeof body.current_password === "string" ? body.current_password : "";
     const next = checkPassword(body.new_password);
-    await limited(deps.throttle!, "password", attemptOf(c, c.var.user.email), async () => {
+    await limited(throttleOf(deps), "password", attemptOf(c, c.var.user.email), async () => {
       if (!(await Bun.password.verify(current, state.users.passwordHash(c.var.user.id)!))) {
         throw unauthorized("current password is wrong");
       }

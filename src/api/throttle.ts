@@ -35,6 +35,16 @@ export function defaultThrottle(now?: () => number): AuthThrottle {
   };
 }
 
+const made = new WeakMap<object, AuthThrottle>();
+
+/** The deps' limits; routes mounted without createApi (tests) get their own, made once per deps. */
+export function throttleOf(deps: { throttle?: AuthThrottle | undefined }): AuthThrottle {
+  if (deps.throttle) return deps.throttle;
+  let throttle = made.get(deps);
+  if (throttle === undefined) made.set(deps, (throttle = defaultThrottle()));
+  return throttle;
+}
+
 /** Who is trying, as the limits see it: null over the local socket (never limited). */
 export interface Attempt {
   address: string | null;
