@@ -86,7 +86,13 @@ export function openEntrance(deps: EntranceDeps, options: EntranceOptions): Entr
     unix: socketPath,
     // Bun's types leave idleTimeout out of unix-socket servers; at run time it is honoured (NOTES.md).
     ...({ idleTimeout: 0 } as object),
-    fetch: (req, server) => {
+    fetch: (given, server) => {
+      // Without a Host (HTTP/1.0) or with an empty one, Bun's req.url is the bare path; routers
+      // that cut the origin off by position would cut part of the path instead.
+      const req =
+        given.url.charCodeAt(0) === 47
+          ? new Request(`http://localhost${given.url}`, { method: given.method, headers: given.headers, body: given.body, signal: given.signal, duplex: "half" } as RequestInit)
+          : given;
       const client = vouchedClient(req.headers.get(CLIENT_HEADER), secret);
       if (client === null) return new Response("not from the router's front\n", { status: 400, headers: { connection: "close" } });
       // Never passed on (an app behind the slow path would learn the secret).

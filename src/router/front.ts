@@ -3,7 +3,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { BackendRegistry, BackendState } from "./backends.ts";
 import { after, append, flush, put } from "../lib/socket-bytes.ts";
 import { ChunkedDecoder } from "./chunked.ts";
-import { HttpParseError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead } from "./http1.ts";
+import { HttpParseError, isValidHost, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead } from "./http1.ts";
 import { errorPageBytes, plainError } from "./pages.ts";
 import { clientHeaderLine, type Pipe, SlowPathPipes } from "./handoff.ts";
 import { IdlePool } from "./idle-pool.ts";
@@ -263,9 +263,14 @@ export function createFront(options: FrontOptions): Front {
         send(c, head, route);
         return false;
       }
-      // From this request on, the connection belongs to the slow path.
-      c.pipe = pipes.open(c);
     }
+    // For the slow path (isValidHost says why only here).
+    if (head.host !== null && !isValidHost(head.host)) {
+      reject(c, 400, "bad host header");
+      return false;
+    }
+    // From this request on, the connection belongs to the slow path.
+    c.pipe ??= pipes.open(c);
     return pipeRequest(c, head, text);
   }
 

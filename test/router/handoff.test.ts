@@ -174,3 +174,24 @@ test("a graceful stop lets an answer the slow path is still streaming on a piped
   expect(rest).toBe("last");
   await stopped;
 });
+
+test("a Host the slow path's Bun cannot parse is a 400 at the front; without a Host (HTTP/1.0) the path reaches the slow path whole", async () => {
+  const router = createRouter({
+    logger: createMemoryLogger(),
+    fallback: async (req) => new Response(`${new URL(req.url).pathname} ${(await req.text()).length}`),
+  });
+  const listener = router.listen({ hostname: "127.0.0.1", port: 0 });
+  stops.push(() => listener.stop(true));
+  for (const host of ["a b", "a@b", "web.test/x", "wé.test", "[::1"]) {
+    const c = await rawConnection(listener.port);
+    c.write(`GET /x/api/apps HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    await Promise.race([c.closed, Bun.sleep(1_000)]);
+    expect([host, c.received.split("\r\n")[0], c.isClosed]).toEqual([host, "HTTP/1.1 400 Bad Request", true]);
+  }
+  for (const head of ["POST /x/api/apps HTTP/1.0\r\nContent-Length: 3", "POST /x/api/apps HTTP/1.1\r\nHost:\r\nContent-Length: 3"]) {
+    const c = await rawConnection(listener.port);
+    c.write(`${head}\r\nConnection: close\r\n\r\nabc`);
+    await Promise.race([c.closed, Bun.sleep(1_000)]);
+    expect(c.received).toEndWith("/x/api/apps 3");
+  }
+});
