@@ -23,6 +23,17 @@ function whoRouter() {
   return { router, port: listener.port };
 }
 
+/** A router whose fallback answers with the path it was asked for and the length of the body. */
+function pathAndLength() {
+  const router = createRouter({
+    logger: createMemoryLogger(),
+    fallback: async (req) => new Response(`${new URL(req.url).pathname} ${(await req.arrayBuffer()).byteLength}`),
+  });
+  const listener = router.listen({ hostname: "127.0.0.1", port: 0 });
+  stops.push(() => listener.stop(true));
+  return listener;
+}
+
 /** Ports this machine listens on over TCP (IPv4 and IPv6). */
 function listeningPorts(): Set<number> {
   const ports = new Set<number>();
@@ -99,12 +110,7 @@ test("an app reached through the slow path (HTTP/1.0) gets X-Forwarded-For of th
 });
 
 test("bodies handed to the slow path keep their framing: a large chunked upload, then a Content-Length one pipelined behind a bodiless request", async () => {
-  const router = createRouter({
-    logger: createMemoryLogger(),
-    fallback: async (req) => new Response(`${new URL(req.url).pathname} ${(await req.arrayBuffer()).byteLength}`),
-  });
-  const listener = router.listen({ hostname: "127.0.0.1", port: 0 });
-  stops.push(() => listener.stop(true));
+  const listener = pathAndLength();
   const big = new Uint8Array(5 * 1024 * 1024).fill(120);
   const chunked = await fetch(`http://127.0.0.1:${listener.port}/push`, {
     method: "POST",
@@ -176,12 +182,7 @@ test("a graceful stop lets an answer the slow path is still streaming on a piped
 });
 
 test("a Host the slow path's Bun cannot parse is a 400 at the front; without a Host (HTTP/1.0) the path reaches the slow path whole", async () => {
-  const router = createRouter({
-    logger: createMemoryLogger(),
-    fallback: async (req) => new Response(`${new URL(req.url).pathname} ${(await req.text()).length}`),
-  });
-  const listener = router.listen({ hostname: "127.0.0.1", port: 0 });
-  stops.push(() => listener.stop(true));
+  const listener = pathAndLength();
   for (const host of ["a b", "a@b", "web.test/x", "wé.test", "[::1"]) {
     const c = await rawConnection(listener.port);
     c.write(`GET /x/api/apps HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
