@@ -83,7 +83,8 @@ test("request heads: random and mutated input never throws anything but a 4xx Ht
   // Both sides are exercised: a corpus that only ever parsed (or never) would test little.
   expect(parsed).toBeGreaterThan(n / 50);
   expect(parsed).toBeLessThan(n);
-  expect(slowest).toBeLessThan(100);
+  // A hang (or a regex that backtracks) would take far longer; GC pauses on a loaded machine take some tens of ms.
+  expect(slowest).toBeLessThan(500);
 });
 
 test("response heads: random and mutated input never throws anything but HttpParseError", async () => {
