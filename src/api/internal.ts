@@ -61,7 +61,11 @@ export function internalRoutes(deps: ApiDeps) {
   return r;
 }
 
-function parsePush(body: Record<string, unknown>): PushRequest {
+/** The only env the hook passes on: where git keeps a push in quarantine (hook.ts's quarantineEnv). */
+const QUARANTINE_KEYS = ["GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH"] as const;
+
+/** The hook's push request, checked; any other env it names (GIT_CONFIG_*, GIT_SSH_COMMAND, …) never reaches git. */
+export function parsePush(body: Record<string, unknown>): PushRequest {
   const { app, userId, repoPath, refs, gitEnv, pushOptions, clean, hot } = body;
   if (!isAppName(app)) throw badRequest("push: invalid app");
   if (typeof repoPath !== "string") throw badRequest("push: repoPath missing");
@@ -73,9 +77,19 @@ function parsePush(body: Record<string, unknown>): PushRequest {
     userId: typeof userId === "number" ? userId : null,
     repoPath,
     refs: refs as PushRequest["refs"],
-    gitEnv: typeof gitEnv === "object" && gitEnv !== null ? (gitEnv as Record<string, string>) : {},
+    gitEnv: quarantineOnly(gitEnv),
     pushOptions: Array.isArray(pushOptions) ? pushOptions.filter((o): o is string => typeof o === "string") : [],
     clean: clean === true,
     hot: hot === true,
   };
+}
+
+function quarantineOnly(given: unknown): PushRequest["gitEnv"] {
+  const env: PushRequest["gitEnv"] = {};
+  if (typeof given !== "object" || given === null) return env;
+  for (const key of QUARANTINE_KEYS) {
+    const value = (given as Record<string, unknown>)[key];
+    if (typeof value === "string") env[key] = value;
+  }
+  return env;
 }

@@ -105,3 +105,14 @@ describe("processes: ps, scale, restart", () => {
     expect(res.body.error.code).toBe("deploy_failed");
   });
 });
+
+test("a push request's git env keeps only git's quarantine variables", async () => {
+  const { parsePush } = await import("../../src/api/internal.ts");
+  const push = parsePush({
+    app: "web",
+    repoPath: "/x",
+    refs: [],
+    gitEnv: { GIT_OBJECT_DIRECTORY: "/q/objects", GIT_QUARANTINE_PATH: "/q", GIT_CONFIG_PARAMETERS: "'core.fsmonitor=touch /tmp/x'", GIT_SSH_COMMAND: "touch /tmp/x", LD_PRELOAD: "/tmp/x.so", GIT_ALTERNATE_OBJECT_DIRECTORIES: 7 },
+  });
+  expect(push.gitEnv).toEqual({ GIT_OBJECT_DIRECTORY: "/q/objects", GIT_QUARANTINE_PATH: "/q" });
+});
