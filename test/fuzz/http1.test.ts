@@ -142,7 +142,7 @@ test("through the real front over sockets: every answer is the app's, the slow p
   const seen = new Map<number, number>();
   let inputs = 0;
   await fuzz(
-    "http1 through the front (batches of 16)",
+    "http1 through the front",
     async (rng) => {
       inputs += 16;
       const batch = Array.from({ length: 16 }, () => requestInput(rng) + (rng.chance(0.8) ? "\r\n\r\n" : "") + (rng.chance(0.3) ? "abc\r\n0\r\n\r\n" : ""));
@@ -164,7 +164,7 @@ test("through the real front over sockets: every answer is the app's, the slow p
         }),
       );
     },
-    { ms: Math.max(1_500, Number(process.env.FUZZ_MS ?? 3_000)) },
+    { ms: Math.max(1_500, Number(process.env.FUZZ_MS ?? 3_000)), unit: "batches of 16 connections" },
   );
   console.log(`  ${inputs} inputs over sockets; statuses seen: ${JSON.stringify(Object.fromEntries(seen))}`);
   expect(inputs).toBeGreaterThan(40);

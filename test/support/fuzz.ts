@@ -69,7 +69,7 @@ export function mutate(rng: Rng, input: Buffer, extras: readonly string[] = []):
 }
 
 /** Runs `one` on fresh inputs until the budget is spent; returns how many ran, and prints it with the seed. */
-export async function fuzz(target: string, one: (rng: Rng, i: number) => void | Promise<void>, options: { ms?: number; max?: number } = {}): Promise<number> {
+export async function fuzz(target: string, one: (rng: Rng, i: number) => void | Promise<void>, options: { ms?: number; max?: number; unit?: string } = {}): Promise<number> {
   const rng = new Rng(FUZZ_SEED);
   const ms = options.ms ?? FUZZ_MS;
   const started = performance.now();
@@ -79,6 +79,6 @@ export async function fuzz(target: string, one: (rng: Rng, i: number) => void | 
     n++;
   }
   const took = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`fuzz ${target}: ${n} inputs in ${took} s (FUZZ_SEED=${FUZZ_SEED})`);
+  console.log(`fuzz ${target}: ${n} ${options.unit ?? "inputs"} in ${took} s (FUZZ_SEED=${FUZZ_SEED})`);
   return n;
 }
