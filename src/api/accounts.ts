@@ -3,7 +3,8 @@ import { conflict, forbidden, unauthorized } from "../lib/errors.ts";
 import { checkEmail, checkPassword } from "../lib/validate.ts";
 import type { User } from "../state/index.ts";
 import { requireUser } from "./auth.ts";
-import { type ApiDeps, type Env, readJson } from "./context.ts";
+import { type ApiDeps, attemptOf, type Ctx, type Env, readJson } from "./context.ts";
+import { limited, throttleOf } from "./throttle.ts";
 
 export const userJson = (u: User) => ({ email: u.email, admin: u.isAdmin, created_at: u.createdAt });
 
@@ -17,6 +18,10 @@ export function sessionRoutes(deps: ApiDeps) {
 
   r.post("/signup", async (c) => {
     const body = await readJson(c);
+    return limited(throttleOf(deps), "password", attemptOf(c, body.email), () => signup(c, body));
+  });
+
+  async function signup(c: Ctx, body: Record<string, unknown>) {
     const email = checkEmail(body.email);
     const passwordHash = await Bun.password.hash(checkPassword(body.password), "argon2id");
     const local = c.env?.transport === "unix";
@@ -46,10 +51,14 @@ export function sessionRoutes(deps: ApiDeps) {
     deps.logger.info("account.signup", { user: user.email, admin: user.isAdmin });
     const issued = state.apiKeys.issue(user.id);
     return c.json({ user: userJson(user), api_key: issued.key, expires_at: issued.expiresAt }, 201);
-  });
+  }
 
   r.post("/login", async (c) => {
     const body = await readJson(c);
+    return limited(throttleOf(deps), "password", attemptOf(c, body.email), () => login(c, body));
+  });
+
+  async function login(c: Ctx, body: Record<string, unknown>) {
     const email = typeof body.email === "string" ? body.email.toLowerCase() : "";
     const password = typeof body.password === "string" ? body.password : "";
     const user = email ? state.users.byEmail(email) : null;
@@ -62,7 +71,7 @@ export function sessionRoutes(deps: ApiDeps) {
     const issued = state.apiKeys.issue(user.id);
     deps.logger.info("account.login", { user: user.email });
     return c.json({ user: userJson(user), api_key: issued.key, expires_at: issued.expiresAt });
-  });
+  }
 
   return r;
 }
@@ -90,9 +99,11 @@ export function accountRoutes(deps: ApiDeps) {
     const body = await readJson(c);
     const current = typeof body.current_password === "string" ? body.current_password : "";
     const next = checkPassword(body.new_password);
-    if (!(await Bun.password.verify(current, state.users.passwordHash(c.var.user.id)!))) {
-      throw unauthorized("current password is wrong");
-    }
+    await limited(throttleOf(deps), "password", attemptOf(c, c.var.user.email), async () => {
+      if (!(await Bun.password.verify(current, state.users.passwordHash(c.var.user.id)!))) {
+        throw unauthorized("current password is wrong");
+      }
+    });
     state.users.setPasswordHash(c.var.user.id, await Bun.password.hash(next, "argon2id"));
     deps.logger.info("account.password_changed", { user: c.var.user.email });
     return c.body(null, 204);

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { BeamstalkError, unauthorized } from "../lib/errors.ts";
-import type { ApiDeps, Env } from "./context.ts";
+import { type ApiDeps, attemptOf, type Env } from "./context.ts";
+import { checkAttempt, failedAttempt, throttleOf } from "./throttle.ts";
 
 /**
  * Reads the API key from `Authorization: Bearer <key>`, or from Basic auth with
@@ -23,7 +24,10 @@ export function requireUser(deps: ApiDeps): MiddlewareHandler<Env> {
   return async (c, next) => {
     const key = apiKeyFrom(c.req.header("authorization"));
     if (!key) throw new BeamstalkError("not_logged_in", "not logged in", "run `beamstalk login`");
+    const attempt = attemptOf(c);
+    checkAttempt(throttleOf(deps), "api_key", attempt);
     const found = deps.state.apiKeys.lookup(key);
+    if (found.status !== "valid") failedAttempt(throttleOf(deps), "api_key", attempt);
     if (found.status === "expired") {
       throw new BeamstalkError("api_key_expired", "your API key has expired", "run `beamstalk login` for a new one");
     }

@@ -13,6 +13,7 @@ import type { JobOptions, JobResult, JobSpec } from "../deploy/jobs.ts";
 import type { PushRequest } from "../deploy/types.ts";
 import type { ProcessFormation } from "../state/formation.ts";
 import type { App, Release, Role, State, User } from "../state/index.ts";
+import type { Attempt, AuthThrottle } from "./throttle.ts";
 
 /** What the API needs from the rest of the daemon; tests pass in their own. */
 export interface ApiDeps {
@@ -49,6 +50,8 @@ export interface ApiDeps {
   sshPort?: () => number | undefined;
   /** Hands over to a new binary without dropping traffic (beamstalk upgrade). */
   upgrade?: UpgradeAction;
+  /** Rate limits on failed sign-ins and API keys (throttle.ts); createApi makes its own when absent. */
+  throttle?: AuthThrottle;
 }
 
 /** What the API asks of the logs (src/logs/index.ts's Logs). */
@@ -98,6 +101,8 @@ export interface SetupToken {
 /** How a request reached the daemon: `unix` means the local socket, i.e. root on the host. */
 export interface Bindings {
   transport?: "tcp" | "unix";
+  /** The client's address as the router's front saw it (never a header a client sent). */
+  clientIp?: string;
 }
 
 export interface Variables {
@@ -107,6 +112,12 @@ export interface Variables {
 
 export type Env = { Bindings: Bindings; Variables: Variables };
 export type Ctx = Context<Env>;
+
+/** Who makes this attempt, for the rate limits: no address over the local socket. */
+export function attemptOf(c: Ctx, account?: unknown): Attempt {
+  const address = c.env?.transport === "unix" ? null : (c.env?.clientIp ?? "unknown");
+  return typeof account === "string" && account !== "" ? { address, account: account.toLowerCase().slice(0, 320) } : { address };
+}
 
 /** Parses a JSON object body with a clear error instead of a stack trace. */
 export async function readJson(c: Ctx): Promise<Record<string, unknown>> {

@@ -1,7 +1,8 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { BeamstalkError } from "../lib/errors.ts";
+import { BeamstalkError, RateLimited } from "../lib/errors.ts";
+import { defaultThrottle } from "./throttle.ts";
 import { accessRoutes } from "./access.ts";
 import { accountRoutes, sessionRoutes } from "./accounts.ts";
 import { appRoutes } from "./apps.ts";
@@ -31,7 +32,8 @@ const MAX_BODY_BYTES = 4 * 1024 * 1024;
  * The HTTP API as a Hono app. It never listens: the daemon hands it requests
  * from TCP and from the unix socket, tests call `createApi(deps).request()`.
  */
-export function createApi(deps: ApiDeps): Hono<Env> {
+export function createApi(given: ApiDeps): Hono<Env> {
+  const deps: ApiDeps = { ...given, throttle: given.throttle ?? defaultThrottle() };
   const api = new Hono<Env>();
 
   api.use(
@@ -72,6 +74,7 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   api.notFound((c) => c.json(new BeamstalkError("not_found", `no such route: ${c.req.method} ${c.req.path}`).toBody(), 404));
 
   api.onError((err, c) => {
+    if (err instanceof RateLimited) c.header("Retry-After", String(err.retryAfter));
     if (err instanceof BeamstalkError) return c.json(err.toBody(), err.status as 400);
     if (err instanceof HTTPException) {
       const e = new BeamstalkError("bad_request", err.message || "bad request");

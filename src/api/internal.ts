@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { badRequest, notFound } from "../lib/errors.ts";
-import { isAppName } from "../lib/validate.ts";
+import { isAppName, isRefUpdate } from "../lib/validate.ts";
 import type { PushRequest } from "../deploy/types.ts";
 import { type ApiDeps, type Env, readJson } from "./context.ts";
 
@@ -65,21 +65,35 @@ export function internalRoutes(deps: ApiDeps) {
   return r;
 }
 
-function parsePush(body: Record<string, unknown>): PushRequest {
+/** The only env the hook passes on: where git keeps a push in quarantine (hook.ts's quarantineEnv). */
+const QUARANTINE_KEYS = ["GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH"] as const;
+
+/** The hook's push request, checked; any other env it names (GIT_CONFIG_*, GIT_SSH_COMMAND, …) never reaches git. */
+export function parsePush(body: Record<string, unknown>): PushRequest {
   const { app, userId, repoPath, refs, gitEnv, pushOptions, clean, hot } = body;
   if (!isAppName(app)) throw badRequest("push: invalid app");
   if (typeof repoPath !== "string") throw badRequest("push: repoPath missing");
-  if (!Array.isArray(refs) || refs.some((r) => typeof r?.old !== "string" || typeof r?.new !== "string" || typeof r?.ref !== "string")) {
-    throw badRequest("push: refs must be [{old, new, ref}]");
+  if (!Array.isArray(refs) || refs.some((r) => typeof r !== "object" || r === null || !isRefUpdate(r))) {
+    throw badRequest("push: refs must be [{old, new, ref}]: object ids and valid ref names");
   }
   return {
     app,
     userId: typeof userId === "number" ? userId : null,
     repoPath,
     refs: refs as PushRequest["refs"],
-    gitEnv: typeof gitEnv === "object" && gitEnv !== null ? (gitEnv as Record<string, string>) : {},
+    gitEnv: quarantineOnly(gitEnv),
     pushOptions: Array.isArray(pushOptions) ? pushOptions.filter((o): o is string => typeof o === "string") : [],
     clean: clean === true,
     hot: hot === true,
   };
+}
+
+function quarantineOnly(given: unknown): PushRequest["gitEnv"] {
+  const env: PushRequest["gitEnv"] = {};
+  if (typeof given !== "object" || given === null) return env;
+  for (const key of QUARANTINE_KEYS) {
+    const value = (given as Record<string, unknown>)[key];
+    if (typeof value === "string") env[key] = value;
+  }
+  return env;
 }

@@ -9,6 +9,7 @@ export const EXIT: Record<ErrorCode | "unexpected", number> = {
   not_logged_in: 3,
   unauthorized: 3,
   api_key_expired: 3,
+  rate_limited: 3,
   forbidden: 4,
   not_found: 4,
   conflict: 5,

@@ -2,6 +2,7 @@ import { chmodSync, renameSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createApi } from "../api/index.ts";
+import { defaultThrottle } from "../api/throttle.ts";
 import { build } from "../builder/index.ts";
 import { CronScheduler } from "../deploy/cron.ts";
 import { Jobs } from "../deploy/jobs.ts";
@@ -197,7 +198,7 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
           certificates: state.certificates,
           logger,
           listen: { hostname: options.bind, port: options.httpsPort },
-          entrance: (entrance) => router.entrance(entrance),
+          entrance: (entrance) => router.entrance({ ...entrance, socketDir: paths.tmp }),
           acme: {
             directoryUrl: options.acmeDirectory,
             ...(options.acmeEmail ? { email: options.acmeEmail } : {}),
@@ -224,7 +225,10 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   const cron = new CronScheduler({ state, jobs, logs, logger });
 
   let sshPort: number | undefined;
+  // One set of rate limits for the API and git over HTTP: a bad key counts the same on both.
+  const throttle = defaultThrottle();
   api = createApi({
+    throttle,
     agentBinary: () => (Bun.main.startsWith("/$bunfs/") ? process.execPath : undefined),
     ...(swarm ? { nodes: nodeActions({ ...swarm, runner, state, logger, restart: (app, user, out) => deployer.restart(app, user, out) }) } : {}),
     sshPort: () => sshPort,
@@ -260,10 +264,12 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
     },
   });
 
-  const access = gitAccess(state);
+  const access = gitAccess(state, throttle);
   const git = createGitHttp({ reposDir: paths.repos, hookCommand: hookCommand(), logger, ...access, hookEnv: () => ({ BEAMSTALK_SOCKET: paths.socket }) });
   async function gitOrApi(req: Request, server: Bun.Server<any>): Promise<Response> {
-    return (await git(req, server)) ?? api.fetch(req, { transport: "tcp" });
+    // The client's address as the router's front saw it (entrance.ts), for the API's rate limits.
+    const clientIp = server.requestIP(req)?.address;
+    return (await git(req, server)) ?? api.fetch(req, { transport: "tcp", ...(clientIp ? { clientIp } : {}) });
   }
 
   await deployer.restoreRoutes().catch((err) => logger.error("deploy.restore_failed", { error: (err as Error).message }));
@@ -302,6 +308,8 @@ export async function boot(options: ServerOptions, logger: Logger = createLogger
   const http = router.listen({
     hostname: options.bind,
     port: options.httpPort,
+    // The slow path's unix socket, in a fresh 0700 directory under the data directory's tmp/.
+    socketDir: paths.tmp,
     ...(tls ? { before: tls.httpFront, bypass: tls.answersHttp } : {}),
   });
   // Bound beside the socket, then renamed over it: a successor takes the path from the daemon it replaces atomically.

@@ -1,5 +1,6 @@
 import type { FileSink } from "bun";
 import { resolve } from "node:path";
+import { RateLimited } from "../lib/errors.ts";
 import { killGroup, start } from "../lib/exec.ts";
 import type { Logger } from "../lib/logger.ts";
 import { decideAccess, type GitAccessOptions, type GitUser, gitProcessEnv, safeGitProtocol } from "./access.ts";
@@ -14,8 +15,11 @@ export interface GitHttpOptions extends GitAccessOptions, Pick<RepoOptions, "max
   /** argv of the pre-receive hook written into each repository. */
   hookCommand: readonly string[];
   logger: Logger;
-  /** The user behind the request's credentials (Basic auth, API key as password), or null. */
-  authenticate(req: Request): Promise<GitUser | null>;
+  /**
+   * The user behind the request's credentials (Basic auth, API key as password),
+   * or null; throws RateLimited when the client's address has to wait (429).
+   */
+  authenticate(req: Request, clientIp?: string): Promise<GitUser | null>;
   /** Extra env for git and the pre-receive hook, e.g. `{ BEAMSTALK_SOCKET }`. */
   hookEnv(user: GitUser, app: string, req?: Request): Record<string, string>;
   /**
@@ -28,6 +32,8 @@ export interface GitHttpOptions extends GitAccessOptions, Pick<RepoOptions, "max
 /** The part of Bun's Server the handler uses to lift its idle timeout for a git request. */
 export interface RequestTimeouts {
   timeout(req: Request, seconds: number): void;
+  /** The client as the router's front saw it (for the rate limits). */
+  requestIP?(req: Request): { address: string } | null;
 }
 
 export type GitHttpHandler = (req: Request, server?: RequestTimeouts) => Promise<Response | null>;
@@ -53,7 +59,13 @@ export function createGitHttp(given: GitHttpOptions): GitHttpHandler {
     if (parsed === null) return null;
     if (!parsed.ok) return text(parsed.status, parsed.message);
     const { route } = parsed;
-    const user = await options.authenticate(req);
+    let user: GitUser | null;
+    try {
+      user = await options.authenticate(req, server?.requestIP?.(req)?.address);
+    } catch (error) {
+      if (!(error instanceof RateLimited)) throw error;
+      return text(429, `${error.message}; ${error.hint}`, { "Retry-After": String(error.retryAfter) });
+    }
     if (!user) {
       return text(401, "authentication required: use your API key as the password (`beamstalk login` writes ~/.netrc)", {
         "WWW-Authenticate": REALM,

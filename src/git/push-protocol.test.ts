@@ -18,3 +18,11 @@ test("ref update lines", () => {
   expect(parseRefUpdates("")).toEqual([]);
   expect(() => parseRefUpdates("nonsense\n")).toThrow();
 });
+
+test("ref names git would refuse are refused: control characters, NUL, spaces, `..`, outside refs/", () => {
+  const a = "a".repeat(40);
+  for (const ref of ["refs/heads/../../x", "refs/heads/ma\u0000in", "refs/heads/a\tb", "refs/heads/x\rremote: fake", "heads/main", "refs/heads/.hidden", "refs/heads/x.lock", "refs/heads/a@{1}", "refs/heads//x", "refs/heads/x/", "refs/heads/~1"]) {
+    expect(() => parseRefUpdates(`${ZERO_SHA} ${a} ${ref}\n`)).toThrow(/unexpected ref update line/);
+  }
+  expect(parseRefUpdates(`${ZERO_SHA} ${a} refs/heads/feature/x-1.2\n`)).toEqual([{ old: ZERO_SHA, new: a, ref: "refs/heads/feature/x-1.2" }]);
+});

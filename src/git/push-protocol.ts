@@ -3,6 +3,8 @@
  * socket. The hook POSTs a PushRequest to PUSH_PATH; the daemon answers with a
  * streamed text/plain body: lines of build output, then one exit line.
  */
+import { isRefUpdate } from "../lib/validate.ts";
+
 export const PUSH_PATH = "/internal/push";
 
 export interface RefUpdate {
@@ -51,15 +53,13 @@ export function parseExitLine(line: string): number | null {
   return match ? Number(match[1]) : null;
 }
 
-const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
-
 /** Parses the `<old> <new> <ref>` lines git gives pre-receive on stdin. */
 export function parseRefUpdates(text: string): RefUpdate[] {
   const refs: RefUpdate[] = [];
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;
     const [old, next, ref, ...rest] = line.trim().split(" ");
-    if (!old || !next || !ref || rest.length > 0 || !SHA.test(old) || !SHA.test(next)) {
+    if (!old || !next || !ref || rest.length > 0 || !isRefUpdate({ old, new: next, ref })) {
       throw new Error(`unexpected ref update line: ${JSON.stringify(line).slice(0, 200)}`);
     }
     refs.push({ old, new: next, ref });

@@ -17,7 +17,8 @@ export type ErrorCode =
   | "internal"
   | "unreachable"
   | "not_logged_in"
-  | "usage";
+  | "usage"
+  | "rate_limited";
 
 const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
@@ -35,6 +36,7 @@ const STATUS: Record<ErrorCode, number> = {
   unreachable: 503,
   not_logged_in: 401,
   usage: 400,
+  rate_limited: 429,
 };
 
 export class BeamstalkError extends Error {
@@ -54,6 +56,17 @@ export class BeamstalkError extends Error {
 
   toBody(): { error: { code: ErrorCode; message: string; hint?: string } } {
     return { error: { code: this.code, message: this.message, ...(this.hint ? { hint: this.hint } : {}) } };
+  }
+}
+
+/** Too many failed attempts: the API answers 429 with Retry-After. */
+export class RateLimited extends BeamstalkError {
+  constructor(
+    message: string,
+    /** Whole seconds until the next attempt is allowed. */
+    readonly retryAfter: number,
+  ) {
+    super("rate_limited", message, `try again in ${retryAfter} s`);
   }
 }
 

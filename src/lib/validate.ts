@@ -66,3 +66,23 @@ export function isReleaseName(value: string): boolean {
 export function isReleaseVersion(value: string): boolean {
   return /^[0-9A-Za-z][0-9A-Za-z.+_-]*$/.test(value) && !value.includes("..");
 }
+
+/** A SHA-1 or SHA-256 object id, lowercase hex. */
+const OBJECT_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+
+/**
+ * A ref name as git allows it (git check-ref-format): under refs/, no control
+ * characters, space, ~ ^ : ? * [ or \\, no `..`, `@{`, `//`, no component
+ * starting with `.` or ending in `.lock`, not ending in `/` or `.`. git itself
+ * never hands the hook anything else; the daemon refuses it all the same.
+ */
+export function isRefName(ref: string): boolean {
+  if (ref.length > 1024 || !ref.startsWith("refs/") || /[\x00-\x20\x7f~^:?*[\\]/.test(ref)) return false;
+  if (ref.includes("..") || ref.includes("@{") || ref.includes("//") || ref.endsWith("/") || ref.endsWith(".")) return false;
+  return ref.split("/").every((part) => part !== "" && !part.startsWith(".") && !part.endsWith(".lock"));
+}
+
+/** One ref update as the daemon accepts it: two object ids and a valid ref name. */
+export function isRefUpdate(update: { old?: unknown; new?: unknown; ref?: unknown }): update is { old: string; new: string; ref: string } {
+  return typeof update.old === "string" && typeof update.new === "string" && typeof update.ref === "string" && OBJECT_ID.test(update.old) && OBJECT_ID.test(update.new) && isRefName(update.ref);
+}

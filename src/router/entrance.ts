@@ -1,13 +1,21 @@
 import type { Server, Socket, WebSocketHandler } from "bun";
 import type { Logger } from "../lib/logger.ts";
 import type { BackendRegistry } from "./backends.ts";
-import { type ClientAddress, createFront, type Front } from "./front.ts";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createFront, type Front } from "./front.ts";
+import { type ClientAddress, CLIENT_HEADER, vouchedClient } from "./handoff.ts";
 import type { RouteTable } from "./route-table.ts";
+import type { HeadLimits } from "./head-watch.ts";
 import type { WebSocketSession } from "./websocket-proxy.ts";
 
 /**
  * An entrance: the socket-level front (front.ts) and, behind it, the slow
- * path, a Bun.serve on 127.0.0.1 running the Request/Response router, which
+ * path, a Bun.serve running the Request/Response router on a unix socket in
+ * a fresh 0700 directory (mkdtemp, under `socketDir`), so that no other local user can reach it
+ * as if from the public port (handoff.ts says how it learns the client). It
  * takes what the front hands off (the API and git, maintenance pages, ACME
  * challenges, redirects, HTTP/1.0). The transport that feeds it client bytes
  * is separate: plain TCP here (listenTcp), TLS in src/tls/listener.ts.
@@ -22,6 +30,14 @@ export interface EntranceOptions {
   before?: (req: Request) => Response | null;
   /** Which requests for an app's host the front must hand to the slow path, for `before`. */
   bypass?: (host: string, target: string) => boolean;
+  /** Bounds on connections that have not sent a full request head (head-watch.ts). */
+  heads?: HeadLimits;
+  /**
+   * Where the slow path's socket directory is made (the daemon: `<data-dir>/tmp`,
+   * which no tmpfiles cleaner ages); the system's temporary directory when
+   * absent, or when the path would be too long for a unix socket.
+   */
+  socketDir?: string;
 }
 
 export interface Entrance {
@@ -44,6 +60,8 @@ export interface ListenOptions {
   port: number;
   before?: (req: Request) => Response | null;
   bypass?: (host: string, target: string) => boolean;
+  heads?: HeadLimits;
+  socketDir?: string;
 }
 
 export interface RouterListener {
@@ -65,12 +83,30 @@ export interface EntranceDeps {
 export function openEntrance(deps: EntranceDeps, options: EntranceOptions): Entrance {
   let publicPort = 0;
   let view: Server<WebSocketSession> | undefined;
+  // sun_path holds 108 bytes: "<parent>/beamstalk-slow-XXXXXX/slow.sock" must fit.
+  const parent = options.socketDir !== undefined && Buffer.byteLength(options.socketDir) + 32 < 104 ? options.socketDir : tmpdir();
+  const dir = mkdtempSync(join(parent, "beamstalk-slow-"));
+  const socketPath = join(dir, "slow.sock");
+  const secret = randomBytes(24).toString("base64url");
+  /** Each request's client, as the front vouched for it. */
+  const clients = new WeakMap<Request, ClientAddress>();
   const slow = Bun.serve<WebSocketSession>({
-    hostname: "127.0.0.1",
-    port: 0,
-    idleTimeout: 0,
-    fetch: (req, server) => {
-      view ??= clientView(server, front.clients, () => publicPort);
+    unix: socketPath,
+    // Bun's types leave idleTimeout out of unix-socket servers; at run time it is honoured (NOTES.md).
+    ...({ idleTimeout: 0 } as object),
+    fetch: (given, server) => {
+      // Without a Host (HTTP/1.0) or with an empty one, Bun's req.url is the bare path; routers
+      // that cut the origin off by position would cut part of the path instead.
+      const req =
+        given.url.charCodeAt(0) === 47
+          ? new Request(`http://localhost${given.url}`, { method: given.method, headers: given.headers, body: given.body, signal: given.signal, duplex: "half" } as RequestInit)
+          : given;
+      const client = vouchedClient(req.headers.get(CLIENT_HEADER), secret);
+      if (client === null) return new Response("not from the router's front\n", { status: 400, headers: { connection: "close" } });
+      // Never passed on (an app behind the slow path would learn the secret).
+      req.headers.delete(CLIENT_HEADER);
+      clients.set(req, client);
+      view ??= clientView(server as Server<WebSocketSession>, clients, () => publicPort);
       return options.before?.(req) ?? deps.handle(req, view);
     },
     websocket: deps.websocket,
@@ -81,8 +117,10 @@ export function openEntrance(deps: EntranceDeps, options: EntranceOptions): Entr
     logger: deps.logger,
     proto: options.proto,
     publicPort: () => publicPort,
-    slowPort: () => slow.port!,
+    slowPath: () => socketPath,
+    handoffSecret: secret,
     ...(options.bypass ? { bypass: options.bypass } : {}),
+    ...(options.heads ? { heads: options.heads } : {}),
   });
   return {
     handlers: front.handlers,
@@ -92,6 +130,7 @@ export function openEntrance(deps: EntranceDeps, options: EntranceOptions): Entr
     async stop(force = false) {
       front.close(force);
       await slow.stop(force);
+      rmSync(dir, { recursive: true, force: true });
     },
     async drain(boundMs) {
       const deadline = Date.now() + boundMs;
@@ -104,6 +143,7 @@ export function openEntrance(deps: EntranceDeps, options: EntranceOptions): Entr
         front.close(true);
         await slow.stop(true);
       }
+      rmSync(dir, { recursive: true, force: true });
       return cut;
     },
   };
@@ -147,17 +187,13 @@ export function listenTcp(entrance: Entrance, options: ListenOptions): RouterLis
 
 /**
  * The slow path's server as the router and API see it: requestIP() gives the
- * client the front piped (not the pipe's own 127.0.0.1 end) and `port` the
- * public listener's.
+ * client the front vouched for (the unix socket has no peer address) and
+ * `port` the public listener's.
  */
-function clientView(server: Server<WebSocketSession>, clients: Map<number, ClientAddress>, publicPort: () => number): Server<WebSocketSession> {
+function clientView(server: Server<WebSocketSession>, clients: WeakMap<Request, ClientAddress>, publicPort: () => number): Server<WebSocketSession> {
   return new Proxy(server, {
     get(target, prop) {
-      if (prop === "requestIP")
-        return (req: Request) => {
-          const peer = target.requestIP(req);
-          return (peer && clients.get(peer.port)) ?? peer;
-        };
+      if (prop === "requestIP") return (req: Request) => clients.get(req) ?? null;
       if (prop === "port") return publicPort();
       const value = Reflect.get(target, prop, target);
       return typeof value === "function" ? value.bind(target) : value;

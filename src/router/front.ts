@@ -3,12 +3,12 @@ import type { Logger } from "../lib/logger.ts";
 import type { BackendRegistry, BackendState } from "./backends.ts";
 import { after, append, flush, put } from "../lib/socket-bytes.ts";
 import { ChunkedDecoder } from "./chunked.ts";
-import { HttpParseError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead } from "./http1.ts";
+import { HttpParseError, isValidHost, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead } from "./http1.ts";
 import { errorPageBytes, plainError } from "./pages.ts";
-import { type ClientAddress, type Pipe, SlowPathPipes } from "./handoff.ts";
-
-export type { ClientAddress } from "./handoff.ts";
+import { clientHeaderLine, type Pipe, SlowPathPipes } from "./handoff.ts";
 import { IdlePool } from "./idle-pool.ts";
+import { addressKey } from "../lib/client-address.ts";
+import { DEFAULT_HEAD_LIMITS, HeadWatch, type HeadLimits } from "./head-watch.ts";
 import { nextBackend, type Route, type RouteTable } from "./route-table.ts";
 
 /**
@@ -24,9 +24,9 @@ import { nextBackend, type Route, type RouteTable } from "./route-table.ts";
  * Everything else (unknown hosts: the API and git; apps in maintenance or
  * without replicas; ACME challenges and redirects to HTTPS; HTTP/1.0 and
  * absolute-form requests) is handed off: the connection, from that request
- * on, is piped to the slow path, a Bun.serve on 127.0.0.1 running the
- * Request/Response router (index.ts). The slow path learns the client's
- * address from `clients`, keyed by the pipe's local port.
+ * on, is piped to the slow path, a Bun.serve on a unix socket running the
+ * Request/Response router (index.ts). The front still frames each request
+ * it pipes, and puts the client's address first in its head (handoff.ts).
  *
  * Why by hand: Bun's fetch client and Request/Response cost 2.5× nginx's CPU
  * per proxied request here (bench/ceilings.ts); bytes between sockets cost
@@ -51,10 +51,14 @@ export interface FrontOptions {
   proto: "http" | "https";
   /** The port clients connect to (X-Forwarded-Port). */
   publicPort: () => number;
-  /** The slow path's port on 127.0.0.1. */
-  slowPort: () => number;
+  /** The slow path's unix socket. */
+  slowPath: () => string;
+  /** Vouches for the client in each request handed to the slow path (handoff.ts). */
+  handoffSecret: string;
   /** Requests for these go the slow way even when an app has the host (ACME challenges, redirects to HTTPS). */
   bypass?: (host: string, target: string) => boolean;
+  /** Bounds on connections that have not sent a full head (head-watch.ts); defaults: 20 s, 75 s idle, 256 per address. */
+  heads?: HeadLimits;
 }
 
 const enum C {
@@ -82,8 +86,14 @@ const enum U {
 
 interface Client {
   wire: Wire;
-  /** The client's address, read at its first proxied request. */
-  address: string | undefined;
+  /** The client's address, read at open. */
+  address: string;
+  /** What the per-address bound counts it under (head-watch.ts). */
+  addressKey: string;
+  /** It has not sent a full head yet (head-watch.ts). */
+  pending: boolean;
+  /** When its wait for a head began (coarse clock). */
+  since: number;
   state: C;
   /** Bytes read and not yet handled (the next request, pipelined). */
   buf: Buffer | null;
@@ -136,6 +146,8 @@ interface Upstream {
 }
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
+/** An Upgrade header in a head handed to the slow path: after it, the connection may carry anything. */
+const UPGRADE = /\r\nupgrade[ \t]*:/i;
 /** A pooled upstream connection idle longer than this is closed rather than reused (Node's and Bun's servers drop idle ones after 5–10 s). */
 const MAX_IDLE_MS = 4_000;
 /** Requests sent again on a fresh connection when a pooled one turns out closed before answering (nginx's default too). */
@@ -157,8 +169,6 @@ export interface Front {
     drain(client: Client): void;
     close(client: Client): void;
   };
-  /** Slow-path connection (by its local port) → the client it carries. */
-  readonly clients: Map<number, ClientAddress>;
   /**
    * Shutting down: closes pooled upstream connections; client connections
    * close after their current exchange (answered with `connection: close`),
@@ -185,6 +195,9 @@ export function createFront(options: FrontOptions): Front {
   let now = performance.now();
   const clock = setInterval(() => (now = performance.now()), 250);
   clock.unref();
+  const watch = new HeadWatch(options.heads ?? DEFAULT_HEAD_LIMITS);
+  const sweeper = setInterval(sweep, Math.min(1000, watch.limits.headTimeoutMs / 4));
+  sweeper.unref();
 
   // ---- client side -------------------------------------------------------
 
@@ -208,10 +221,17 @@ export function createFront(options: FrontOptions): Front {
     }
   }
 
-  /** Parses and starts the next buffered request, if its head is complete. */
+  /** Parses and starts the next buffered request, if its head is complete (on a piped connection, every one buffered). */
   function nextRequest(c: Client): void {
+    for (;;) {
+      if (!nextHead(c)) return;
+    }
+  }
+
+  /** One request: true when a piped one went to the slow path whole and the next may follow at once. */
+  function nextHead(c: Client): boolean {
     let buf = c.buf;
-    if (buf === null) return;
+    if (buf === null) return false;
     // Stray CRLFs between requests are ignored (RFC 9112 §2.2).
     let skip = 0;
     while (skip + 1 < buf.length && buf[skip] === 13 && buf[skip + 1] === 10) skip += 2;
@@ -219,35 +239,49 @@ export function createFront(options: FrontOptions): Front {
       buf = c.buf = skip === buf.length ? null : buf.subarray(skip);
       c.scanned = 0;
     }
-    if (buf === null) return;
+    if (buf === null) return false;
     // A head arriving in pieces is searched from where the last search stopped.
     const end = buf.indexOf(CRLFCRLF, c.scanned > 3 ? c.scanned - 3 : 0);
     if (end < 0 || end > MAX_HEAD) {
       if (end > MAX_HEAD || buf.length > MAX_HEAD + 4) reject(c, 431, "request head too large");
-      else c.scanned = buf.length;
-      return;
+      else {
+        c.scanned = buf.length;
+        watch.started(c, now);
+      }
+      return false;
     }
     c.scanned = 0;
+    if (c.pending) watch.settle(c);
+    const text = buf.toString("latin1", 0, end);
     let head: RequestHead;
     try {
-      head = parseRequestHead(buf.toString("latin1", 0, end));
+      head = parseRequestHead(text);
     } catch (error) {
       const status = error instanceof HttpParseError ? error.status : 400;
       reject(c, status, error instanceof Error ? error.message : "bad request");
-      return;
-    }
-    const route = head.target !== null && head.minor === 1 ? table.lookup(head.host) : undefined;
-    if (route === undefined || route.states.length === 0 || table.inMaintenance(route.app) || options.bypass?.(head.host!, head.target!)) {
-      handOff(c);
-      return;
+      return false;
     }
     c.buf = buf.length > end + 4 ? buf.subarray(end + 4) : null;
-    send(c, head, route);
+    if (c.pipe === null) {
+      const route = head.target !== null && head.minor === 1 ? table.lookup(head.host) : undefined;
+      if (!(route === undefined || route.states.length === 0 || table.inMaintenance(route.app) || options.bypass?.(head.host!, head.target!))) {
+        send(c, head, route);
+        return false;
+      }
+    }
+    // For the slow path (isValidHost says why only here).
+    if (head.host !== null && !isValidHost(head.host)) {
+      reject(c, 400, "bad host header");
+      return false;
+    }
+    // From this request on, the connection belongs to the slow path.
+    c.pipe ??= pipes.open(c);
+    return pipeRequest(c, head, text);
   }
 
   function send(c: Client, head: RequestHead, route: Route): void {
     const backend = nextBackend(route)!;
-    const address = c.address ?? (c.address = c.wire.remoteAddress);
+    const address = c.address;
     const forwarded =
       `\r\nx-forwarded-for: ${head.forwardedFor === null ? "" : `${head.forwardedFor}, `}${address}` +
       (head.host === null ? "" : `\r\nx-forwarded-host: ${head.host}`) +
@@ -306,14 +340,18 @@ export function createFront(options: FrontOptions): Front {
     if (chunk.length > 0) sendUp(c, chunk);
     if (c.chunked === null ? c.body === 0 : c.chunked.done) {
       c.chunked = null;
-      c.state = C.Wait;
+      // A piped request's answer comes back as bytes, unframed: the next request may follow at once.
+      c.state = c.pipe === null ? C.Wait : C.Head;
       if (rest !== null) onData(c, rest);
     }
   }
 
   function sendUp(c: Client, data: Uint8Array): void {
     const up = c.up;
-    if (up === null) return;
+    if (up === null) {
+      if (c.pipe !== null && !put(c.pipe.sock, c.pipe, data)) pauseClient(c);
+      return;
+    }
     up.replay = null;
     if (!put(up.sock, up, data)) pauseClient(c);
   }
@@ -344,6 +382,8 @@ export function createFront(options: FrontOptions): Front {
 
   function onDrain(c: Client): void {
     if (!flush(c.wire, c)) return;
+    // A keep-alive connection's idle time starts once the client has read everything.
+    if (!c.pending) c.since = now;
     unblock(c);
     if (c.endWhenFlushed) c.wire.end();
   }
@@ -357,6 +397,7 @@ export function createFront(options: FrontOptions): Front {
 
   function onClose(c: Client): void {
     c.closed = true;
+    watch.settle(c);
     c.state = C.Closing;
     c.out = null;
     unblock(c);
@@ -402,8 +443,7 @@ export function createFront(options: FrontOptions): Front {
   // ---- hand-off to the slow path (handoff.ts) -------------------------------
 
   const pipes = new SlowPathPipes<Client>({
-    slowPort: options.slowPort,
-    address: (c) => ({ address: c.wire.remoteAddress, port: c.wire.remotePort, family: c.wire.remoteAddress.includes(":") ? "IPv6" : "IPv4" }),
+    socketPath: options.slowPath,
     isClosed: (c) => c.closed,
     toClient: sendClient,
     resume: resumeClient,
@@ -411,10 +451,35 @@ export function createFront(options: FrontOptions): Front {
     unreachable: (c) => reject(c, 502, "the router's internal listener is not answering"),
   });
 
-  function handOff(c: Client): void {
-    c.state = C.Piped;
-    c.pipe = pipes.open(c, c.buf);
-    c.buf = null;
+  /**
+   * Sends a request to the slow path with the client header first (handoff.ts).
+   * After an upgrade or a CONNECT, what follows is no more requests: the rest
+   * of the connection goes raw. True when the next request may be parsed now.
+   */
+  function pipeRequest(c: Client, head: RequestHead, text: string): boolean {
+    const line = text.indexOf("\r\n");
+    const client = clientHeaderLine(options.handoffSecret, c.address, c.wire.remotePort);
+    sendUp(c, Buffer.from(line < 0 ? `${text}${client}\r\n\r\n` : `${text.slice(0, line)}${client}${text.slice(line)}\r\n\r\n`, "latin1"));
+    if (head.websocket || head.method === "CONNECT" || UPGRADE.test(text)) {
+      c.state = C.Piped;
+      const rest = c.buf;
+      c.buf = null;
+      if (rest !== null) sendUp(c, rest);
+      return false;
+    }
+    if (head.body === "none") {
+      c.state = C.Head;
+      return true;
+    }
+    c.state = C.Body;
+    c.body = head.length;
+    c.chunked = head.body === "chunked" ? new ChunkedDecoder() : null;
+    if (c.buf !== null) {
+      const rest = c.buf;
+      c.buf = null;
+      forwardBody(c, rest);
+    }
+    return false;
   }
 
   // ---- upstream side ------------------------------------------------------
@@ -758,8 +823,21 @@ export function createFront(options: FrontOptions): Front {
       return;
     }
     c.state = C.Head;
+    c.since = now;
     resumeClient(c);
     nextRequest(c);
+  }
+
+  /** Once a second: a head that is late gets its 408, a keep-alive connection idle too long is closed. */
+  function sweep(): void {
+    now = performance.now();
+    for (const c of open) {
+      if (c.state !== C.Head) continue;
+      // A piped connection between requests may be streaming a long answer from the slow path: never idle.
+      const due = watch.due(c, c.pipe === null && c.buf === null && c.out === null, now);
+      if (due === "late") reject(c, 408, "the request head took too long");
+      else if (due === "idle") endClient(c);
+    }
   }
 
   return {
@@ -767,7 +845,10 @@ export function createFront(options: FrontOptions): Front {
       open: (wire) => {
         const c: Client = {
           wire,
-          address: undefined,
+          address: wire.remoteAddress,
+          addressKey: addressKey(wire.remoteAddress),
+          pending: false,
+          since: now,
           scanned: 0,
           paused: false,
           state: C.Head,
@@ -783,6 +864,7 @@ export function createFront(options: FrontOptions): Front {
           closed: false,
         };
         if (closing) wire.end();
+        else if (!watch.admit(c)) reject(c, 429, "too many connections from your address are waiting to send a request");
         else open.add(c);
         return c;
       },
@@ -793,11 +875,11 @@ export function createFront(options: FrontOptions): Front {
         onClose(c);
       },
     },
-    clients: pipes.clients,
     close(force) {
       closing = true;
       stopAbandoning();
       clearInterval(clock);
+      clearInterval(sweeper);
       pool.closeAll();
       for (const c of open) {
         if (force) c.wire.terminate();
@@ -806,7 +888,8 @@ export function createFront(options: FrontOptions): Front {
       if (force) return;
       // A keep-alive client idle now may be sending its next request this instant: closing it
       // would fail that request. It gets DRAIN_IDLE_MS to send one, answered with
-      // `connection: close`; whoever is still idle after that is closed.
+      // `connection: close`; whoever is still idle after that is closed. A piped connection is
+      // the slow path's to end (it may still be streaming an answer): its own stop does.
       setTimeout(() => {
         for (const c of open) if (c.state === C.Head && c.buf === null && c.up === null) endClient(c);
       }, DRAIN_IDLE_MS).unref();

@@ -147,3 +147,9 @@ test("only spaces and tabs are optional whitespace: chunked\\xa0 or a length wit
   expect(refused(head("POST / HTTP/1.1", "Host: a", "Content-Length: 5\x0b"))).toBe(400);
   expect(parseRequestHead(head("POST / HTTP/1.1", "Host: a", "Content-Length: \t5 "))).toMatchObject({ body: "length", length: 5 });
 });
+
+test("host values: what the slow path may be handed (RFC 9112 §3.2), and what it may not", async () => {
+  const { isValidHost } = await import("./http1.ts");
+  for (const host of ["web.test", "WEB.test:8080", "127.0.0.1", "[::1]", "[::1]:443", "", "xn--bcher-kva.example", "a_b.test"]) expect([host, isValidHost(host)]).toEqual([host, true]);
+  for (const host of ["a b", "a@b", "web.test/x", "web.test?x", "web.test#", "wé.test", "[::1", "::1]", "[::1]x", "a[b]", "\\\\x"]) expect([host, isValidHost(host)]).toEqual([host, false]);
+});

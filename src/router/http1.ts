@@ -104,6 +104,28 @@ function without(text: string, from: number, drops: number[]): string {
   return out + text.slice(at);
 }
 
+/** Characters of a Host value (RFC 3986 reg-name, IP-literal brackets, port): by char code. */
+const HOST_CHARS = new Uint8Array(128);
+for (const ch of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%:[]") HOST_CHARS[ch.charCodeAt(0)] = 1;
+
+/**
+ * A Host value a server must accept (RFC 9112 §3.2 wants a 400 for any other).
+ * Not checked per request on the fast path (a host that names an app is valid):
+ * the front checks what it hands to the slow path, where Bun, given a Host it
+ * cannot parse (a space, `@`, `/`, non-ASCII), makes `req.url` the bare path,
+ * and routers that cut the origin off it by position then cut part of the path.
+ */
+export function isValidHost(host: string): boolean {
+  for (let i = 0; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c > 127 || HOST_CHARS[c] === 0) return false;
+  }
+  // Brackets only around an IP literal at the start, then nothing or a port.
+  const close = host.lastIndexOf("]");
+  if (host.charCodeAt(0) !== 91) return close < 0 && !host.includes("[");
+  return close > 0 && host.indexOf("[", 1) < 0 && host.indexOf("]") === close && (close === host.length - 1 || host.charCodeAt(close + 1) === 58);
+}
+
 export class HttpParseError extends Error {
   constructor(
     message: string,

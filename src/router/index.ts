@@ -37,7 +37,7 @@ export interface Router {
   abandon(backends: Backend[]): void;
   /**
    * Listens for HTTP on hostname:port with the socket-level front (front.ts)
-   * in front of a Bun.serve running `fetch` (the slow path, on 127.0.0.1).
+   * in front of a Bun.serve running `fetch` (the slow path, on a unix socket in a 0700 directory).
    * `before` answers first on the slow path (ACME challenges, redirects to
    * HTTPS); `bypass` says which requests the front must send there for it.
    */

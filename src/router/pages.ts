@@ -47,6 +47,8 @@ export function plainError(status: number, reason: string): Uint8Array {
 
 const STATUS_TEXT: Record<number, string> = {
   400: "Bad Request",
+  408: "Request Timeout",
+  429: "Too Many Requests",
   431: "Request Header Fields Too Large",
   501: "Not Implemented",
   502: "Bad Gateway",

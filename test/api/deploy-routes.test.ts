@@ -78,6 +78,11 @@ describe("the push endpoint for the git hook", () => {
     expect(await local.text()).toBe("!     internal error in the deploy pipeline; the server log has details\nbeamstalk:exit=1\n");
     const bad = await t.api.request("/internal/push", { method: "POST", body: JSON.stringify({ ...body, app: "../x" }), headers: { "content-type": "application/json" } }, { transport: "unix" });
     expect(bad.status).toBe(400);
+    const a = "a".repeat(40);
+    for (const refs of [[{ old: a, new: a, ref: "refs/heads/../../x" }], [{ old: a, new: "HEAD", ref: "refs/heads/main" }], [null]]) {
+      const res = await t.api.request("/internal/push", { method: "POST", body: JSON.stringify({ ...body, refs }), headers: { "content-type": "application/json" } }, { transport: "unix" });
+      expect(res.status).toBe(400);
+    }
   });
 });
 
@@ -99,4 +104,15 @@ describe("processes: ps, scale, restart", () => {
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe("deploy_failed");
   });
+});
+
+test("a push request's git env keeps only git's quarantine variables", async () => {
+  const { parsePush } = await import("../../src/api/internal.ts");
+  const push = parsePush({
+    app: "web",
+    repoPath: "/x",
+    refs: [],
+    gitEnv: { GIT_OBJECT_DIRECTORY: "/q/objects", GIT_QUARANTINE_PATH: "/q", GIT_CONFIG_PARAMETERS: "'core.fsmonitor=touch /tmp/x'", GIT_SSH_COMMAND: "touch /tmp/x", LD_PRELOAD: "/tmp/x.so", GIT_ALTERNATE_OBJECT_DIRECTORIES: 7 },
+  });
+  expect(push.gitEnv).toEqual({ GIT_OBJECT_DIRECTORY: "/q/objects", GIT_QUARANTINE_PATH: "/q" });
 });

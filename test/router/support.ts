@@ -1,5 +1,6 @@
 import type { Server } from "bun";
 import { createMemoryLogger } from "../../src/lib/logger.ts";
+import type { HeadLimits } from "../../src/router/head-watch.ts";
 import { type Backend, createRouter, type Router, type WebSocketSession } from "../../src/router/index.ts";
 
 export interface RunningRouter {
@@ -19,7 +20,7 @@ const servers: { stop(force?: boolean): unknown }[] = [];
  * WebSocket backpressureLimit: its message-level WebSocket proxy is what a
  * connection handed off before its upgrade still goes through.
  */
-export function startRouter(options: { slowPath?: { backpressureLimit: number } } = {}): RunningRouter {
+export function startRouter(options: { slowPath?: { backpressureLimit: number }; heads?: HeadLimits } = {}): RunningRouter {
   const logger = createMemoryLogger();
   const router = createRouter({
     logger,
@@ -36,7 +37,7 @@ export function startRouter(options: { slowPath?: { backpressureLimit: number } 
     servers.push(server);
     return { router, logs: logger.lines, url: `http://127.0.0.1:${server.port}`, port: server.port! };
   }
-  const listener = router.listen({ hostname: "127.0.0.1", port: 0 });
+  const listener = router.listen({ hostname: "127.0.0.1", port: 0, ...(options.heads ? { heads: options.heads } : {}) });
   servers.push({ stop: (force) => listener.stop(force) });
   return { router, logs: logger.lines, url: `http://127.0.0.1:${listener.port}`, port: listener.port };
 }
@@ -74,4 +75,35 @@ export async function stopAll(): Promise<void> {
 
 export function get(r: RunningRouter, host: string, path = "/", init: RequestInit = {}): Promise<Response> {
   return fetch(r.url + path, { ...init, headers: { host, ...(init.headers as Record<string, string> | undefined) } });
+}
+
+/** A raw TCP connection to the router: what it wrote, and when it closed. */
+export async function rawConnection(port: number) {
+  let received = "";
+  let onClose: () => void = () => {};
+  const closed = new Promise<void>((resolve) => (onClose = resolve));
+  let isClosed = false;
+  const sock = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: {
+      data: (_s, chunk) => void (received += chunk.toString("latin1")),
+      close: () => {
+        isClosed = true;
+        onClose();
+      },
+      error: () => {},
+    },
+  });
+  return {
+    write: (text: string) => sock.write(text),
+    end: () => sock.end(),
+    get received() {
+      return received;
+    },
+    get isClosed() {
+      return isClosed;
+    },
+    closed,
+  };
 }

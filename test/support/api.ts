@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { createApi, type Bindings } from "../../src/api/index.ts";
 import type { NodeActions } from "../../src/api/nodes.ts";
+import type { AuthThrottle } from "../../src/api/throttle.ts";
 import { CronScheduler } from "../../src/deploy/cron.ts";
 import { Jobs } from "../../src/deploy/jobs.ts";
 import { createMemoryLogger } from "../../src/lib/logger.ts";
@@ -16,7 +17,7 @@ import type { Runner } from "../../src/runner/types.ts";
 export const SETUP_TOKEN = "bst_test-setup-token";
 
 /** An API over a real state.db in a temporary directory, called without sockets. */
-export function testApi(options: { clock?: Clock; runJob?: Runner["runJob"]; nodes?: NodeActions } = {}) {
+export function testApi(options: { clock?: Clock; runJob?: Runner["runJob"]; nodes?: NodeActions; throttle?: AuthThrottle } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "beamstalk-api-"));
   const { db } = openDatabase(join(dir, "state.db"));
   const state: State = createState(db, randomBytes(32), options.clock);
@@ -47,6 +48,7 @@ export function testApi(options: { clock?: Clock; runJob?: Runner["runJob"]; nod
     },
     removeApp: async (app) => void removed.push(app.name),
     ...(options.nodes ? { nodes: options.nodes } : {}),
+    ...(options.throttle ? { throttle: options.throttle } : {}),
     slugsDir: join(dir, "slugs"),
     /** Real job specs (src/deploy/jobs.ts) over the test's own runJob, if it gives one. */
     jobs,
