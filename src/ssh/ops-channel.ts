@@ -118,7 +118,8 @@ export function withPidFile(pidFile: string, argv: string[]): string[] {
 
 /** Ends the process group whose leader's pid is in `pidFile` (TERM, then KILL after 5 s), and removes the file. */
 export function killGroupArgv(pidFile: string): string[] {
-  return ["/bin/sh", "-c", 'p=$(cat "$0") || exit 0; kill -TERM -- "-$p" 2>/dev/null; for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- "-$p" 2>/dev/null || break; sleep 0.5; done; kill -KILL -- "-$p" 2>/dev/null; rm -f "$0"', pidFile];
+  // Debian's sh is dash, whose kill takes no `--`: a negative pid right after the signal is a group.
+  return ["/bin/sh", "-c", 'p=$(cat "$0") || exit 0; kill -TERM "-$p" 2>/dev/null; for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "-$p" 2>/dev/null || break; sleep 0.5; done; kill -KILL "-$p" 2>/dev/null; rm -f "$0"', pidFile];
 }
 
 /** Copies both ways until the process exits and its output is flushed; returns its exit code. */

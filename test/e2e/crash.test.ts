@@ -132,7 +132,8 @@ describe("a daemon killed mid-work leaves nothing half-done", () => {
     const marker = "timer.sleep(300_123)";
     const running = () => Bun.spawnSync(["docker", "top", replica, "-o", "pid,args"]).stdout.toString().split("\n").filter((l) => l.includes(marker));
     const client = Bun.spawn(["ssh", "-F", config, "-p", String(daemon.sshPort), "-T", "--", "git@127.0.0.1", JSON.stringify(["rpc", APP, `:${marker}`])], { stdin: "pipe", stdout: "ignore", stderr: "ignore" });
-    await until("the rpc running in the replica", 60_000, () => (running().length > 0 ? true : undefined));
+    // Its BEAM up (the release script has exec'd erl), not only the script that starts it.
+    await until("the rpc's BEAM running in the replica", 60_000, () => (running().some((l) => l.includes("beam.smp")) ? true : undefined));
     const cut = Date.now();
     client.kill("SIGKILL");
     await until("the rpc gone with its connection", 30_000, () => (running().length === 0 ? true : undefined));
