@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -60,6 +60,49 @@ function run(argv: string[], options: { allowFail?: boolean; stdin?: Uint8Array;
 const dockerAt = (socket: string, ...args: string[]) => ["docker", "-H", `unix://${socket}`, ...args];
 
 export async function startSwarmHosts(options: { hosts: number; images: string[]; spares?: number }): Promise<SwarmHosts> {
+  try {
+    return await startSwarmHostsOnce(options);
+  } catch (err) {
+    if (!(err instanceof StaleGossipKeys) || process.env.BEAMSTALK_TEST_MAY_RESTART_DOCKERD !== "1") throw err;
+    console.warn(`swarm-hosts: ${err.message}; restarting this machine's dockerd (BEAMSTALK_TEST_MAY_RESTART_DOCKERD=1) and starting over`);
+    await restartDockerd();
+    return startSwarmHostsOnce(options);
+  }
+}
+
+/**
+ * Docker 20.10's engine can keep the gossip keys of an earlier Swarm after a leave
+ * and an init (moby/moby#30590, #41722: "memberlist: No installed keys could
+ * decrypt the message"). Its network database then never hears the other hosts:
+ * no overlay traffic crosses hosts, and every replica elsewhere fails its health
+ * check. Only restarting that dockerd clears it. Seen once in a CI run, after
+ * several Swarms on one engine; no trigger found.
+ */
+class StaleGossipKeys extends Error {}
+
+/** Every host in the manager's view of the ingress network: their gossip reaches it. */
+async function waitForGossip(hosts: number): Promise<void> {
+  const peers = () => Number(run(["docker", "network", "inspect", "--verbose", "ingress", "--format", "{{len .Peers}}"], { allowFail: true }) || 0);
+  try {
+    await waitFor(() => peers() >= hosts + 1, 30_000, "every host's gossip reaching the manager");
+  } catch {
+    throw new StaleGossipKeys(`after 30 s the manager's network database sees ${peers()} of ${hosts + 1} hosts (the engine's stale Swarm gossip keys, moby/moby#30590)`);
+  }
+}
+
+/** Stops this machine's dockerd by its pid file and starts it again as .ci/run does. */
+async function restartDockerd(): Promise<void> {
+  const pid = Number(readFileSync("/var/run/docker.pid", "utf8").trim());
+  process.kill(pid, "SIGTERM");
+  await waitFor(() => !existsSync(`/proc/${pid}`), 60_000, "dockerd to stop");
+  const log = openSync(join(tmpdir(), "beamstalk-test-dockerd.log"), "a");
+  // setsid -f: not a child of this test process (bun ends a test file's leftover children).
+  Bun.spawnSync(["setsid", "-f", "dockerd"], { stdin: "ignore", stdout: log, stderr: log });
+  closeSync(log);
+  await waitFor(() => Bun.spawnSync(["docker", "info"]).exitCode === 0, 60_000, "dockerd to start again");
+}
+
+async function startSwarmHostsOnce(options: { hosts: number; images: string[]; spares?: number }): Promise<SwarmHosts> {
   const why = cannotRunSwarm();
   if (why) throw new Error(`cannot run a multi-host Swarm here: ${why}`);
   const swarmState = run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]);
@@ -109,6 +152,7 @@ export async function startSwarmHosts(options: { hosts: number; images: string[]
     const token = run(["docker", "swarm", "join-token", "-q", "worker"]);
     for (const h of hosts) run(dockerAt(h.socket, "swarm", "join", "--token", token, `${CONTROLLER_ADDR}:2377`));
     await waitFor(() => run(["docker", "node", "ls", "--format", "{{.Status}}"]).split("\n").filter((s) => s === "Ready").length === options.hosts + 1, 60_000, "every host Ready in the Swarm");
+    await waitForGossip(options.hosts);
   } catch (err) {
     await stop();
     throw err;
