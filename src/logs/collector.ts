@@ -2,27 +2,34 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { join } from "node:path";
 import type { Logger } from "../lib/logger.ts";
 import { isAppName } from "../lib/validate.ts";
-import type { Replica, Runner } from "../runner/types.ts";
+import type { LogFollow, Replica, Runner } from "../runner/types.ts";
 import type { LogStore } from "./store.ts";
 
 export interface CollectorOptions {
-  runner: Pick<Runner, "list" | "logs">;
+  runner: Pick<Runner, "list" | "logs" | "followLog">;
   store: Pick<LogStore, "append" | "appDir">;
   logger: Logger;
   /** How often start()'s loop calls sync() (default 3 s). */
   intervalMs?: number;
 }
 
-/** Lines recorded from one container, and a hash of the last one. */
+/**
+ * Where the collector is in one container's output: through Runner.followLog, the
+ * runner's cursor (`at`); through Runner.logs, the lines recorded and a hash of the
+ * last one.
+ */
 interface Cursor {
   n: number;
   last: string;
+  at?: string;
 }
 
 interface Follow {
   replica: Replica;
   controller: AbortController;
   done: Promise<void>;
+  /** Set while a Runner.followLog follow runs: its cursor is saved at each sync. */
+  log?: LogFollow;
 }
 
 const CURSORS = ".cursors.json";
@@ -36,6 +43,13 @@ const CURSORS = ".cursors.json";
  * Memory: one stream per replica is read one line at a time and written to disk
  * before the next is read, so a replica that floods its output is slowed down
  * (Docker keeps the backlog in its own log file), never buffered here.
+ *
+ * Lines the engine dropped: where the runner can say (Runner.followLog: the Docker
+ * runner reads Docker's json-file logs itself), lines a replica wrote faster than
+ * they could be read, which Docker's ring let go, are counted, and the app's log
+ * gets a platform line "N lines dropped" in their place (Heroku's L10 does the
+ * same). Where it cannot (replicas on other Swarm hosts, Kubernetes), logs() is
+ * followed as below and such lines are lost without a count.
  *
  * No line twice: the engine replays a container's whole output on every follow,
  * so the collector counts the lines it has recorded per container and skips that
@@ -66,7 +80,7 @@ export class Collector {
     const controller = new AbortController();
     const follow: Follow = { replica, controller, done: Promise.resolve() };
     this.#follows.set(replica.id, follow);
-    follow.done = this.#read(replica, controller.signal).finally(() => {
+    follow.done = this.#follow(follow, controller.signal).finally(() => {
       if (this.#follows.get(replica.id) === follow) this.#follows.delete(replica.id);
     });
   }
@@ -141,6 +155,36 @@ export class Collector {
     this.#saveCursors();
   }
 
+  async #follow(follow: Follow, signal: AbortSignal): Promise<void> {
+    const { replica } = follow;
+    const cursors = this.#cursorsOf(replica.app);
+    const log = await this.#options.runner.followLog?.(replica.id, { from: cursors.get(replica.id)?.at, signal }).catch(() => null);
+    if (!log) return this.#read(replica, signal);
+    const { store, logger } = this.#options;
+    const name = `${replica.process}.${replica.index}`;
+    follow.log = log;
+    this.#dirty.add(replica.app);
+    try {
+      for await (const item of log) {
+        if (signal.aborted) break;
+        if ("dropped" in item) {
+          const line = item.dropped === null
+            ? `lines were dropped: ${name} wrote them while Beamstalk was not reading, and Docker rotated them away (how many is not known)`
+            : `${item.dropped} lines dropped: ${name} wrote faster than its output could be read (Docker keeps 30 MB of it)`;
+          store.append(replica.app, { source: "platform", replica: name, line });
+          logger.warn("logs.lines_dropped", { app: replica.app, replica: name, lines: item.dropped ?? "unknown" });
+          continue;
+        }
+        store.append(replica.app, { source: "app", replica: name, line: item.line });
+      }
+    } catch (err) {
+      if (!signal.aborted) logger.warn("logs.follow_ended", { app: replica.app, replica: name, error: (err as Error).message });
+    } finally {
+      cursors.set(replica.id, { n: 0, last: "", at: log.cursor() });
+      follow.log = undefined;
+    }
+  }
+
   async #read(replica: Replica, signal: AbortSignal): Promise<void> {
     const { runner, store, logger } = this.#options;
     const cursors = this.#cursorsOf(replica.app);
@@ -179,7 +223,7 @@ export class Collector {
       if (existsSync(path)) {
         try {
           for (const [id, c] of Object.entries(JSON.parse(readFileSync(path, "utf8")) as Record<string, Cursor>)) {
-            if (typeof c?.n === "number" && typeof c.last === "string") cursors.set(id, { n: c.n, last: c.last });
+            if (typeof c?.n === "number" && typeof c.last === "string") cursors.set(id, { n: c.n, last: c.last, ...(typeof c.at === "string" ? { at: c.at } : {}) });
           }
         } catch {
           // a torn file: start over (lines may repeat once)
@@ -191,6 +235,11 @@ export class Collector {
   }
 
   #saveCursors(): void {
+    for (const follow of this.#follows.values()) {
+      if (!follow.log) continue;
+      this.#cursorsOf(follow.replica.app).set(follow.replica.id, { n: 0, last: "", at: follow.log.cursor() });
+      this.#dirty.add(follow.replica.app);
+    }
     for (const app of this.#dirty) {
       const cursors = this.#cursors.get(app);
       if (!cursors) continue;

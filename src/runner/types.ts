@@ -114,6 +114,12 @@ export interface Runner {
   /** A replica's output, one line at a time (boot lines and the process's stdout/stderr). */
   logs(id: string, options?: LogOptions): AsyncIterable<LogLine>;
   /**
+   * Optional: follows a replica's output from a cursor of an earlier follow, and says
+   * how many lines the engine dropped before they could be read (the log collector
+   * uses it where it exists). Null when this replica's log cannot be followed so.
+   */
+  followLog?(id: string, options: { from?: string; signal?: AbortSignal }): Promise<LogFollow | null>;
+  /**
    * Runs a one-off job to its end and removes it (also on timeout and abort).
    * A job is no replica: list() never shows it, nothing routes to it.
    */
@@ -175,6 +181,15 @@ export interface LogOptions {
 export interface LogLine {
   stream: "stdout" | "stderr";
   line: string;
+}
+
+/** A line, or how many lines the engine dropped unread (null: some, how many is not known). */
+export type LogFollowItem = LogLine | { dropped: number | null };
+
+/** A follow of a replica's output that can be resumed. */
+export interface LogFollow extends AsyncIterable<LogFollowItem> {
+  /** Where the next line starts; `followLog(id, { from })` resumes there. */
+  cursor(): string;
 }
 
 /** A one-off job (`beamstalk run`): the release's slug and environment, an argv instead of a Procfile command. */

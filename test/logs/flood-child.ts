@@ -22,10 +22,17 @@ const drains = new LogDrains({
   sender: { backoffMs: { min: 100, max: 1000 } },
 });
 drains.start();
+/** The app's lines recorded (the boot script's apart), and the lines the collector said were dropped. */
 let lines = 0;
+let dropped = 0;
 let done = false;
 store.onAppend((_app, entry) => {
-  lines++;
+  if (entry.source === "platform") {
+    const m = /^(\d+) lines dropped: /.exec(entry.line);
+    if (m) dropped += Number(m[1]);
+    return;
+  }
+  if (entry.source === "app" && !entry.line.startsWith("beamstalk-boot: ")) lines++;
   if (entry.line === "FLOOD-DONE") done = true;
 });
 const collector = new Collector({ runner, store, logger, intervalMs: 1000 });
@@ -35,7 +42,7 @@ await runner.start({
   command: `yes '${line}' | head -c ${Number(bytes)}; echo; echo FLOOD-DONE; exec sleep 3600`,
 });
 await collector.start();
-const report = () => process.stdout.write(JSON.stringify({ lines, done, missed: drains.list(app)[0]?.missed ?? 0, rss: process.memoryUsage().rss }) + "\n");
+const report = () => process.stdout.write(JSON.stringify({ lines, dropped, done, missed: drains.list(app)[0]?.missed ?? 0, rss: process.memoryUsage().rss }) + "\n");
 const timer = setInterval(report, 200);
 process.on("SIGTERM", async () => {
   clearInterval(timer);

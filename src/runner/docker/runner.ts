@@ -1,16 +1,19 @@
+import { accessSync, constants } from "node:fs";
+import { dirname } from "node:path";
 import type { Readable } from "node:stream";
 import Docker from "dockerode";
 import { BeamstalkError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { checkAppName } from "../../lib/validate.ts";
 import { writeBootScript } from "../boot-script.ts";
-import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner, SlugDelivery } from "../types.ts";
+import type { ExecOptions, ExecSession, JobOptions, JobResult, JobSpec, LogFollow, LogLine, LogOptions, Replica, ReplicaEvent, ReplicaSpec, ReplicaStats, Runner, SlugDelivery } from "../types.ts";
 import { ReplicaBootError, byIdentity, checkSlug, engineError, randomSuffix, redactError, secretsOf, statsOf, statusOf } from "./engine.ts";
 
 export { ReplicaBootError };
 import { dockerExec } from "./exec.ts";
 import { removeJobs, runJobContainer } from "./job.ts";
 import { checkJobSpec } from "./job-spec.ts";
+import { JsonLogFollower } from "./json-log.ts";
 import { followLines, logLines } from "./log-lines.ts";
 import { LABEL, checkSpec, containerSpec, labelFilters, networkName, networkSpec } from "./spec.ts";
 
@@ -228,6 +231,24 @@ export class DockerRunner implements Runner {
       return;
     }
     yield* followLines((await container.logs({ ...base, follow: true })) as Readable, options.signal);
+  }
+
+  /**
+   * Follows the replica's json-file log from Docker's files (see json-log.ts), which
+   * counts the lines Docker's ring drops. Null when the files are not on this host
+   * (an engine reached over TCP) or the log is not json-file: logs() then.
+   */
+  async followLog(id: string, options: { from?: string; signal?: AbortSignal }): Promise<LogFollow | null> {
+    const info = await this.#docker.getContainer(id).inspect();
+    if (!this.#owns(info.Config.Labels)) throw new BeamstalkError("forbidden", `container ${id} is not a Beamstalk replica`);
+    const path = info.LogPath;
+    if (info.HostConfig.LogConfig?.Type !== "json-file" || !path || !path.includes(info.Id)) return null;
+    try {
+      accessSync(dirname(path), constants.R_OK | constants.X_OK);
+    } catch {
+      return null;
+    }
+    return new JsonLogFollower(path, options);
   }
 
   async exec(id: string, argv: string[], options: ExecOptions): Promise<ExecSession> {
