@@ -3,11 +3,17 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type TOTP, URI } from "otpauth";
 import { BINARY, CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
+import { decodeTerminalQr } from "../support/terminal-qr.ts";
 
 /**
  * Multi-factor authentication as a user meets it: the compiled binary against
  * a real daemon. The test is the user's phone too: it reads the otpauth URI the
  * CLI shows and computes the codes from it, at the time it enters them.
+ *
+ * Each refused code or password counts against the account's sign-in limit (5, then 1 a
+ * minute) and the address's (10, then 1 every 6 s), as in production. This file makes 9
+ * refusals from 127.0.0.1, at most 4 per account; test/api/mfa.test.ts tries every kind of
+ * bad code without the limits in the way.
  */
 let daemon: RunningDaemon;
 let admin: CliUser;
@@ -97,7 +103,8 @@ describe("turning MFA on", () => {
     const res = await activate(admin, ADMIN_PASSWORD);
     expect(res.code).toBe(0);
     expect(res.uri).toMatch(/^otpauth:\/\/totp\/Beamstalk:admin%40example\.com\?issuer=Beamstalk&secret=[A-Z2-7]{32}&algorithm=SHA1&digits=6&period=30$/);
-    expect(res.stderr).toMatch(/[▀▄█]{7}/); // the QR code's finder patterns, in half blocks
+    // The QR code in the terminal, read back as a camera would: it holds the same URI.
+    expect(decodeTerminalQr(res.stderr)).toBe(res.uri);
     expect(res.stderr).toContain("Scan this QR code with your authenticator app");
     expect(res.stderr).toContain("Multi-factor authentication is on");
     recovery = res.stdout.trim().split("\n");
@@ -129,6 +136,27 @@ describe("turning MFA on", () => {
     expect(JSON.parse(await dev.ok(["account", "--json"])).mfa.active).toBe(false);
   });
 
+  test("on a terminal: an independent authenticator (Python's hmac) scans the URI; a wrong code may be tried again, then its code turns MFA on", async () => {
+    const terminalUser = new CliUser(daemon.url);
+    try {
+      const invite = JSON.parse(await admin.ok(["invites:create", "tty@example.com", "--json"])).code;
+      await terminalUser.ok(["signup", "--email", "tty@example.com", "--invite", invite], { env: DEV_PASSWORD });
+      const proc = Bun.spawn(["python3", join(import.meta.dir, "../fixtures/authenticator_on_terminal.py"), BINARY, "account:mfa:activate"], {
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: terminalUser.home, BEAMSTALK_URL: daemon.url, TERM: "dumb", ...DEV_PASSWORD },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const [screen, exit] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+      expect(exit).toBe(0);
+      expect(screen).toContain("error: the code is not valid");
+      expect(screen.split("Code from your authenticator app: ")).toHaveLength(3);
+      expect(screen).toContain("Multi-factor authentication is on");
+      expect(JSON.parse(await terminalUser.ok(["account", "--json"])).mfa).toMatchObject({ active: true, recovery_codes_left: 10 });
+    } finally {
+      terminalUser.cleanup();
+    }
+  });
+
   test("the secret is in neither the daemon's log nor in clear in state.db; recovery codes are not stored in clear", () => {
     const secret = new URL(adminPhone.totp.toString()).searchParams.get("secret")!;
     const log = daemon.log();
@@ -145,9 +173,6 @@ describe("turning MFA on", () => {
 });
 
 describe("logging in with MFA on", () => {
-  // Each refused code counts against the account's sign-in limit (5, then 1 a minute) and the
-  // address's (10, then 1 every 6 s), as in production: this file stays within them, and
-  // test/api/mfa.test.ts tries every kind of bad code.
   test("without a terminal the code must be given; the activation's code and a wrong one are refused", async () => {
     const login = (...extra: string[]) => admin.run(["login", "--email", "admin@example.com", ...extra], { env: ADMIN_PASSWORD });
     const none = await login();
