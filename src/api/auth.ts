@@ -23,7 +23,7 @@ export function apiKeyFrom(header: string | undefined): string | null {
 export interface UserOptions {
   /**
    * Also for an account that the server requires to turn on MFA and that has
-   * not yet: the routes it needs for that (its account, MFA, logout). Every
+   * not yet: the routes it needs for that (its account, MFA, logout, key and password changes). Every
    * other route answers such an account 403 mfa_setup_required.
    */
   mfaSetup?: boolean;
@@ -51,10 +51,10 @@ export function requireUser(deps: ApiDeps, options: UserOptions = {}): Middlewar
   };
 }
 
-export function mfaSetupRequired(): BeamstalkError {
+function mfaSetupRequired(): BeamstalkError {
   return new BeamstalkError(
     "mfa_setup_required",
     "this server requires multi-factor authentication, and your account does not have it on yet",
-    "run `beamstalk account:mfa:activate`; until then your API key works only for that, `account` and `logout`",
+    "run `beamstalk account:mfa:activate`; until then your API key works only for that and your own account (`account`, `logout`, key and password changes)",
   );
 }

@@ -30,7 +30,7 @@ function afterSignIn(res: KeyJson): void {
     info(`Used a recovery code: ${res.recovery_codes_left} left. \`beamstalk account:mfa:recovery_codes:regenerate\` makes new ones.`);
   }
   if (res.mfa_setup_required) {
-    info("This server requires multi-factor authentication: run `beamstalk account:mfa:activate`. Until then your API key works only for that, `account` and `logout`.");
+    info("This server requires multi-factor authentication: run `beamstalk account:mfa:activate`. Until then your API key works only for that and your own account (`account`, `logout`, key and password changes).");
   }
 }
 

@@ -286,6 +286,16 @@ describe("recovery codes and deactivation", () => {
   });
 });
 
+/** A server that requires MFA: its admin has it on, dev@example.com (battery staple) does not. */
+async function requiring() {
+  const { t, now } = clocked();
+  const admin = await t.admin();
+  const dev = await t.user(admin, "dev@example.com");
+  await activate(admin, now);
+  await t.call("PUT", "/api/server/mfa", { key: admin, body: { required: true } });
+  return { now, admin, dev };
+}
+
 describe("the server's requirement", () => {
   test("only an admin whose own MFA is on can require it; root over the socket can always lift it", async () => {
     const { t, now } = clocked();
@@ -306,18 +316,14 @@ describe("the server's requirement", () => {
   });
 
   test("a user without MFA may log in, and their keys (old and new) reach only their account, MFA and logout until they turn it on", async () => {
-    const { t, now } = clocked();
-    const admin = await t.admin();
-    const oldKey = await t.user(admin, "dev@example.com");
-    await activate(admin, now);
-    await t.call("PUT", "/api/server/mfa", { key: admin, body: { required: true } });
+    const { now, admin, dev: oldKey } = await requiring();
 
     const apps = await t.call("GET", "/api/apps", { key: oldKey });
     expect(apps.status).toBe(403);
     expect(apps.body.error).toEqual({
       code: "mfa_setup_required",
       message: "this server requires multi-factor authentication, and your account does not have it on yet",
-      hint: "run `beamstalk account:mfa:activate`; until then your API key works only for that, `account` and `logout`",
+      hint: "run `beamstalk account:mfa:activate`; until then your API key works only for that and your own account (`account`, `logout`, key and password changes)",
     });
     const signedIn = await t.call("POST", "/api/login", { body: { email: "dev@example.com", password: "battery staple" } });
     expect(signedIn.status).toBe(200);
@@ -343,5 +349,15 @@ describe("the server's requirement", () => {
 
     await t.call("PUT", "/api/server/mfa", { key: admin, body: { required: false } });
     expect((await t.call("GET", "/api/apps", { key: signup.body.api_key })).status).toBe(200);
+  });
+
+  test("under the requirement an account without MFA may still change its own password and key, and log out", async () => {
+    const { dev } = await requiring();
+    const password = await t.call("POST", "/api/account/password", { key: dev, body: { current_password: "battery staple", new_password: "new password 1" } });
+    expect(password.status).toBe(204);
+    const reset = await t.call("POST", "/api/account/api_key/reset", { key: dev });
+    expect(reset.status).toBe(200);
+    expect((await t.call("GET", "/api/apps", { key: reset.body.api_key })).body.error.code).toBe("mfa_setup_required");
+    expect((await t.call("POST", "/api/logout", { key: reset.body.api_key })).status).toBe(204);
   });
 });

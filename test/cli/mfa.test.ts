@@ -260,7 +260,7 @@ describe("requiring MFA of every account", () => {
     expect(apps.code).toBe(4);
     expect(apps.stderr).toBe(
       "error: this server requires multi-factor authentication, and your account does not have it on yet\n" +
-        "hint: run `beamstalk account:mfa:activate`; until then your API key works only for that, `account` and `logout`\n",
+        "hint: run `beamstalk account:mfa:activate`; until then your API key works only for that and your own account (`account`, `logout`, key and password changes)\n",
     );
     const login = await dev.run(["login", "--email", "dev@example.com"], { env: DEV_PASSWORD });
     expect(login.code).toBe(0);
