@@ -1,9 +1,10 @@
 import { Hono } from "hono";
-import { conflict, forbidden, unauthorized } from "../lib/errors.ts";
+import { BeamstalkError, conflict, forbidden, unauthorized } from "../lib/errors.ts";
 import { checkEmail, checkPassword } from "../lib/validate.ts";
 import type { User } from "../state/index.ts";
 import { requireUser } from "./auth.ts";
 import { type ApiDeps, attemptOf, type Ctx, type Env, readJson } from "./context.ts";
+import { checkSecondFactor, statusJson, verifyPassword } from "./mfa.ts";
 import { limited, throttleOf } from "./throttle.ts";
 
 export const userJson = (u: User) => ({ email: u.email, admin: u.isAdmin, created_at: u.createdAt });
@@ -50,7 +51,7 @@ export function sessionRoutes(deps: ApiDeps) {
     });
     deps.logger.info("account.signup", { user: user.email, admin: user.isAdmin });
     const issued = state.apiKeys.issue(user.id);
-    return c.json({ user: userJson(user), api_key: issued.key, expires_at: issued.expiresAt }, 201);
+    return c.json({ user: userJson(user), api_key: issued.key, expires_at: issued.expiresAt, ...setupFlag(user) }, 201);
   }
 
   r.post("/login", async (c) => {
@@ -68,10 +69,25 @@ export function sessionRoutes(deps: ApiDeps) {
       deps.logger.warn("account.login_failed", { user: email || undefined });
       throw unauthorized("wrong email or password");
     }
+    let factor: ReturnType<typeof checkSecondFactor> | null = null;
+    if (state.mfa.status(user.id).active) {
+      // Asking for the code is not a failed attempt: answered, not thrown, so the limits take nothing.
+      if (body.code === undefined || body.code === "") return c.json(mfaRequired().toBody(), 401);
+      factor = checkSecondFactor(deps, user, body.code);
+    }
     const issued = state.apiKeys.issue(user.id);
-    deps.logger.info("account.login", { user: user.email });
-    return c.json({ user: userJson(user), api_key: issued.key, expires_at: issued.expiresAt });
+    deps.logger.info("account.login", { user: user.email, ...(factor ? { mfa: factor.kind } : {}) });
+    return c.json({
+      user: userJson(user),
+      api_key: issued.key,
+      expires_at: issued.expiresAt,
+      ...(factor?.kind === "recovery_code" ? { recovery_codes_left: factor.recoveryCodesLeft } : {}),
+      ...setupFlag(user),
+    });
   }
+
+  /** Tells the CLI that this account's new key reaches only the MFA routes until MFA is on. */
+  const setupFlag = (user: User) => (state.mfa.mustActivate(user.id) ? { mfa_setup_required: true } : {});
 
   return r;
 }
@@ -81,29 +97,26 @@ export function accountRoutes(deps: ApiDeps) {
   const r = new Hono<Env>();
   const { state } = deps;
   const auth = requireUser(deps);
+  /** What an account that must still turn on MFA may do besides that. */
+  const own = requireUser(deps, { mfaSetup: true });
 
-  r.get("/account", auth, (c) => c.json(userJson(c.var.user)));
+  r.get("/account", own, (c) => c.json({ ...userJson(c.var.user), mfa: statusJson(state, c.var.user) }));
 
-  r.post("/logout", auth, (c) => {
+  r.post("/logout", own, (c) => {
     state.apiKeys.revoke(c.var.keyId);
     return c.body(null, 204);
   });
 
-  r.post("/account/api_key/reset", auth, (c) => {
+  r.post("/account/api_key/reset", own, (c) => {
     const issued = state.apiKeys.reset(c.var.user.id);
     deps.logger.info("account.api_key_reset", { user: c.var.user.email });
     return c.json({ api_key: issued.key, expires_at: issued.expiresAt });
   });
 
-  r.post("/account/password", auth, async (c) => {
+  r.post("/account/password", own, async (c) => {
     const body = await readJson(c);
-    const current = typeof body.current_password === "string" ? body.current_password : "";
     const next = checkPassword(body.new_password);
-    await limited(throttleOf(deps), "password", attemptOf(c, c.var.user.email), async () => {
-      if (!(await Bun.password.verify(current, state.users.passwordHash(c.var.user.id)!))) {
-        throw unauthorized("current password is wrong");
-      }
-    });
+    await limited(throttleOf(deps), "password", attemptOf(c, c.var.user.email), () => verifyPassword(state, c.var.user, body.current_password, "current password"));
     state.users.setPasswordHash(c.var.user.id, await Bun.password.hash(next, "argon2id"));
     deps.logger.info("account.password_changed", { user: c.var.user.email });
     return c.body(null, 204);
@@ -119,4 +132,12 @@ export function accountRoutes(deps: ApiDeps) {
   });
 
   return r;
+}
+
+function mfaRequired(): BeamstalkError {
+  return new BeamstalkError(
+    "mfa_required",
+    "this account uses multi-factor authentication: a code is needed",
+    "give the code your authenticator app shows (`beamstalk login --code`), or one of your recovery codes",
+  );
 }

@@ -20,7 +20,16 @@ export function apiKeyFrom(header: string | undefined): string | null {
   return null;
 }
 
-export function requireUser(deps: ApiDeps): MiddlewareHandler<Env> {
+export interface UserOptions {
+  /**
+   * Also for an account that the server requires to turn on MFA and that has
+   * not yet: the routes it needs for that (its account, MFA, logout, key and password changes). Every
+   * other route answers such an account 403 mfa_setup_required.
+   */
+  mfaSetup?: boolean;
+}
+
+export function requireUser(deps: ApiDeps, options: UserOptions = {}): MiddlewareHandler<Env> {
   return async (c, next) => {
     const key = apiKeyFrom(c.req.header("authorization"));
     if (!key) throw new BeamstalkError("not_logged_in", "not logged in", "run `beamstalk login`");
@@ -35,8 +44,17 @@ export function requireUser(deps: ApiDeps): MiddlewareHandler<Env> {
     if (found.status !== "valid" || !user) {
       throw unauthorized("API key is not valid", "it may have been reset; run `beamstalk login`");
     }
+    if (!options.mfaSetup && deps.state.mfa.mustActivate(user.id)) throw mfaSetupRequired();
     c.set("user", user);
     c.set("keyId", found.keyId);
     await next();
   };
+}
+
+function mfaSetupRequired(): BeamstalkError {
+  return new BeamstalkError(
+    "mfa_setup_required",
+    "this server requires multi-factor authentication, and your account does not have it on yet",
+    "run `beamstalk account:mfa:activate`; until then your API key works only for that and your own account (`account`, `logout`, key and password changes)",
+  );
 }

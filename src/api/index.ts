@@ -18,6 +18,7 @@ import { domainRoutes } from "./domains.ts";
 import { postgresRoutes } from "./postgres.ts";
 import { psRoutes } from "./ps.ts";
 import { maintenanceRoutes } from "./maintenance.ts";
+import { mfaPolicyRoutes, mfaRoutes } from "./mfa.ts";
 import { nodeRoutes } from "./nodes.ts";
 import { serverRoutes } from "./server.ts";
 import type { ApiDeps, Env } from "./context.ts";
@@ -49,6 +50,7 @@ export function createApi(given: ApiDeps): Hono<Env> {
   api.get("/api/health", (c) => c.json({ ok: true, version: deps.version, ...(deps.sshPort?.() ? { ssh_port: deps.sshPort() } : {}) }));
   api.route("/api", sessionRoutes(deps));
   api.route("/api/account/ssh_keys", sshKeyRoutes(deps));
+  api.route("/api/account/mfa", mfaRoutes(deps));
   api.route("/api/apps/:app/access", accessRoutes(deps));
   api.route("/api/apps/:app/config", configRoutes(deps));
   api.route("/api/apps/:app/run", runRoutes(deps));
@@ -63,6 +65,7 @@ export function createApi(given: ApiDeps): Hono<Env> {
   api.route("/api/apps/:app", logRoutes(deps));
   api.route("/api/apps", appRoutes(deps));
   api.route("/api/nodes", nodeRoutes(deps));
+  api.route("/api/server/mfa", mfaPolicyRoutes(deps));
   api.route("/api/server", serverRoutes(deps));
   api.route("/api", accountRoutes(deps));
   api.route("/api", usageRoutes(deps));

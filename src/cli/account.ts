@@ -2,36 +2,36 @@ import { readFileSync } from "node:fs";
 import { BeamstalkError } from "../lib/errors.ts";
 import type { Cli } from "./context.ts";
 import { command } from "./define.ts";
+import { CODE_PROMPT, codeArg, credentialArgs, email, givenCode, password } from "./credentials.ts";
 import { info, printRecord } from "./output.ts";
-import { prompt, readStdin } from "./prompt.ts";
+import { prompt } from "./prompt.ts";
 
 interface UserJson {
   email: string;
   admin: boolean;
   created_at: string;
 }
+interface AccountJson extends UserJson {
+  mfa: { active: boolean; recovery_codes_left: number; required_by_server: boolean };
+}
 interface KeyJson {
   user: UserJson;
   api_key: string;
   expires_at: string;
+  /** Present when a recovery code was used to log in. */
+  recovery_codes_left?: number;
+  /** The server requires MFA and this account has none yet: the key reaches only the MFA routes. */
+  mfa_setup_required?: boolean;
 }
 
-const credentialArgs = {
-  email: { type: "string", description: "account email (prompted on a terminal)" },
-  password: { type: "string", description: "password (prompted on a terminal; BEAMSTALK_PASSWORD also works)" },
-  "password-stdin": { type: "boolean", description: "read the password from standard input" },
-} as const;
-
-async function email(args: { email?: string }): Promise<string> {
-  return args.email || (await prompt("Email: "));
-}
-
-/** Flag, then standard input, then BEAMSTALK_PASSWORD, then a hidden prompt. */
-async function password(args: { password?: string; "password-stdin"?: boolean }, cli: Cli, label = "Password: "): Promise<string> {
-  if (args.password) return args.password;
-  if (args["password-stdin"]) return readStdin();
-  if (cli.env.BEAMSTALK_PASSWORD) return cli.env.BEAMSTALK_PASSWORD;
-  return prompt(label, { hidden: true });
+/** What a new key cannot do yet, or how many recovery codes are left, when the server said so. */
+function afterSignIn(res: KeyJson): void {
+  if (res.recovery_codes_left !== undefined) {
+    info(`Used a recovery code: ${res.recovery_codes_left} left. \`beamstalk account:mfa:recovery_codes:regenerate\` makes new ones.`);
+  }
+  if (res.mfa_setup_required) {
+    info("This server requires multi-factor authentication: run `beamstalk account:mfa:activate`. Until then your API key works only for that and your own account (`account`, `logout`, key and password changes).");
+  }
 }
 
 export const signup = command({
@@ -58,18 +58,30 @@ export const signup = command({
     const res = await cli.anonymous(args.socket).post<KeyJson>("/api/signup", body);
     cli.remember(url, res.user.email, res.api_key);
     info(`Signed up and logged in as ${res.user.email}${res.user.admin ? " (admin of this server)" : ""}.`);
+    afterSignIn(res);
   },
 });
 
 export const login = command({
   name: "login",
-  description: "Log in: saves an API key (valid 365 days) to ~/.netrc and remembers the server URL",
-  args: credentialArgs,
+  description: "Log in: saves an API key (valid 365 days) to ~/.netrc and remembers the server URL; asks for a code when the account uses MFA",
+  args: { ...credentialArgs, ...codeArg },
   async run(args, cli) {
     const url = cli.serverUrl();
-    const res = await cli.anonymous().post<KeyJson>("/api/login", { email: await email(args), password: await password(args, cli) });
+    const client = cli.anonymous();
+    const body = { email: await email(args), password: await password(args, cli) };
+    const code = givenCode(args, cli);
+    let res: KeyJson;
+    try {
+      res = await client.post<KeyJson>("/api/login", code === undefined ? body : { ...body, code });
+    } catch (err) {
+      // The password was right and the account uses MFA: ask for the code on a terminal (elsewhere the error says --code).
+      if (code !== undefined || !(err instanceof BeamstalkError) || err.code !== "mfa_required" || !process.stdin.isTTY) throw err;
+      res = await client.post<KeyJson>("/api/login", { ...body, code: await prompt(CODE_PROMPT) });
+    }
     cli.remember(url, res.user.email, res.api_key);
     info(`Logged in as ${res.user.email}.`);
+    afterSignIn(res);
   },
 });
 
@@ -93,8 +105,12 @@ export const account = command({
   description: "Show the account you are logged in as",
   data: true,
   async run(_args, cli) {
-    const user = await cli.client().get<UserJson>("/api/account");
-    cli.print(user, () => printRecord({ email: user.email, admin: user.admin, created: user.created_at }));
+    const user = await cli.client().get<AccountJson>("/api/account");
+    const { mfa } = user;
+    const factor = mfa.active ? `on (${mfa.recovery_codes_left} recovery codes left)` : "off";
+    cli.print(user, () =>
+      printRecord({ email: user.email, admin: user.admin, created: user.created_at, mfa: factor + (mfa.required_by_server ? ", required by this server" : "") }),
+    );
   },
 });
 

@@ -7,6 +7,7 @@ import type { CommandSpec } from "./define.ts";
 import { drains, drainsAdd, drainsRemove } from "./drains.ts";
 import { logs } from "./logs.ts";
 import { maintenance, maintenanceOff, maintenanceOn } from "./maintenance.ts";
+import { mfaActivate, mfaDeactivate, mfaRecoveryCodes, mfaRequire } from "./mfa.ts";
 import { nodes, nodesActivate, nodesAdd, nodesDrain, nodesImage, nodesRemove } from "./nodes.ts";
 import { certsAdd, certsRemove, certsRenew, domains, domainsAdd, domainsRemove } from "./domains.ts";
 import { pg, pgBackups, pgBackupsCapture, pgBackupsRestore, pgCreate, pgDestroy, pgPsql, pgScale } from "./postgres.ts";
@@ -23,6 +24,7 @@ import { accountInvoices, accountUsage, usagePriceSet } from "./usage.ts";
 /** Every CLI command, in the order `beamstalk --help` lists them. The README's reference is checked against this. */
 export const COMMANDS: CommandSpec<any>[] = [
   signup, login, logout, account, apiKeyReset, passwordChange, invitesCreate,
+  mfaActivate, mfaDeactivate, mfaRecoveryCodes, mfaRequire,
   sshKeys, sshKeysAdd, sshKeysRemove,
   apps, appsCreate, appsInfo, appsDestroy, appsActivity, gitRemote,
   access, accessAdd, accessRemove,

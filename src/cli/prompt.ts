@@ -49,3 +49,40 @@ export async function readStdin(): Promise<string> {
   const text = await new Response(Bun.stdin.stream()).text();
   return text.replace(/\r?\n$/, "");
 }
+
+/**
+ * A line typed on a terminal (shown as typed), or else the next line of
+ * standard input, so that a script (or a test acting as the user) can answer
+ * a question it only knows the answer to after reading the output before it.
+ */
+export async function askLine(question: string): Promise<string> {
+  if (process.stdin.isTTY) return prompt(question);
+  const line = await nextLine();
+  if (line === null) {
+    throw new BeamstalkError("usage", `${question.replace(/:\s*$/, "")} is required`, "run this in a terminal, or write the answer as a line on standard input");
+  }
+  return line;
+}
+
+function nextLine(): Promise<string | null> {
+  const stdin = process.stdin;
+  return new Promise((resolve) => {
+    let seen = "";
+    const finish = (line: string | null) => {
+      stdin.off("data", onData);
+      stdin.off("end", onEnd);
+      stdin.pause();
+      resolve(line);
+    };
+    const onData = (chunk: string) => {
+      seen += chunk;
+      const end = seen.indexOf("\n");
+      if (end >= 0) finish(seen.slice(0, end).replace(/\r$/, ""));
+    };
+    const onEnd = () => finish(seen === "" ? null : seen);
+    stdin.setEncoding("utf8");
+    stdin.on("data", onData);
+    stdin.on("end", onEnd);
+    stdin.resume();
+  });
+}

@@ -1,5 +1,6 @@
 import { apiKeyFrom } from "../api/auth.ts";
 import { type AuthThrottle, checkAttempt, failedAttempt } from "../api/throttle.ts";
+import type { Authorization } from "../git/access.ts";
 import type { State } from "../state/index.ts";
 
 type Need = "read" | "write";
@@ -24,11 +25,12 @@ export function gitAccess(state: State, throttle: AuthThrottle) {
       return user ? { id: user.id, email: user.email } : null;
     },
     appExists: (name: string) => state.apps.exists(name),
-    authorize(who: { id: number }, name: string, need: Need): "ok" | "not_found" | "forbidden" {
+    authorize(who: { id: number }, name: string, need: Need): Authorization {
       const user = state.users.byId(who.id);
       const app = state.apps.byName(name);
       const role = user && app ? state.apps.roleOf(app, user) : null;
       if (!role) return "not_found";
+      if (state.mfa.mustActivate(who.id)) return "mfa_setup";
       if (need === "write" && role === "viewer") return "forbidden";
       return "ok";
     },

@@ -8,7 +8,8 @@ export interface GitUser {
 }
 
 export type GitNeed = "read" | "write";
-export type Authorization = "ok" | "not_found" | "forbidden";
+/** `mfa_setup`: the server requires MFA and the user has not turned it on (`beamstalk account:mfa:activate`). */
+export type Authorization = "ok" | "not_found" | "forbidden" | "mfa_setup";
 
 export interface GitAccessOptions {
   /** Whether the app exists at all; a push to an unknown app never creates anything. */
@@ -22,6 +23,7 @@ export type AccessDecision = { ok: true } | { ok: false; status: 403 | 404; mess
 export function decideAccess(options: GitAccessOptions, user: GitUser, app: string, need: GitNeed): AccessDecision {
   const verdict = options.appExists(app) ? options.authorize(user, app, need) : "not_found";
   if (verdict === "ok") return { ok: true };
+  if (verdict === "mfa_setup") return { ok: false, status: 403, message: MFA_SETUP_MESSAGE };
   if (verdict === "forbidden") {
     return {
       ok: false,
@@ -31,6 +33,9 @@ export function decideAccess(options: GitAccessOptions, user: GitUser, app: stri
   }
   return { ok: false, status: 404, message: `app ${app} not found; \`beamstalk apps\` lists the apps you can use` };
 }
+
+export const MFA_SETUP_MESSAGE =
+  "this server requires multi-factor authentication, and your account does not have it on yet: run `beamstalk account:mfa:activate`";
 
 /** The env a git process (and so the pre-receive hook) runs with. */
 export function gitProcessEnv(user: GitUser, extra: Record<string, string>): Record<string, string> {

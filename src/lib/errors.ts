@@ -8,6 +8,8 @@ export type ErrorCode =
   | "invalid_json"
   | "unauthorized"
   | "api_key_expired"
+  | "mfa_required"
+  | "mfa_setup_required"
   | "forbidden"
   | "not_found"
   | "conflict"
@@ -25,6 +27,10 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_json: 400,
   unauthorized: 401,
   api_key_expired: 401,
+  // Password right; the account's second factor is needed too (login asks for it).
+  mfa_required: 401,
+  // The server requires MFA and the account has none yet: its key reaches the MFA routes only.
+  mfa_setup_required: 403,
   forbidden: 403,
   not_found: 404,
   conflict: 409,

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import type { Readable, Writable } from "node:stream";
 import type { ServerChannel } from "ssh2";
-import type { GitAccessOptions, GitUser } from "../git/access.ts";
+import { type GitAccessOptions, type GitUser, MFA_SETUP_MESSAGE } from "../git/access.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { ExecSession, Runner, TerminalSize } from "../runner/types.ts";
 import type { OpsCommand, OpsKind } from "./ops-command.ts";
@@ -55,6 +55,7 @@ export async function runOpsChannel(
   const { ops, logger } = options;
   const verdict = options.appExists(command.app) ? options.authorize(user, command.app, "write") : "not_found";
   if (verdict === "not_found") return refuseChannel(channel, `app ${command.app} not found; \`beamstalk apps\` lists the apps you can use`);
+  if (verdict === "mfa_setup") return refuseChannel(channel, MFA_SETUP_MESSAGE);
   if (verdict === "forbidden") {
     return refuseChannel(channel, `your access to app ${command.app} does not allow ${command.kind}; ask the app's owner for collaborator access`);
   }

@@ -15,6 +15,7 @@ import { Backups } from "./backups.ts";
 import { Databases } from "./databases.ts";
 import { Invites } from "./invites.ts";
 import { Maintenance } from "./maintenance.ts";
+import { Mfa } from "./mfa.ts";
 import { Revivals } from "./revivals.ts";
 import { Releases } from "./releases.ts";
 import { Settings } from "./settings.ts";
@@ -28,6 +29,8 @@ export interface State {
   db: Database;
   users: Users;
   apiKeys: ApiKeys;
+  /** Each account's second factor (TOTP, recovery codes) and the server's requirement of it. */
+  mfa: Mfa;
   invites: Invites;
   apps: Apps;
   access: Access;
@@ -58,10 +61,12 @@ export function createState(db: Database, masterKey: Uint8Array, clock: Clock = 
   const cipher = new Cipher(masterKey);
   const activity = new Activity(db, clock);
   const releases = new Releases(db, clock, cipher);
+  const settings = new Settings(db);
   return {
     db,
     users: new Users(db, clock),
     apiKeys: new ApiKeys(db, clock),
+    mfa: new Mfa(db, clock, cipher, settings),
     invites: new Invites(db, clock),
     apps: new Apps(db, clock, cipher, activity),
     access: new Access(db, clock, activity),
@@ -79,7 +84,7 @@ export function createState(db: Database, masterKey: Uint8Array, clock: Clock = 
     revivals: new Revivals(db),
     usage: new Usage(db, clock),
     drains: new Drains(db, clock, cipher),
-    settings: new Settings(db),
+    settings,
     slugTokens: new SlugTokens(masterKey),
     transaction: (fn) => db.transaction(fn)(),
   };
@@ -88,3 +93,4 @@ export function createState(db: Database, masterKey: Uint8Array, clock: Clock = 
 export type { App, Role } from "./apps.ts";
 export type { Release } from "./releases.ts";
 export type { User } from "./users.ts";
+export type { MfaStatus, SecondFactorRefusal } from "./mfa.ts";

@@ -211,4 +211,23 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX cron_runs_entry ON cron_runs(app_id, entry, id);
   `,
+  // multi-factor authentication: each account's TOTP secret (encrypted like config values,
+  // bound to the account), 'pending' until a first code confirms it, the last time step
+  // accepted (a code works once), and its recovery codes as SHA-256 hashes
+  `
+  CREATE TABLE mfa (
+    user_id      INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    secret       BLOB NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'active')),
+    last_step    INTEGER,
+    created_at   TEXT NOT NULL,
+    activated_at TEXT
+  );
+  CREATE TABLE mfa_recovery_codes (
+    user_id   INTEGER NOT NULL REFERENCES mfa(user_id) ON DELETE CASCADE,
+    code_hash TEXT NOT NULL,
+    used_at   TEXT,
+    PRIMARY KEY (user_id, code_hash)
+  );
+  `,
 ];

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { GitUser } from "../../src/git/access.ts";
 import { HOST_KEY_FILE } from "../../src/ssh/host-key.ts";
-import { startSshServer, type SshServer } from "../../src/ssh/server.ts";
+import { startSshServer, type SshServer, type SshServerOptions } from "../../src/ssh/server.ts";
 import { exec } from "../../src/lib/exec.ts";
 import { createMemoryLogger } from "../../src/lib/logger.ts";
 import { parsePublicKey } from "../../src/state/ssh-keys.ts";
@@ -23,7 +23,7 @@ const sshArgs = (who: string) => [
 const sshEnv = (who: string) => ({ GIT_SSH_COMMAND: ["ssh", ...sshArgs(who)].join(" ") });
 const runSsh = (who: string, args: string[]) => exec(["ssh", ...sshArgs(who), ...args], { stdin: "", timeoutMs: 30_000 });
 
-async function startServer(): Promise<SshServer> {
+async function startServer(overrides: Partial<SshServerOptions> = {}): Promise<SshServer> {
   return startSshServer({
     dataDir: fx.dataDir,
     host: "127.0.0.1",
@@ -35,6 +35,7 @@ async function startServer(): Promise<SshServer> {
     reposDir: fx.reposDir,
     hookCommand: HOOK_COMMAND,
     hookEnv: () => fx.hookEnv(),
+    ...overrides,
   });
 }
 
@@ -175,19 +176,7 @@ describe("git over SSH", () => {
 
   test("a transfer that stops moving is killed after the idle timeout", async () => {
     const stallLogger = createMemoryLogger();
-    const slow = await startSshServer({
-      dataDir: fx.dataDir,
-      host: "127.0.0.1",
-      port: 0,
-      logger: stallLogger,
-      userForFingerprint: (fp) => owners.get(fp) ?? null,
-      authorize,
-      appExists,
-      reposDir: fx.reposDir,
-      hookCommand: HOOK_COMMAND,
-      hookEnv: () => fx.hookEnv(),
-      idleTimeoutMs: 400,
-    });
+    const slow = await startServer({ logger: stallLogger, idleTimeoutMs: 400 });
     try {
       const args = sshArgs("alice").slice(0, -1).concat(String(slow.port));
       const started = Date.now();
@@ -198,6 +187,23 @@ describe("git over SSH", () => {
       expect(stallLogger.lines.some((l) => l.includes("git.ssh.stalled"))).toBe(true);
     } finally {
       await slow.stop();
+    }
+  });
+
+  test("a user the server requires to turn on MFA first: git and the ops commands are refused with what to do", async () => {
+    const strict = await startServer({ authorize: () => "mfa_setup" });
+    try {
+      const args = sshArgs("alice").slice(0, -1).concat(String(strict.port));
+      const before = fx.pushes.length;
+      const push = await fx.git(work, ["push", "git@127.0.0.1:shop.git", "main"], { GIT_SSH_COMMAND: ["ssh", ...args].join(" ") });
+      expect(push.code).not.toBe(0);
+      expect(push.stderr).toContain("requires multi-factor authentication, and your account does not have it on yet: run `beamstalk account:mfa:activate`");
+      expect(fx.pushes.length).toBe(before);
+      const console = await exec(["ssh", ...args, "127.0.0.1", "console shop"], { stdin: "", timeoutMs: 30_000 });
+      expect(console.code).toBe(1);
+      expect(console.stderr).toContain("beamstalk: this server requires multi-factor authentication");
+    } finally {
+      await strict.stop();
     }
   });
 
