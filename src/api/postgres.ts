@@ -17,6 +17,9 @@ export interface PostgresActions {
   capture(app: App, userId: number | null): Promise<BackupRecord>;
   list(app: App): BackupRecord[];
   restore(app: App, id: number, userId: number | null): Promise<BackupRecord>;
+  power(app: App, action: "stop" | "start" | "restart", userId: number | null): Promise<DatabaseInfo>;
+  upgrade(app: App, version: unknown): Promise<DatabaseInfo>;
+  download(app: App, id: number): Promise<{ backup: BackupRecord; stream: ReadableStream<Uint8Array> }>;
 }
 
 export const backupJson = (b: BackupRecord) => ({
@@ -86,6 +89,22 @@ export function postgresRoutes(deps: ApiDeps, postgres: PostgresActions | undefi
     return c.json(withUrl(app, info, role));
   });
 
+  for (const action of ["stop", "start", "restart"] as const) {
+    r.post(`/${action}`, async (c) => {
+      const { app, role } = appFor(deps, c.var.user, c.req.param("app")!, "write");
+      const info = await pg().power(app, action, c.var.user.id);
+      deps.logger.info(`pg.${action}`, { app: app.name, user: c.var.user.email });
+      return c.json(withUrl(app, info, role));
+    });
+  }
+
+  /** Body: `{"version": 16}`. */
+  r.post("/upgrade", async (c) => {
+    const { app, role } = appFor(deps, c.var.user, c.req.param("app")!, "manage");
+    const info = await pg().upgrade(app, (await readJson(c)).version);
+    return c.json(withUrl(app, info, role));
+  });
+
   /** Body: `{"confirm": "<app>"}`. Takes a final backup first. */
   r.post("/destroy", async (c) => {
     const { app } = appFor(deps, c.var.user, c.req.param("app")!, "manage");
@@ -105,6 +124,21 @@ export function postgresRoutes(deps: ApiDeps, postgres: PostgresActions | undefi
     const backup = await pg().capture(app, c.var.user.id);
     deps.logger.info("pg.backup", { app: app.name, user: c.var.user.email, id: backup.id });
     return c.json(backupJson(backup), 201);
+  });
+
+  /** The backup's pg_dump archive (custom format, for pg_restore), decrypted; its data, so not for viewers. */
+  r.get("/backups/:id/download", async (c) => {
+    const { app } = appFor(deps, c.var.user, c.req.param("app")!, "write");
+    const id = Number(c.req.param("id"));
+    if (!Number.isSafeInteger(id) || id < 1) throw badRequest("backup ids are positive whole numbers");
+    const { backup, stream } = await pg().download(app, id);
+    deps.logger.info("pg.backup_download", { app: app.name, user: c.var.user.email, id });
+    return new Response(stream, {
+      headers: {
+        "content-type": "application/octet-stream",
+        "content-disposition": `attachment; filename="${app.name}-backup-${backup.id}.dump"`,
+      },
+    });
   });
 
   r.post("/backups/:id/restore", async (c) => {

@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { PSQL_FROM_URL } from "../lib/psql.ts";
 import { BeamstalkError } from "../lib/errors.ts";
 import { type Cli, enc } from "./context.ts";
@@ -89,6 +91,71 @@ export const pgScale = command({
   async run(args, cli) {
     const db = await cli.client().post<DatabaseJson>(await path(cli, "/scale"), { size: Number(args.size) });
     info(`Database scaled to ${db.size}.`);
+  },
+});
+
+function powerCommand(action: "stop" | "start" | "restart", description: string, done: string) {
+  return command({
+    name: `pg:${action}`,
+    description,
+    app: true,
+    async run(_args, cli) {
+      await cli.client().post<DatabaseJson>(await path(cli, `/${action}`));
+      info(done);
+    },
+  });
+}
+
+export const pgStop = powerCommand("stop", "Stop the database (its data stays; nothing revives it until pg:start; the app's connections fail meanwhile)", "Database stopped. `beamstalk pg:start` starts it again.");
+export const pgStart = powerCommand("start", "Start a stopped database", "Database started.");
+export const pgRestart = powerCommand("restart", "Restart the database server (open connections are cut; the data stays)", "Database restarted.");
+
+export const pgUpgrade = command({
+  name: "pg:upgrade",
+  description: "Upgrade the database to another major PostgreSQL version (only where the server's image has a second one)",
+  app: true,
+  args: { version: { type: "string", required: true, description: "the major version, e.g. 16" } },
+  async run(args, cli) {
+    const db = await cli.client().post<DatabaseJson>(await path(cli, "/upgrade"), { version: Number(args.version) });
+    info(`Database upgraded to PostgreSQL ${db.version}.`);
+  },
+});
+
+export const pgBackupsDownload = command({
+  name: "pg:backups:download",
+  description: "Download a backup as a pg_dump archive (for pg_restore); never overwrites a file",
+  app: true,
+  args: {
+    id: { type: "positional", required: true, description: "backup id (see pg:backups)" },
+    output: { type: "string", alias: "o", description: "file to write (default: <app>-backup-<id>.dump here)" },
+  },
+  async run(args, cli) {
+    const id = Number(args.id);
+    if (!Number.isSafeInteger(id) || id < 1) throw new BeamstalkError("usage", "give a backup id", "`beamstalk pg:backups` lists them");
+    const name = await cli.app();
+    const file = args.output ?? `${name}-backup-${id}.dump`;
+    if (existsSync(file)) throw new BeamstalkError("usage", `${file} already exists; it was left as it is`, "choose another file with --output");
+    const res = await cli.client().open("GET", await path(cli, `/backups/${id}/download`), { accept: "application/octet-stream" });
+    // Written to a file of our own first (O_EXCL), renamed when complete: a cut download leaves no half file under the name.
+    const partial = `${file}.part-${process.pid}`;
+    const fd = openSync(partial, "wx", 0o600);
+    const hash = createHash("sha256");
+    let bytes = 0;
+    try {
+      for await (const chunk of res.body!) {
+        writeSync(fd, chunk);
+        hash.update(chunk);
+        bytes += chunk.length;
+      }
+      closeSync(fd);
+      if (existsSync(file)) throw new BeamstalkError("usage", `${file} appeared meanwhile; it was left as it is`);
+      renameSync(partial, file);
+    } catch (err) {
+      try { closeSync(fd); } catch { /* closed already */ }
+      rmSync(partial, { force: true });
+      throw err instanceof BeamstalkError ? err : new BeamstalkError("unreachable", `the download of backup #${id} broke off: ${(err as Error).message}`, "nothing was written; try again");
+    }
+    info(`Backup #${id} written to ${file} (${bytes} bytes, sha256 ${hash.digest("hex")}); restore it with pg_restore.`);
   },
 });
 

@@ -9,6 +9,7 @@ import type { Activity } from "../state/activity.ts";
 import type { App } from "../state/apps.ts";
 import type { BackupKind, BackupRecord, Backups } from "../state/backups.ts";
 import type { DatabaseRecord, Databases } from "../state/databases.ts";
+import { plainStream } from "./backup-cipher.ts";
 import { dumpTo, restoreFrom, sha256Of } from "./dump.ts";
 import { POSTGRES_IMAGE, POSTGRES_VERSION } from "./image.ts";
 import { KeyedLock } from "./lock.ts";
@@ -225,6 +226,66 @@ export class Postgres {
       lastBackup: backups.find((b) => b.status === "succeeded") ?? null,
       failedBackup: newest?.status === "failed" ? newest : null,
     };
+  }
+
+  /**
+   * pg:stop, pg:start, pg:restart. A stopped server keeps its data and is not revived
+   * by the watch until pg:start; the app's DATABASE_URL stays (its connections fail
+   * meanwhile). A restart is a fast shutdown and a start: connections are cut.
+   */
+  power(app: App, action: "stop" | "start" | "restart", userId: number | null): Promise<DatabaseInfo> {
+    return this.#lock.run(app.name, async () => {
+      const record = this.#require(app);
+      const wanted = action === "start" ? "stopped" : "available";
+      if (record.state !== wanted) {
+        const hint = record.state === "stopped" ? "`beamstalk pg:start` starts it" : record.state === "available" ? "it is running" : "wait for it, or see `beamstalk pg`";
+        throw conflict(`${app.name}'s database is ${record.state}; it cannot be ${action === "stop" ? "stopped" : action === "start" ? "started" : "restarted"}`, hint);
+      }
+      const engine = await this.#engineOf(record);
+      const name = containerName(app.name);
+      const started = Date.now();
+      if (action === "stop") {
+        await engine.run(["docker", "stop", "--time", "30", "--", name], "stopping PostgreSQL");
+        this.#o.databases.update(app, { state: "stopped" });
+      } else {
+        const { status } = await engine.status(app.name);
+        if (status === "missing") await this.#restartWith(app, record.size as DatabaseSize);
+        else {
+          await engine.run(action === "restart" ? ["docker", "restart", "--time", "30", "--", name] : ["docker", "start", "--", name], action === "restart" ? "restarting PostgreSQL" : "starting PostgreSQL");
+          await engine.waitReady(app.name);
+        }
+        this.#o.databases.update(app, { state: "available", error: null });
+      }
+      const past = { stop: "Stopped", start: "Started", restart: "Restarted" }[action];
+      this.#o.activity.record(app.id, userId, `pg.${action}`, `${past} PostgreSQL database`);
+      this.#o.logger.info(`postgres.${action === "stop" ? "stopped" : action === "start" ? "started" : "restarted"}`, { app: app.name, ms: Date.now() - started });
+      return this.#infoOf(app);
+    });
+  }
+
+  /** pg:upgrade: a major version this host can run other than the current one; there is none yet, and it says so. */
+  async upgrade(app: App, version: unknown): Promise<DatabaseInfo> {
+    const record = this.#require(app);
+    const to = Number(version);
+    if (!Number.isSafeInteger(to) || to < 1) throw badRequest("give the major version to upgrade to, e.g. --version 16");
+    if (to === record.version) throw conflict(`${app.name}'s database already runs PostgreSQL ${to}`);
+    if (to < record.version) throw badRequest(`PostgreSQL cannot be downgraded (${record.version} to ${to})`, "restore a backup into a new database instead");
+    throw new BeamstalkError(
+      "conflict",
+      `PostgreSQL ${to} is not available on this server: its database image has PostgreSQL ${POSTGRES_VERSION} only (Debian's packages)`,
+      "an upgrade needs a second major version in the image (pg_upgrade runs between the two); until then: pg:backups:capture, then restore into a server of the new version",
+    );
+  }
+
+  /** A succeeded backup's pg_dump archive (decrypted), after its file is checked against its sha256. */
+  async download(app: App, id: number): Promise<{ backup: BackupRecord; stream: ReadableStream<Uint8Array> }> {
+    this.#require(app);
+    const backup = this.#o.backups.get(app, id);
+    if (!backup) throw notFound(`${app.name} has no backup #${id}`, "`beamstalk pg:backups` lists them");
+    if (backup.status !== "succeeded") throw conflict(`backup #${id} ${backup.status === "failed" ? "failed" : "is not finished"}; there is nothing to download`);
+    if (!existsSync(backup.file)) throw conflict(`backup #${id}'s file is missing`);
+    if ((await sha256Of(backup.file)) !== backup.sha256) throw conflict(`backup #${id}'s file does not match its sha256; it is not given out`);
+    return { backup, stream: plainStream(backup.file, this.#o.backupKey ?? null) };
   }
 
   /** Restarts the server with the new size's memory and settings; the data directory stays. */

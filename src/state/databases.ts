@@ -5,7 +5,7 @@ import { type Clock, isoNow } from "./clock.ts";
 import type { Cipher } from "./crypto.ts";
 
 /** creating → available ⇄ scaling | restoring; failed when a step broke (the error says which). */
-export type DatabaseState = "creating" | "available" | "scaling" | "restoring" | "failed";
+export type DatabaseState = "creating" | "available" | "scaling" | "restoring" | "stopped" | "failed";
 
 /** An app's managed PostgreSQL server (one per app). The password is a Secret, encrypted at rest. */
 export interface DatabaseRecord {

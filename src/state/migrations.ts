@@ -230,4 +230,25 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (user_id, code_hash)
   );
   `,
+  // pg:stop: a database can be 'stopped' (kept, not revived, until pg:start); SQLite
+  // changes a CHECK only by rebuilding the table (nothing references it)
+  `
+  CREATE TABLE databases_next (
+    app_id       INTEGER PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+    version      INTEGER NOT NULL,
+    size         REAL NOT NULL,
+    password     BLOB NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('creating', 'available', 'scaling', 'restoring', 'stopped', 'failed')),
+    error        TEXT,
+    container_id TEXT,
+    volume       TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    node         TEXT
+  );
+  INSERT INTO databases_next (app_id, version, size, password, state, error, container_id, volume, created_at, updated_at, node)
+    SELECT app_id, version, size, password, state, error, container_id, volume, created_at, updated_at, node FROM databases;
+  DROP TABLE databases;
+  ALTER TABLE databases_next RENAME TO databases;
+  `,
 ];

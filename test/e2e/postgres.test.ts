@@ -78,6 +78,58 @@ describe("managed PostgreSQL through the daemon", () => {
     expect(await owner.ok(["apps:activity", "-a", APP])).toContain("Opened psql on web.1");
   }, LONG);
 
+  test("pg:backups:download writes the plain pg_dump archive, which pg_restore reads; it never overwrites a file", async () => {
+    const [backup] = JSON.parse(await owner.ok(["pg:backups", "-a", APP, "--json"])) as { id: number; status: string }[];
+    expect(backup?.status).toBe("succeeded");
+    const file = join(owner.home, "backup.dump");
+    const said = await owner.run(["pg:backups:download", "-a", APP, String(backup!.id), "--output", file]);
+    expect(said.code).toBe(0);
+    const archive = readFileSync(file);
+    expect(archive.subarray(0, 5).toString("latin1")).toBe("PGDMP");
+    expect(said.stderr + said.stdout).toContain(`sha256 ${new Bun.CryptoHasher("sha256").update(archive).digest("hex")}`);
+    const listing = Bun.spawnSync(["pg_restore", "--list", file]);
+    expect(listing.exitCode).toBe(0);
+    expect(listing.stdout.toString()).toMatch(/TABLE public items/);
+    // Asked again for the same file: refused, and the file is as it was.
+    const again = await owner.run(["pg:backups:download", "-a", APP, String(backup!.id), "--output", file]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain("already exists");
+    expect(readFileSync(file).equals(archive)).toBe(true);
+    const missing = await owner.run(["pg:backups:download", "-a", APP, "9999", "--output", join(owner.home, "none.dump")]);
+    expect(missing.stderr).toContain("has no backup #9999");
+    expect(existsSync(join(owner.home, "none.dump"))).toBe(false);
+    expect(readdirSync(owner.home).filter((f) => f.includes(".part-"))).toEqual([]);
+  }, LONG);
+
+  test("pg:stop keeps the database stopped (the watch leaves it); pg:start and pg:restart bring it back with its rows; pg:upgrade explains", async () => {
+    const state = async () => JSON.parse(await owner.ok(["pg", "-a", APP, "--json"])) as { state: string; container: string; version: number };
+    await owner.ok(["pg:stop", "-a", APP]);
+    expect(await state()).toMatchObject({ state: "stopped", container: "exited" });
+    const twice = await owner.run(["pg:stop", "-a", APP]);
+    expect(twice.code).not.toBe(0);
+    expect(twice.stderr).toContain("is stopped");
+    expect(twice.stderr).toContain("pg:start");
+    expect((await owner.run(["pg:restart", "-a", APP])).stderr).toContain("cannot be restarted");
+    // The watch (every 10 s) revives a database that died, not one that was stopped.
+    await Bun.sleep(11_000);
+    expect(await state()).toMatchObject({ state: "stopped", container: "exited" });
+    await owner.ok(["pg:start", "-a", APP]);
+    expect(await state()).toMatchObject({ state: "available", container: "running" });
+    expect((await sql("SELECT count(*) FROM items")).trim()).toBe("500");
+    expect((await owner.run(["pg:start", "-a", APP])).stderr).toContain("is available");
+    await owner.ok(["pg:restart", "-a", APP]);
+    expect((await sql("SELECT count(*) FROM items")).trim()).toBe("500");
+    const activity = await owner.ok(["apps:activity", "-a", APP]);
+    for (const done of ["Stopped PostgreSQL database", "Started PostgreSQL database", "Restarted PostgreSQL database"]) expect(activity).toContain(done);
+    const { version } = await state();
+    const upgrade = await owner.run(["pg:upgrade", "-a", APP, "--version", String(version + 1)]);
+    expect(upgrade.code).not.toBe(0);
+    expect(upgrade.stderr).toContain(`PostgreSQL ${version + 1} is not available on this server`);
+    expect((await owner.run(["pg:upgrade", "-a", APP, "--version", String(version)])).stderr).toContain(`already runs PostgreSQL ${version}`);
+    expect((await owner.run(["pg:upgrade", "-a", APP, "--version", "x"])).stderr).toContain("give the major version");
+    expect(await state()).toMatchObject({ state: "available", container: "running" });
+  }, LONG);
+
   test("pg:destroy takes a final backup and unsets DATABASE_URL", async () => {
     expect((await owner.run(["pg:destroy", "-a", APP])).code).toBe(2);
     await owner.ok(["pg:destroy", "-a", APP, "--confirm", APP]);
