@@ -164,9 +164,16 @@ export class Collector {
     const name = `${replica.process}.${replica.index}`;
     follow.log = log;
     this.#dirty.add(replica.app);
+    // A cursor an earlier version saved (lines counted through logs()): skip that many once.
+    const earlier = cursors.get(replica.id);
+    let skip = earlier && earlier.at === undefined ? earlier.n : 0;
     try {
       for await (const item of log) {
         if (signal.aborted) break;
+        if (skip > 0 && "line" in item) {
+          if (--skip === 0 && hash(item.line) !== earlier!.last) logger.warn("logs.replay_misaligned", { app: replica.app, replica: name, skipped: earlier!.n });
+          continue;
+        }
         if ("dropped" in item) {
           const line = item.dropped === null
             ? `lines were dropped: ${name} wrote them while Beamstalk was not reading, and Docker rotated them away (how many is not known)`

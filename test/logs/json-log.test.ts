@@ -84,6 +84,7 @@ describe("a json-file log followed from Docker's files", () => {
     for (let i = 1; i < numbers.length; i++) expect(numbers[i]!).toBeGreaterThan(numbers[i - 1]!);
     expect(numbers.at(-1)).toBe(total);
     expect(items.at(-1)).toEqual({ stream: "stdout", line: "END" });
+    await runner.stop(replica.id, 1); // the collectors below follow every replica there is
   }, 120_000);
 
   test("a cursor resumes at the next line: none twice, none missing; a cursor whose file is gone says lines were lost", async () => {
@@ -115,6 +116,27 @@ describe("a json-file log followed from Docker's files", () => {
     }
     expect(items[0]).toEqual({ dropped: null });
     expect(items.filter((i) => "line" in i && numberOf(i.line) !== null)).toHaveLength(3000);
+    await runner.stop(replica.id, 1);
+  }, 60_000);
+
+  test("a cursor saved by an earlier version (lines counted through the API) is honoured once: no line twice after an upgrade", async () => {
+    const store = new LogStore({ dir: join(dir, "logs-upgrade") });
+    const replica = await runner.start(spec("upgraded", numbered(10)));
+    for (let i = 0; i < 300 && !(await lastLineIs(replica.id, "END")); i++) await Bun.sleep(100);
+    const all: string[] = [];
+    for await (const { line } of runner.logs(replica.id)) all.push(line);
+    const fifth = all.findIndex((l) => numberOf(l) === 5);
+    expect(fifth).toBeGreaterThan(0);
+    const app = replica.app;
+    await Bun.write(join(store.appDir(app), ".cursors.json"), JSON.stringify({ [replica.id]: { n: fifth + 1, last: Bun.hash(all[fifth]!).toString(36) } }));
+    const collector = new Collector({ runner, store, logger, intervalMs: 200 });
+    await collector.start();
+    const lines = () => store.tail(app, 1000).filter((e) => e.replica === "upgraded.1" && e.source === "app").map((e) => e.line);
+    await until("the replica's END", () => lines().includes("END"));
+    await collector.stop();
+    expect(lines().map(numberOf).filter((n) => n !== null)).toEqual([6, 7, 8, 9, 10]);
+    store.close();
+    await runner.stop(replica.id, 1);
   }, 60_000);
 
   test("the collector puts the count in the app's log as a platform line", async () => {
