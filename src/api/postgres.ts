@@ -3,7 +3,7 @@ import { BeamstalkError, badRequest, forbidden } from "../lib/errors.ts";
 import type { Secret } from "../lib/secret.ts";
 import type { App } from "../state/index.ts";
 import type { BackupRecord } from "../state/backups.ts";
-import type { DatabaseInfo } from "../postgres/service.ts";
+import type { DatabaseInfo, ReplicaInfo } from "../postgres/service.ts";
 import { requireUser } from "./auth.ts";
 import { type ApiDeps, type Env, appFor, readJson } from "./context.ts";
 
@@ -20,7 +20,11 @@ export interface PostgresActions {
   power(app: App, action: "stop" | "start" | "restart", userId: number | null): Promise<DatabaseInfo>;
   upgrade(app: App, version: unknown): Promise<DatabaseInfo>;
   download(app: App, id: number): Promise<{ backup: BackupRecord; stream: ReadableStream<Uint8Array> }>;
+  createReplica(app: App, userId: number | null): Promise<ReplicaInfo>;
+  replicas(app: App): Promise<ReplicaInfo[]>;
 }
+
+const replicaJson = (r: ReplicaInfo) => ({ host: r.host, port: r.port, state: r.state, container: r.container, stream: r.stream, lag_bytes: r.lagBytes });
 
 export const backupJson = (b: BackupRecord) => ({
   id: b.id,
@@ -97,6 +101,18 @@ export function postgresRoutes(deps: ApiDeps, postgres: PostgresActions | undefi
       return c.json(withUrl(app, info, role));
     });
   }
+
+  r.get("/read_replicas", async (c) => {
+    const { app } = appFor(deps, c.var.user, c.req.param("app")!, "read");
+    return c.json((await pg().replicas(app)).map(replicaJson));
+  });
+
+  r.post("/read_replicas", async (c) => {
+    const { app } = appFor(deps, c.var.user, c.req.param("app")!, "write");
+    const replica = await pg().createReplica(app, c.var.user.id);
+    deps.logger.info("pg.replica", { app: app.name, user: c.var.user.email });
+    return c.json(replicaJson(replica), 201);
+  });
 
   /** Body: `{"version": 16}`. */
   r.post("/upgrade", async (c) => {

@@ -10,7 +10,7 @@ import { maintenance, maintenanceOff, maintenanceOn } from "./maintenance.ts";
 import { mfaActivate, mfaDeactivate, mfaRecoveryCodes, mfaRequire } from "./mfa.ts";
 import { nodes, nodesActivate, nodesAdd, nodesDrain, nodesImage, nodesRemove } from "./nodes.ts";
 import { certsAdd, certsRemove, certsRenew, domains, domainsAdd, domainsRemove } from "./domains.ts";
-import { pg, pgBackups, pgBackupsCapture, pgBackupsDownload, pgBackupsRestore, pgCreate, pgDestroy, pgPsql, pgRestart, pgScale, pgStart, pgStop, pgUpgrade } from "./postgres.ts";
+import { pg, pgBackups, pgBackupsCapture, pgBackupsDownload, pgBackupsRestore, pgCreate, pgDestroy, pgPsql, pgReadReplicas, pgReadReplicasCreate, pgRestart, pgScale, pgStart, pgStop, pgUpgrade } from "./postgres.ts";
 import { ps, psRestart, psScale } from "./ps.ts";
 import { psObserver } from "./ps-observer.ts";
 import { psEval, psMigrate, psRemoteConsole, psRpc, psSsh } from "./ps-remote.ts";
@@ -37,7 +37,7 @@ export const COMMANDS: CommandSpec<any>[] = [
   cron, cronRun,
   maintenance, maintenanceOn, maintenanceOff,
   accountUsage, accountInvoices, usagePriceSet,
-  pg, pgCreate, pgScale, pgRestart, pgStop, pgStart, pgUpgrade, pgDestroy, pgBackups, pgBackupsCapture, pgBackupsRestore, pgBackupsDownload, pgPsql,
+  pg, pgCreate, pgScale, pgRestart, pgStop, pgStart, pgUpgrade, pgDestroy, pgBackups, pgBackupsCapture, pgBackupsRestore, pgBackupsDownload, pgReadReplicasCreate, pgReadReplicas, pgPsql,
   domains, domainsAdd, domainsRemove, certsAdd, certsRenew, certsRemove,
   nodes, nodesAdd, nodesImage, nodesDrain, nodesActivate, nodesRemove,
   version, upgrade,

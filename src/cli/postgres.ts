@@ -121,6 +121,42 @@ export const pgUpgrade = command({
   },
 });
 
+interface ReplicaJson {
+  host: string;
+  port: number;
+  state: string;
+  container: string;
+  stream: string | null;
+  lag_bytes: number | null;
+}
+
+export const pgReadReplicasCreate = command({
+  name: "pg:read_replicas:create",
+  description: "Add a read replica that streams from the app's database; its URL becomes DATABASE_READ_REPLICA_URL (a rolling restart)",
+  app: true,
+  async run(_args, cli) {
+    const replica = await cli.client().post<ReplicaJson>(await path(cli, "/read_replicas"));
+    info(`Read replica at ${replica.host} is ${replica.stream ?? replica.state}; DATABASE_READ_REPLICA_URL is set.`);
+  },
+});
+
+export const pgReadReplicas = command({
+  name: "pg:read_replicas",
+  description: "Show the app's read replica: its state and how far it is behind",
+  app: true,
+  data: true,
+  async run(_args, cli) {
+    const replicas = await cli.client().get<ReplicaJson[]>(await path(cli, "/read_replicas"));
+    cli.print(replicas, () =>
+      printTable(
+        replicas.map((r) => ({ ...r, stream: r.stream ?? "-", lag: r.lag_bytes === null ? "-" : `${r.lag_bytes} bytes` })),
+        ["host", "state", "container", "stream", "lag"],
+        "no read replica; `beamstalk pg:read_replicas:create` adds one",
+      ),
+    );
+  },
+});
+
 export const pgBackupsDownload = command({
   name: "pg:backups:download",
   description: "Download a backup as a pg_dump archive (for pg_restore); never overwrites a file",

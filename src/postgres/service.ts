@@ -17,7 +17,10 @@ import { pruneBackups, type Retention, DEFAULT_RETENTION } from "./retention.ts"
 import { scramVerifier } from "./scram.ts";
 import { Engine, LOCAL_ENGINE } from "./server.ts";
 import { type DatabaseSize, DEFAULT_SIZE, checkSize } from "./sizes.ts";
-import { backupDir, containerName, databaseName, databaseUrl, diskUseArgv, hbaConf, hostFor, initArgvs, psqlStdinArgv, removeVolumesArgv, serverRunArgv, setupSql, volumeNames, volumePaths, writeHbaArgv } from "./spec.ts";
+import {
+  backupDir, containerName, databaseName, databaseUrl, diskUseArgv, hbaConf, hostFor, initArgvs, psqlStdinArgv, removeVolumesArgv, replicaContainerName, replicaDataPath,
+  replicaExecArgv, replicaHostFor, replicaInitArgvs, replicaRunArgv, replicaUrl, serverRunArgv, setupSql, volumeNames, volumePaths, writeHbaArgv,
+} from "./spec.ts";
 
 export interface ConfigChange {
   set?: Record<string, string>;
@@ -88,6 +91,19 @@ export interface DatabaseInfo {
  * --node: named volumes there, driven through that host's agent); backups as
  * pg_dump archives on this host with their sha256. One operation at a time per app.
  */
+/** An app's read replica as pg:read_replicas shows it. */
+export interface ReplicaInfo {
+  host: string;
+  port: number;
+  state: "creating" | "available" | "failed";
+  /** The replica's container as the engine says ("running", "exited", "missing"). */
+  container: string;
+  /** The primary's walsender state ("streaming", "catchup"), null when it has none. */
+  stream: string | null;
+  /** WAL bytes the replica has yet to replay, as the primary sees it. */
+  lagBytes: number | null;
+}
+
 export class Postgres {
   readonly #o: PostgresOptions;
   readonly #lock = new KeyedLock();
@@ -288,6 +304,92 @@ export class Postgres {
     return { backup, stream: plainStream(backup.file, this.#o.backupKey ?? null) };
   }
 
+  /**
+   * pg:read_replicas:create: a second server that streams from the app's (PostgreSQL
+   * streaming replication, hot standby: read-only queries), at
+   * db-replica.<app>.internal, its URL set as DATABASE_READ_REPLICA_URL. On the
+   * controller's host only, with the app's server.
+   */
+  createReplica(app: App, userId: number | null): Promise<ReplicaInfo> {
+    return this.#lock.run(app.name, async () => {
+      const record = this.#require(app);
+      if (record.state !== "available") {
+        throw conflict(`${app.name}'s database is ${record.state}; a read replica needs it running`, record.state === "stopped" ? "`beamstalk pg:start` starts it" : "wait for it, or see `beamstalk pg`");
+      }
+      if (record.replica === "available" || record.replica === "creating") throw conflict(`${app.name}'s database already has a read replica`, "`beamstalk pg:read_replicas` shows it");
+      if (record.node !== null) throw badRequest("read replicas are made for databases on the controller's host", "this database runs on another Swarm host");
+      const engine = await this.#engineOf(record);
+      const { status } = await engine.status(app.name);
+      if (status !== "running") throw conflict(`${app.name}'s database container is ${status}; a read replica needs it running`, "`beamstalk pg` shows it");
+      const name = databaseName(app.name);
+      const started = Date.now();
+      this.#o.databases.setReplica(app, "creating");
+      try {
+        // The primary lets the app's role stream: the replication line in pg_hba.conf (servers made before it lack it) and the role's attribute.
+        writeFileSync(volumePaths(this.#o.dataDir, app.name).hba, hbaConf(app.name), { mode: 0o644 });
+        await engine.run(psqlStdinArgv(app.name), "allowing replication", { stdin: `ALTER ROLE ${name} REPLICATION;\nSELECT pg_reload_conf();\n` });
+        await this.#removeReplica(engine, app.name);
+        const data = replicaDataPath(this.#o.dataDir, app.name);
+        mkdirSync(data, { recursive: true, mode: 0o700 });
+        const spec = this.#spec(app.name, record.size as DatabaseSize, engine);
+        const [own, base] = replicaInitArgvs(spec);
+        await engine.run(own!, "preparing the replica's data directory");
+        await engine.run(base!, "copying the database (pg_basebackup)", { stdin: `${record.password.reveal()}\n`, timeoutMs: 30 * 60_000 });
+        await engine.run(replicaRunArgv(spec), "starting the read replica");
+        await this.#replicaReady(engine, app.name);
+        this.#o.databases.setReplica(app, "available");
+      } catch (err) {
+        const message = (err as Error).message;
+        await this.#removeReplica(engine, app.name).catch(() => {});
+        this.#o.databases.setReplica(app, "failed");
+        this.#o.logger.error("postgres.replica_failed", { app: app.name, error: message });
+        this.#o.activity.record(app.id, userId, "pg.replica.failed", `Read replica could not be created: ${message.slice(0, 300)}`);
+        throw new BeamstalkError("internal", `creating the read replica failed: ${message}`, "the database itself is unchanged; try again");
+      }
+      this.#o.activity.record(app.id, userId, "pg.replica", "Created a read replica of the PostgreSQL database");
+      this.#o.logger.info("postgres.replica_created", { app: app.name, seconds: (Date.now() - started) / 1000 });
+      await this.#o.setConfig(app, { set: { DATABASE_READ_REPLICA_URL: replicaUrl(app.name, record.password) } }, userId);
+      return this.#replicaInfo(app);
+    });
+  }
+
+  /** pg:read_replicas: the app's replica (none, or one), with what the primary says of its stream. */
+  async replicas(app: App): Promise<ReplicaInfo[]> {
+    const record = this.#require(app);
+    return record.replica === null ? [] : [await this.#replicaInfo(app)];
+  }
+
+  async #replicaInfo(app: App): Promise<ReplicaInfo> {
+    const record = this.#require(app);
+    const engine = await this.#engineOf(record);
+    const inspected = await engine.exec(["docker", "container", "inspect", "--format", "{{.State.Status}}", "--", replicaContainerName(app.name)]);
+    const container = inspected.code === 0 ? inspected.stdout.trim() : "missing";
+    // The primary's view: the walsender's state and how many bytes of WAL the replica has yet to replay.
+    const stat = record.state === "available"
+      ? await engine.exec(psqlStdinArgv(app.name), { stdin: "\\pset tuples_only on\n\\pset format unaligned\nSELECT state || ' ' || COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint FROM pg_stat_replication LIMIT 1;\n" })
+      : null;
+    const [stream, lag] = (stat?.code === 0 ? stat.stdout.trim() : "").split(/\s+/);
+    return { host: replicaHostFor(app.name), port: 5432, state: record.replica ?? "failed", container, stream: stream || null, lagBytes: lag === undefined || lag === "" ? null : Number(lag) };
+  }
+
+  async #replicaReady(engine: Engine, app: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if ((await engine.exec(replicaExecArgv(app, ["pg_isready", "-q", "-h", "/var/run/postgresql", "-p", "5432"]))).code === 0) return;
+      await Bun.sleep(200);
+    }
+    const logs = await engine.exec(["docker", "logs", "--tail", "20", "--", replicaContainerName(app)]);
+    throw new Error(`the read replica did not become ready in ${timeoutMs / 1000} s: ${(logs.stderr + logs.stdout).trim().split("\n").slice(-5).join(" | ")}`);
+  }
+
+  /** The replica's container and its data directory; missing is fine. */
+  async #removeReplica(engine: Engine, app: string): Promise<void> {
+    await engine.exec(["docker", "stop", "--time", "30", "--", replicaContainerName(app)]);
+    const removed = await engine.exec(["docker", "rm", "--force", "--", replicaContainerName(app)]);
+    if (removed.code !== 0 && !/No such container/i.test(removed.stderr)) throw new Error(`removing ${replicaContainerName(app)} failed: ${removed.stderr.trim()}`);
+    rmSync(replicaDataPath(this.#o.dataDir, app), { recursive: true, force: true });
+  }
+
   /** Restarts the server with the new size's memory and settings; the data directory stays. */
   async scale(app: App, size: unknown, userId: number | null): Promise<DatabaseInfo> {
     const to = checkSize(size);
@@ -324,6 +426,7 @@ export class Postgres {
   /** The server and its data, wherever they are. */
   async #removeServer(record: DatabaseRecord, graceSeconds?: number): Promise<void> {
     const engine = await this.#engineOf(record);
+    if (record.replica !== null && engine.local) await this.#removeReplica(engine, record.app);
     await engine.remove(record.app, graceSeconds);
     if (engine.local) rmSync(volumePaths(this.#o.dataDir, record.app).root, { recursive: true, force: true });
     else await engine.run(removeVolumesArgv(record.app), "removing the database's volumes");
@@ -344,7 +447,7 @@ export class Postgres {
       this.#o.databases.remove(app);
       this.#o.activity.record(app.id, userId, "pg.destroy", `Destroyed PostgreSQL database${finalBackup ? ` (final backup #${finalBackup.id})` : ""}`);
       this.#o.logger.info("postgres.destroyed", { app: app.name, final_backup: finalBackup?.id });
-      if (record.state !== "creating") await this.#o.setConfig(app, { unset: ["DATABASE_URL"] }, userId).catch((err) => {
+      if (record.state !== "creating") await this.#o.setConfig(app, { unset: record.replica === null ? ["DATABASE_URL"] : ["DATABASE_URL", "DATABASE_READ_REPLICA_URL"] }, userId).catch((err) => {
         this.#o.logger.error("postgres.unset_url_failed", { app: app.name, error: (err as Error).message });
       });
       return { finalBackup };

@@ -58,6 +58,8 @@ export function hbaConf(app: string): string {
     "local all postgres peer",
     "host  all postgres all reject",
     `host  ${name} ${name} all scram-sha-256`,
+    // a read replica (pg:read_replicas:create) streams WAL as the app's role
+    `host  replication ${name} all scram-sha-256`,
     "",
   ].join("\n");
 }
@@ -109,16 +111,10 @@ export function serverArgs(size: DatabaseSize): string[] {
   return ["postgres", "-D", DATA_MOUNT, ...Object.entries(settings).flatMap(([key, value]) => ["-c", `${key}=${value}`])];
 }
 
-/** `docker run` for the server: the app's network under db.<app>.internal, memory from the size, restarted by the engine. */
-export function serverRunArgv(spec: ServerSpec): string[] {
-  const t = tuning(spec.size);
+/** What the server and its replica run with: memory from the size, restarted by the engine, a fast shutdown on stop. */
+function runOptions(size: DatabaseSize): string[] {
+  const t = tuning(size);
   return [
-    "docker", "run", "--detach",
-    "--name", containerName(spec.app),
-    "--hostname", hostFor(spec.app),
-    "--network", spec.network,
-    "--network-alias", hostFor(spec.app),
-    ...labelArgs({ ...spec.labels, [LABEL.postgres]: spec.app, [LABEL.size]: String(spec.size) }),
     "--user", "postgres",
     "--memory", `${t.memoryBytes}b`,
     "--memory-swap", `${t.memoryBytes}b`,
@@ -129,9 +125,73 @@ export function serverRunArgv(spec: ServerSpec): string[] {
     "--security-opt", "no-new-privileges:true",
     "--log-opt", "max-size=10m",
     "--log-opt", "max-file=3",
-    ...mounts(spec, true),
+  ];
+}
+
+/**
+ * The read replica (pg:read_replicas:create): a second server on the controller's
+ * host that streams from the app's server, at db-replica.<app>.internal, its data
+ * directory next to the primary's (pg:destroy removes both).
+ */
+export const replicaContainerName = (app: string) => `${containerName(app)}-replica`;
+export const replicaHostFor = (app: string) => `db-replica.${checkAppName(app)}.internal`;
+export const replicaDataPath = (dataDir: string, app: string) => join(volumePaths(dataDir, app).root, "replica");
+
+export function replicaUrl(app: string, password: Secret): string {
+  const name = databaseName(app);
+  return `postgres://${name}:${encodeURIComponent(password.reveal())}@${replicaHostFor(app)}:${PORT}/${name}`;
+}
+
+/**
+ * One-off containers that make the replica's data directory: owned by postgres, then
+ * pg_basebackup from the primary over the app's network, as the app's role, writing
+ * standby.signal and primary_conninfo (-R). The password is read from stdin by a
+ * constant script: never in an argv, nor in the container's environment as Docker
+ * records it (docker inspect).
+ */
+export function replicaInitArgvs(spec: Omit<ServerSpec, "size">): string[][] {
+  const data = checkPath(replicaDataPath(spec.dataDir, spec.app));
+  const labels = labelArgs({ ...spec.labels, [LABEL.postgres]: spec.app });
+  const mount = ["--mount", `type=bind,source=${data},target=${DATA_MOUNT}`];
+  return [
+    ["docker", "run", "--rm", "--network", "none", "--user", "root", ...labels, ...mount, "--", spec.image, "install", "-d", "-o", "postgres", "-g", "postgres", "-m", "0700", DATA_MOUNT],
+    [
+      "docker", "run", "--rm", "-i", "--network", spec.network, "--user", "postgres", ...labels, ...mount, "--", spec.image,
+      "bash", "-c", 'IFS= read -r PGPASSWORD && export PGPASSWORD && exec pg_basebackup "$@"', "pg_basebackup",
+      "-h", hostFor(spec.app), "-p", String(PORT), "-U", databaseName(spec.app), "-D", DATA_MOUNT, "-R", "-X", "stream", "--checkpoint=fast", "--no-password",
+    ],
+  ];
+}
+
+/** Runs argv as the postgres user inside the replica's container. */
+export const replicaExecArgv = (app: string, argv: string[]) => ["docker", "exec", "--user", "postgres", replicaContainerName(app), ...argv];
+
+/** `docker run` for the replica: as the server, under its own name and alias, its own data, the primary's pg_hba.conf. */
+export function replicaRunArgv(spec: ServerSpec): string[] {
+  const mounts = [
+    "--mount", `type=bind,source=${checkPath(replicaDataPath(spec.dataDir, spec.app))},target=${DATA_MOUNT}`,
+    "--mount", `type=bind,source=${checkPath(volumePaths(spec.dataDir, spec.app).conf)},target=${CONF_MOUNT},readonly`,
+  ];
+  return runArgv(spec, replicaContainerName(spec.app), replicaHostFor(spec.app), { "beamstalk.postgres.role": "replica" }, mounts, ["-c", "hot_standby=on"]);
+}
+
+/** `docker run` for the server: the app's network under db.<app>.internal, memory from the size, restarted by the engine. */
+export function serverRunArgv(spec: ServerSpec): string[] {
+  return runArgv(spec, containerName(spec.app), hostFor(spec.app), {}, mounts(spec, true), []);
+}
+
+function runArgv(spec: ServerSpec, name: string, host: string, labels: Record<string, string>, mountArgs: string[], extra: string[]): string[] {
+  return [
+    "docker", "run", "--detach",
+    "--name", name,
+    "--hostname", host,
+    "--network", spec.network,
+    "--network-alias", host,
+    ...labelArgs({ ...spec.labels, [LABEL.postgres]: spec.app, [LABEL.size]: String(spec.size), ...labels }),
+    ...runOptions(spec.size),
+    ...mountArgs,
     "--", spec.image,
-    ...serverArgs(spec.size),
+    ...serverArgs(spec.size), ...extra,
   ];
 }
 

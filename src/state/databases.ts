@@ -7,6 +7,8 @@ import type { Cipher } from "./crypto.ts";
 /** creating → available ⇄ scaling | restoring; failed when a step broke (the error says which). */
 export type DatabaseState = "creating" | "available" | "scaling" | "restoring" | "stopped" | "failed";
 
+export type ReplicaState = "creating" | "available" | "failed";
+
 /** An app's managed PostgreSQL server (one per app). The password is a Secret, encrypted at rest. */
 export interface DatabaseRecord {
   appId: number;
@@ -21,6 +23,8 @@ export interface DatabaseRecord {
   volume: string;
   /** The Swarm node it is pinned to when that is not this host (pg:create --node); null: this host. */
   node: string | null;
+  /** Its read replica's state; null: it has none. */
+  replica: ReplicaState | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -36,6 +40,7 @@ interface Row {
   container_id: string | null;
   volume: string;
   node: string | null;
+  replica: ReplicaState | null;
   created_at: string;
   updated_at: string;
 }
@@ -86,6 +91,10 @@ export class Databases {
     return this.get(app)!;
   }
 
+  setReplica(app: App, state: ReplicaState | null): void {
+    this.db.query("UPDATE databases SET replica = ?, updated_at = ? WHERE app_id = ?").run(state, isoNow(this.clock), app.id);
+  }
+
   remove(app: App): boolean {
     return this.db.query("DELETE FROM databases WHERE app_id = ?").run(app.id).changes > 0;
   }
@@ -102,6 +111,7 @@ export class Databases {
       containerId: row.container_id,
       volume: row.volume,
       node: row.node,
+      replica: row.replica ?? null,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };

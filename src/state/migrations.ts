@@ -251,4 +251,8 @@ export const MIGRATIONS: readonly string[] = [
   DROP TABLE databases;
   ALTER TABLE databases_next RENAME TO databases;
   `,
+  // pg:read_replicas:create: the state of an app's read replica (null: it has none)
+  `
+  ALTER TABLE databases ADD COLUMN replica TEXT CHECK (replica IN ('creating', 'available', 'failed'));
+  `,
 ];

@@ -14,6 +14,8 @@ let owner: CliUser;
 
 /** SQL run by a one-off job in the app's release, connecting with its DATABASE_URL (the script pg:psql uses). */
 const sql = (query: string) => owner.ok(["run", "-a", APP, "--", "bash", "-c", PSQL_FROM_URL, "psql", "-tA", "-v", "ON_ERROR_STOP=1", "-c", query]);
+/** The same on the read replica, by DATABASE_READ_REPLICA_URL. */
+const replicaArgv = (query: string) => ["run", "-a", APP, "--", "bash", "-c", `DATABASE_URL="$DATABASE_READ_REPLICA_URL"\n${PSQL_FROM_URL}`, "psql", "-tA", "-v", "ON_ERROR_STOP=1", "-c", query];
 
 beforeAll(async () => {
   daemon = await startDaemon();
@@ -130,10 +132,41 @@ describe("managed PostgreSQL through the daemon", () => {
     expect(await state()).toMatchObject({ state: "available", container: "running" });
   }, LONG);
 
+  test("pg:read_replicas:create: a read-only replica that streams from the database, at DATABASE_READ_REPLICA_URL; refused while the database is stopped", async () => {
+    const replicas = async () => JSON.parse(await owner.ok(["pg:read_replicas", "-a", APP, "--json"])) as { state: string; container: string; stream: string | null; lag_bytes: number | null }[];
+    expect(await replicas()).toEqual([]);
+    await owner.ok(["pg:stop", "-a", APP]);
+    const down = await owner.run(["pg:read_replicas:create", "-a", APP]);
+    expect(down.code).not.toBe(0);
+    expect(down.stderr).toContain("a read replica needs it running");
+    expect(await replicas()).toEqual([]);
+    await owner.ok(["pg:start", "-a", APP]);
+
+    await owner.ok(["pg:read_replicas:create", "-a", APP]);
+    const config = JSON.parse(await owner.ok(["config", "-a", APP, "--json"]));
+    expect(config.DATABASE_READ_REPLICA_URL).toMatch(new RegExp(`^postgres://[^:]+:[^@]+@db-replica\\.${APP}\\.internal:5432/`));
+    expect((await owner.ok(replicaArgv("SELECT count(*) FROM items"))).trim()).toBe("500");
+    // A write on the primary reaches the replica; a write on the replica is refused.
+    await sql("INSERT INTO items VALUES (501)");
+    let seen = "";
+    for (let i = 0; i < 20 && seen !== "501"; i++) seen = (await owner.ok(replicaArgv("SELECT count(*) FROM items"))).trim();
+    expect(seen).toBe("501");
+    const write = await owner.run(replicaArgv("INSERT INTO items VALUES (502)"));
+    expect(write.code).not.toBe(0);
+    expect(write.stdout + write.stderr).toContain("read-only transaction");
+    expect(await replicas()).toEqual([expect.objectContaining({ state: "available", container: "running", stream: "streaming" })]);
+    const twice = await owner.run(["pg:read_replicas:create", "-a", APP]);
+    expect(twice.stderr).toContain("already has a read replica");
+    expect(daemon.log()).not.toContain(config.DATABASE_READ_REPLICA_URL.split("@")[0].split(":").at(-1));
+  }, LONG);
+
   test("pg:destroy takes a final backup and unsets DATABASE_URL", async () => {
     expect((await owner.run(["pg:destroy", "-a", APP])).code).toBe(2);
     await owner.ok(["pg:destroy", "-a", APP, "--confirm", APP]);
-    expect(JSON.parse(await owner.ok(["config", "-a", APP, "--json"])).DATABASE_URL).toBeUndefined();
+    const config = JSON.parse(await owner.ok(["config", "-a", APP, "--json"]));
+    expect(config.DATABASE_URL).toBeUndefined();
+    expect(config.DATABASE_READ_REPLICA_URL).toBeUndefined();
+    expect(Bun.spawnSync(["docker", "container", "inspect", `beamstalk-${APP}-postgres-replica`]).exitCode).not.toBe(0);
     const dir = join(daemon.dataDir, "backups", APP);
     expect(existsSync(dir) && readdirSync(dir).some((f) => f.endsWith(".dump"))).toBe(true);
   }, LONG);
