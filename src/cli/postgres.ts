@@ -52,6 +52,7 @@ function render(db: DatabaseJson): void {
 
 export const pg = command({
   name: "pg",
+  aliases: ["databases"],
   description: "Show the app's PostgreSQL database: state, size, version, disk use, last backup (and its URL, to those who may write)",
   app: true,
   data: true,
@@ -63,6 +64,7 @@ export const pg = command({
 
 export const pgCreate = command({
   name: "pg:create",
+  aliases: ["create_database"],
   description: "Create a PostgreSQL database for the app and set its DATABASE_URL (a rolling restart)",
   app: true,
   data: true,
@@ -83,6 +85,7 @@ export const pgCreate = command({
 
 export const pgScale = command({
   name: "pg:scale",
+  aliases: ["scale_database"],
   description: "Restart the database with another size (memory and settings); the data stays",
   app: true,
   args: { size: { type: "string", required: true, description: "GiB of memory: 0.6, 1.7, 4, 8, 16, 32, 64, 128" } },
@@ -94,6 +97,7 @@ export const pgScale = command({
 
 export const pgDestroy = command({
   name: "pg:destroy",
+  aliases: ["delete_database"],
   description: "Take a final backup, then remove the database and unset DATABASE_URL",
   app: true,
   args: { confirm: { type: "string", description: "the app's name, to confirm" } },

@@ -82,6 +82,7 @@ const EXPR = { expr: { type: "positional", required: true, description: "the Eli
 
 export const psSsh = command({
   name: "ps:ssh",
+  aliases: ["ssh"],
   description: "Open a shell (bash -l) inside one of the app's running replicas",
   app: true,
   args: REPLICA,
@@ -92,6 +93,7 @@ export const psSsh = command({
 
 export const psRemoteConsole = command({
   name: "ps:remote_console",
+  aliases: ["remote_console"],
   description: "Attach an IEx console to a running replica's node (bin/<release> remote)",
   app: true,
   args: REPLICA,
@@ -124,9 +126,10 @@ export const psEval = command({
 
 export const psMigrate = command({
   name: "ps:migrate",
+  aliases: ["migrate"],
   description: "Run database migrations in a replica: <App>.Release.migrate/0 when the release has it, else Ecto.Migrator over the app's repos",
   app: true,
-  args: { "migration-app": { type: "string", description: "the OTP app whose migrations run (an umbrella's child app; default: the release's name)" } },
+  args: { "migration-app": { type: "string", alias: ["migration_app_name", "m"], description: "the OTP app whose migrations run (an umbrella's child app; default: the release's name)" } },
   async run(args, cli) {
     const name = args["migration-app"];
     if (name !== undefined && !OTP_APP.test(name)) throw new BeamstalkError("usage", `not an OTP application name: ${name}`, "give a name such as my_app");

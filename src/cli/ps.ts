@@ -36,6 +36,7 @@ export function uptime(seconds: number | null): string {
 
 export const ps = command({
   name: "ps",
+  aliases: ["status"],
   description: "Desired against running replicas per process type, with release, state, uptime, restarts, memory, CPU, node name and connected nodes",
   app: true,
   data: true,

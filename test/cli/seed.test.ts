@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
+
+/**
+ * GIGALIXIR's own command names and forms, as its instructions write them with
+ * `beamstalk` in place of `gigalixir`: the compiled binary against a real daemon.
+ */
+let daemon: RunningDaemon;
+let admin: CliUser;
+
+beforeAll(async () => {
+  daemon = await startDaemon();
+  admin = new CliUser(daemon.url);
+  const res = await admin.run(["signup", "--email", "admin@example.com", "--password-stdin", "--socket", daemon.socket], { stdin: "correct horse\n" });
+  if (res.code !== 0) throw new Error(res.stderr);
+  await admin.ok(["apps:create", "web"]);
+  await admin.ok(["apps:create", "api"]);
+});
+
+afterAll(async () => {
+  await daemon?.stop();
+  admin?.cleanup();
+});
+
+const formation = async (app: string) => JSON.parse(await admin.ok(["ps", "-a", app, "--json"])).formation;
+
+describe("the seed's names for commands", () => {
+  test("each alias runs the command it names", async () => {
+    const same: [string[], string[]][] = [
+      [["status", "-a", "web", "--json"], ["ps", "-a", "web", "--json"]],
+      [["current_period_usage", "--json"], ["account:usage", "--json"]],
+      [["invoices", "--json"], ["account:invoices", "--json"]],
+    ];
+    // The usage report ends "now": the two runs differ only there.
+    const untilNow = (out: string) => out.replace(/"to": "[^"]+"/, '"to": "now"');
+    for (const [alias, name] of same) {
+      const [a, b] = [await admin.run(alias), await admin.run(name)];
+      expect({ alias, code: a.code, stdout: untilNow(a.stdout) }).toEqual({ alias, code: 0, stdout: untilNow(b.stdout) });
+    }
+    // No database yet: the alias and the command fail alike.
+    const [databases, pg] = [await admin.run(["databases", "-a", "web"]), await admin.run(["pg", "-a", "web"])];
+    expect(databases.code).toBe(4);
+    expect(databases).toEqual(pg);
+  });
+
+  test("--help of an alias is the command's help, and the help lists every alias", async () => {
+    const help = (await admin.run(["--help"], { env: { NO_COLOR: "1" } })).stdout;
+    const aliases = {
+      ps: "status", pg: "databases", "pg:create": "create_database", "pg:scale": "scale_database", "pg:destroy": "delete_database",
+      "ps:migrate": "migrate", "ps:remote_console": "remote_console", "ps:observer": "observer", "ps:ssh": "ssh",
+      "account:usage": "current_period_usage", "account:invoices": "invoices",
+    };
+    for (const [name, alias] of Object.entries(aliases)) {
+      expect(help).toMatch(new RegExp(`^\\s+${name}, ${alias}\\s`, "m"));
+      const res = await admin.run([alias, "--help"], { env: { NO_COLOR: "1" } });
+      expect(res.code).toBe(0);
+      expect(res.stdout).toContain(`beamstalk ${name}`);
+    }
+    const migrate = (await admin.run(["migrate", "--help"], { env: { NO_COLOR: "1" } })).stdout;
+    expect(migrate).toContain("migration_app_name");
+  });
+
+  test("delete_database needs --confirm like pg:destroy; a bad migration app never reaches ssh", async () => {
+    const del = await admin.run(["delete_database", "-a", "web"]);
+    expect(del).toEqual({ code: 2, stdout: "", stderr: "error: this destroys the database\nhint: confirm with --confirm web\n" });
+    for (const flag of [["--migration_app_name", "My.App"], ["--migration_app_name=x;id"], ["-m", "$(id)"]]) {
+      const res = await admin.run(["migrate", "-a", "web", ...flag], { env: { BEAMSTALK_SSH_PORT: "1" } });
+      expect({ flag, code: res.code }).toEqual({ flag, code: 2 });
+      expect(res.stderr).toStartWith("error: not an OTP application name:");
+    }
+  });
+});
+
+describe("the app as the first argument", () => {
+  test("`scale APP --replicas=2 --size=0.6`, as the seed writes it, reaches that app", async () => {
+    // Scaling needs a running release (test/e2e/operate.test.ts scales one this way); here the server's answer names the app.
+    const noRelease = (app: string) => ({ code: 7, stdout: "", stderr: `error: ${app} has no running release yet: git push first\nhint: the replicas that were running keep serving; \`beamstalk ps\` shows them\n` });
+    expect(await admin.run(["scale", "web", "--replicas=2", "--size=0.6"])).toEqual(noRelease("web"));
+    expect(await admin.run(["ps:scale", "api", "--replicas", "3"])).toEqual(noRelease("api"));
+    expect(await admin.run(["scale", "api", "--replicas", "3", "-a", "api"])).toEqual(noRelease("api"));
+  });
+
+  test("commands with arguments of their own take the app before them; -a still works, and the same app twice", async () => {
+    expect(await admin.ok(["status", "web", "--json"])).toBe(await admin.ok(["ps", "-a", "web", "--json"]));
+    expect(JSON.parse(await admin.ok(["apps:info", "web", "--json"])).name).toBe("web");
+    await admin.ok(["domains:add", "web", "www.example.com"]);
+    await admin.ok(["domains:add", "-a", "api", "api.example.com"]);
+    expect(JSON.parse(await admin.ok(["domains", "web", "--json"])).map((d: { domain: string }) => d.domain)).toContain("www.example.com");
+    expect(JSON.parse(await admin.ok(["domains", "api", "--json"])).map((d: { domain: string }) => d.domain)).toEqual(["api.apps.test", "api.example.com"]);
+    await admin.ok(["domains:remove", "web", "www.example.com", "-a", "web"]);
+    expect(JSON.parse(await admin.ok(["domains", "-a", "web", "--json"])).map((d: { domain: string }) => d.domain)).not.toContain("www.example.com");
+    expect(JSON.parse(await admin.ok(["releases", "web", "--json"]))).toEqual(JSON.parse(await admin.ok(["releases", "-a", "web", "--json"])));
+  });
+
+  test("bad input gets a clear error and changes nothing", async () => {
+    const cases: [string[], number, string][] = [
+      [["scale", "web", "--replicas=5", "-a", "api"], 2, 'error: two apps given: "web" and -a "api"\nhint: give the app once, as the first argument or with -a\n'],
+      [["scale", "$(id)", "--replicas=5"], 2, "error: invalid app name"],
+      [["scale", "nope", "--replicas=5"], 4, "error: app nope not found"],
+      [["scale", "web", "api", "--replicas=5"], 2, 'error: unexpected argument "web"'],
+      [["domains:add", "web", "x.example.com", "extra"], 2, 'error: unexpected argument "x.example.com"'],
+    ];
+    for (const [args, code, message] of cases) {
+      const res = await admin.run(args);
+      expect({ args, code: res.code }).toEqual({ args, code });
+      expect(res.stderr).toStartWith(message);
+      expect(res.stderr).toContain("hint: ");
+    }
+    expect(await formation("web")).toEqual({});
+    expect(JSON.parse(await admin.ok(["domains", "-a", "web", "--json"])).map((d: { domain: string }) => d.domain)).not.toContain("x.example.com");
+  });
+});
