@@ -8,6 +8,7 @@ import { drains, drainsAdd, drainsRemove } from "./drains.ts";
 import { logs } from "./logs.ts";
 import { maintenance, maintenanceOff, maintenanceOn } from "./maintenance.ts";
 import { mfaActivate, mfaDeactivate, mfaRecoveryCodes, mfaRequire } from "./mfa.ts";
+import { open } from "./open.ts";
 import { nodes, nodesActivate, nodesAdd, nodesDrain, nodesImage, nodesRemove } from "./nodes.ts";
 import { certsAdd, certsRemove, certsRenew, domains, domainsAdd, domainsRemove } from "./domains.ts";
 import { pg, pgBackups, pgBackupsCapture, pgBackupsRestore, pgCreate, pgDestroy, pgPsql, pgScale } from "./postgres.ts";
@@ -26,7 +27,7 @@ export const COMMANDS: CommandSpec<any>[] = [
   signup, login, logout, account, apiKeyReset, passwordChange, invitesCreate,
   mfaActivate, mfaDeactivate, mfaRecoveryCodes, mfaRequire,
   sshKeys, sshKeysAdd, sshKeysRemove,
-  apps, appsCreate, appsInfo, appsDestroy, appsActivity, gitRemote,
+  apps, appsCreate, appsInfo, appsDestroy, appsActivity, gitRemote, open,
   access, accessAdd, accessRemove,
   config, configSet, configUnset, configCopy,
   releases, releasesRollback,

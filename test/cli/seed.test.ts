@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { CliUser, type RunningDaemon, startDaemon } from "../support/daemon.ts";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
 
 /**
  * GIGALIXIR's own command names and forms, as its instructions write them with
@@ -108,5 +110,40 @@ describe("the app as the first argument", () => {
     }
     expect(await formation("web")).toEqual({});
     expect(JSON.parse(await admin.ok(["domains", "-a", "web", "--json"])).map((d: { domain: string }) => d.domain)).not.toContain("x.example.com");
+  });
+});
+
+describe("open", () => {
+  test("prints the app's URL and opens nothing unless asked", async () => {
+    expect(await admin.run(["open", "web"])).toEqual({ code: 0, stdout: "http://web.apps.test\n", stderr: "" });
+    expect(await admin.ok(["open", "-a", "api"])).toBe("http://api.apps.test\n");
+  });
+
+  test("--browser hands the URL to xdg-open as one argument, when there is one", async () => {
+    const bin = tempDir("xdg");
+    const record = join(bin, "args");
+    writeFileSync(join(bin, "xdg-open"), `#!/bin/sh\nprintf '%s\\n' "$#" "$@" > ${record}\n`);
+    chmodSync(join(bin, "xdg-open"), 0o755);
+    const opened = await admin.run(["open", "web", "--browser"], { env: { PATH: `${bin}:/usr/bin:/bin` } });
+    expect(opened).toEqual({ code: 0, stdout: "http://web.apps.test\n", stderr: "" });
+    expect(readFileSync(record, "utf8")).toBe("1\nhttp://web.apps.test\n");
+
+    const none = await admin.run(["open", "web", "--browser"], { env: { PATH: tempDir("empty") } });
+    expect(none).toEqual({
+      code: 2,
+      stdout: "http://web.apps.test\n",
+      stderr: "error: xdg-open is not installed, so no browser was opened\nhint: open the URL above yourself, or install xdg-utils\n",
+    });
+  });
+
+  test("bad input: an unknown app, a bad name, an unknown flag; nothing is opened", async () => {
+    const bin = tempDir("xdg");
+    writeFileSync(join(bin, "xdg-open"), `#!/bin/sh\ntouch ${join(bin, "opened")}\n`);
+    chmodSync(join(bin, "xdg-open"), 0o755);
+    const env = { PATH: `${bin}:/usr/bin:/bin` };
+    expect((await admin.run(["open", "nope", "--browser"], { env })).code).toBe(4);
+    expect((await admin.run(["open", "-a", "../x", "--browser"], { env })).code).toBe(2);
+    expect((await admin.run(["open", "web", "--browse"], { env })).stderr).toStartWith("error: unknown flag --browse");
+    expect(existsSync(join(bin, "opened"))).toBe(false);
   });
 });
