@@ -1,5 +1,5 @@
 import { access, accessAdd, accessRemove } from "./access.ts";
-import { account, apiKeyReset, invitesCreate, login, logout, passwordChange, signup } from "./account.ts";
+import { account, accountDestroy, apiKeyReset, invitesCreate, login, logout, passwordChange, signup } from "./account.ts";
 import { apps, appsActivity, appsCreate, appsDestroy, appsInfo, gitRemote } from "./apps.ts";
 import { config, configCopy, configSet, configUnset } from "./config.ts";
 import { cron, cronRun } from "./cron.ts";
@@ -12,7 +12,7 @@ import { open } from "./open.ts";
 import { nodes, nodesActivate, nodesAdd, nodesDrain, nodesImage, nodesRemove } from "./nodes.ts";
 import { certsAdd, certsRemove, certsRenew, domains, domainsAdd, domainsRemove } from "./domains.ts";
 import { pg, pgBackups, pgBackupsCapture, pgBackupsRestore, pgCreate, pgDestroy, pgPsql, pgScale } from "./postgres.ts";
-import { ps, psRestart, psScale } from "./ps.ts";
+import { ps, psKill, psRestart, psScale } from "./ps.ts";
 import { psObserver } from "./ps-observer.ts";
 import { psEval, psMigrate, psRemoteConsole, psRpc, psSsh } from "./ps-remote.ts";
 import { releasesInfo } from "./release-info.ts";
@@ -24,7 +24,7 @@ import { accountInvoices, accountUsage, usagePriceSet } from "./usage.ts";
 
 /** Every CLI command, in the order `beamstalk --help` lists them. The README's reference is checked against this. */
 export const COMMANDS: CommandSpec<any>[] = [
-  signup, login, logout, account, apiKeyReset, passwordChange, invitesCreate,
+  signup, login, logout, account, apiKeyReset, passwordChange, invitesCreate, accountDestroy,
   mfaActivate, mfaDeactivate, mfaRecoveryCodes, mfaRequire,
   sshKeys, sshKeysAdd, sshKeysRemove,
   apps, appsCreate, appsInfo, appsDestroy, appsActivity, gitRemote, open,
@@ -32,7 +32,7 @@ export const COMMANDS: CommandSpec<any>[] = [
   config, configSet, configUnset, configCopy,
   releases, releasesRollback,
   releasesInfo, logs, drains, drainsAdd, drainsRemove,
-  ps, psScale, psRestart,
+  ps, psScale, psRestart, psKill,
   psSsh, psRemoteConsole, psRpc, psEval, psMigrate, psObserver,
   run,
   cron, cronRun,

@@ -1,5 +1,6 @@
 import { BeamstalkError } from "../lib/errors.ts";
 import { start } from "../lib/exec.ts";
+import { REPLICA_NAME } from "../lib/validate.ts";
 import type { Cli } from "./context.ts";
 import { command } from "./define.ts";
 
@@ -9,7 +10,6 @@ import { command } from "./define.ts";
  * The remote command is the argv as a JSON array (the syntax src/ssh/ops-command.ts
  * reads; the server checks every part again), one argv element here: no shell anywhere.
  */
-const REPLICA_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,29}\.[1-9][0-9]{0,3}$/;
 const OTP_APP = /^[a-z][a-z0-9_]{0,62}$/;
 
 export interface SshTarget {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CliUser, type RunningDaemon, startDaemon, tempDir } from "../support/daemon.ts";
@@ -145,5 +146,67 @@ describe("open", () => {
     expect((await admin.run(["open", "-a", "../x", "--browser"], { env })).code).toBe(2);
     expect((await admin.run(["open", "web", "--browse"], { env })).stderr).toStartWith("error: unknown flag --browse");
     expect(existsSync(join(bin, "opened"))).toBe(false);
+  });
+});
+
+describe("account:destroy", () => {
+  /** What the daemon still keeps of an account, read from its database. */
+  const kept = (email: string) => {
+    const db = new Database(join(daemon.dataDir, "state.db"), { readonly: true });
+    try {
+      const user = db.query("SELECT id FROM users WHERE email = ?").get(email) as { id: number } | null;
+      if (!user) return null;
+      const count = (table: string) => (db.query(`SELECT count(*) AS n FROM ${table} WHERE user_id = ?`).get(user.id) as { n: number }).n;
+      return { api_keys: count("api_keys"), ssh_keys: count("ssh_keys") };
+    } finally {
+      db.close();
+    }
+  };
+
+  test("needs --confirm EMAIL and no app of its own; then the account, its keys and SSH keys are gone", async () => {
+    const invite = JSON.parse(await admin.ok(["invites:create", "dev@example.com", "--json"]));
+    const dev = new CliUser(daemon.url);
+    try {
+      await dev.ok(["signup", "--email", "dev@example.com"], { env: { BEAMSTALK_PASSWORD: "battery staple", BEAMSTALK_INVITE: invite.code } });
+      const dir = tempDir("ssh");
+      Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dev", "-f", join(dir, "id")]);
+      await dev.ok(["account:ssh_keys:add", join(dir, "id.pub")]);
+      await dev.ok(["apps:create", "dev-app"]);
+      await admin.ok(["access:add", "dev@example.com", "-a", "web"]);
+      expect(kept("dev@example.com")).toEqual({ api_keys: 1, ssh_keys: 1 });
+
+      const refused: [string[], number, string][] = [
+        [["account:destroy"], 2, "error: destroying the account dev@example.com needs confirmation\nhint: run again with --confirm dev@example.com\n"],
+        [["account:destroy", "--confirm", "admin@example.com"], 2, "error: destroying the account dev@example.com needs confirmation\nhint: run again with --confirm dev@example.com\n"],
+        [["account:destroy", "--confirm", "dev@example.com"], 5, "error: dev@example.com still owns an app: dev-app\nhint: destroy them first (`beamstalk apps:destroy -a APP --confirm APP`)\n"],
+      ];
+      for (const [args, code, stderr] of refused) expect({ args, ...(await dev.run(args)) }).toEqual({ args, code, stdout: "", stderr });
+      expect(kept("dev@example.com")).toEqual({ api_keys: 1, ssh_keys: 1 });
+      expect((await dev.run(["apps:info", "-a", "dev-app"])).code).toBe(0);
+
+      await dev.ok(["apps:destroy", "-a", "dev-app", "--confirm", "dev-app"]);
+      const key = /password (\S+)/.exec(readFileSync(join(dev.home, ".netrc"), "utf8"))![1]!;
+      const done = await dev.run(["account:destroy", "--confirm", "dev@example.com"]);
+      expect(done).toEqual({ code: 0, stdout: "", stderr: "Destroyed the account dev@example.com; its API key is removed from ~/.netrc.\n" });
+      expect(kept("dev@example.com")).toBeNull();
+      expect(readFileSync(join(dev.home, ".netrc"), "utf8")).not.toContain("127.0.0.1");
+      expect((await dev.run(["account"], { env: { BEAMSTALK_API_KEY: key } })).code).toBe(3);
+      expect((await dev.run(["login", "--email", "dev@example.com", "--password", "battery staple"])).code).toBe(3);
+      // The app it shared is still there, without it.
+      expect(JSON.parse(await admin.ok(["access", "-a", "web", "--json"])).map((e: { email: string }) => e.email)).toEqual(["admin@example.com"]);
+    } finally {
+      dev.cleanup();
+    }
+  });
+
+  test("the server's last admin cannot destroy its account", async () => {
+    const owns = await admin.run(["account:destroy", "--confirm", "admin@example.com"]);
+    expect(owns.code).toBe(5);
+    expect(owns.stderr).toStartWith("error: admin@example.com still owns 2 apps: api, web\n");
+    for (const app of ["api", "web"]) await admin.ok(["apps:destroy", "-a", app, "--confirm", app]);
+    const last = await admin.run(["account:destroy", "--confirm", "admin@example.com"]);
+    expect(last).toEqual({ code: 5, stdout: "", stderr: "error: admin@example.com is the only admin of this server\nhint: the server needs an admin; keep this account\n" });
+    expect(JSON.parse(await admin.ok(["account", "--json"])).email).toBe("admin@example.com");
+    expect(kept("admin@example.com")).toMatchObject({ api_keys: 1 });
   });
 });
