@@ -28,7 +28,8 @@ export interface CommandSpec<A extends ArgsDef = ArgsDef> {
   data?: boolean;
   /** Takes any number of positional arguments, described by this hint (e.g. "KEY=VALUE…"). */
   variadic?: string;
-  run(args: ParsedArgs<A>, cli: Cli): Promise<void>;
+  /** rawArgs: the arguments as typed (e.g. to tell whether there was a `--`). */
+  run(args: ParsedArgs<A>, cli: Cli, rawArgs: string[]): Promise<void>;
 }
 
 /** Builds a citty command with the shared flags, and refuses unknown flags and stray arguments. */
@@ -52,7 +53,7 @@ export function toCitty(spec: CommandSpec<any>): CommandDef<any> {
       if (!spec.variadic && parsed._.length > declared) {
         throw new BeamstalkError("usage", `unexpected argument ${JSON.stringify(parsed._[declared])}`, `see \`beamstalk ${spec.name} --help\``);
       }
-      await spec.run(parsed, new Cli(parsed as Record<string, unknown>));
+      await spec.run(parsed, new Cli(parsed as Record<string, unknown>), rawArgs);
     },
   });
 }

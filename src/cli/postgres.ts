@@ -168,6 +168,6 @@ export const pgPsql = command({
     }
     // A constant script (the same as over SSH); the SQL is its own argv element after it, never parsed.
     const argv = ["bash", "-c", PSQL_FROM_URL, "psql", "-v", "ON_ERROR_STOP=1", "-c", args.command];
-    await runOneOff(cli, name, argv);
+    await runOneOff(cli, name, { argv });
   },
 });
