@@ -14,7 +14,7 @@ import { certsAdd, certsRemove, certsRenew, domains, domainsAdd, domainsRemove }
 import { pg, pgBackups, pgBackupsCapture, pgBackupsRestore, pgCreate, pgDestroy, pgPsql, pgScale } from "./postgres.ts";
 import { ps, psKill, psRestart, psScale } from "./ps.ts";
 import { psObserver } from "./ps-observer.ts";
-import { psEval, psMigrate, psRemoteConsole, psRpc, psSsh } from "./ps-remote.ts";
+import { psDistillery, psEval, psMigrate, psRemoteConsole, psRpc, psSsh } from "./ps-remote.ts";
 import { releasesInfo } from "./release-info.ts";
 import { releases, releasesRollback } from "./releases.ts";
 import { run } from "./run.ts";
@@ -33,7 +33,7 @@ export const COMMANDS: CommandSpec<any>[] = [
   releases, releasesRollback,
   releasesInfo, logs, drains, drainsAdd, drainsRemove,
   ps, psScale, psRestart, psKill,
-  psSsh, psRemoteConsole, psRpc, psEval, psMigrate, psObserver,
+  psSsh, psRemoteConsole, psRpc, psEval, psMigrate, psObserver, psDistillery,
   run,
   cron, cronRun,
   maintenance, maintenanceOn, maintenanceOff,

@@ -1,6 +1,6 @@
 import { BeamstalkError } from "../lib/errors.ts";
 import { start } from "../lib/exec.ts";
-import { REPLICA_NAME } from "../lib/validate.ts";
+import { checkAppName, isAppName, REPLICA_NAME } from "../lib/validate.ts";
 import type { Cli } from "./context.ts";
 import { command } from "./define.ts";
 
@@ -134,5 +134,50 @@ export const psMigrate = command({
     const name = args["migration-app"];
     if (name !== undefined && !OTP_APP.test(name)) throw new BeamstalkError("usage", `not an OTP application name: ${name}`, "give a name such as my_app");
     await runRemote(cli, ["migrate", await cli.app(), ...(name ? ["--migration-app", name] : [])], false);
+  },
+});
+
+/** GIGALIXIR's `distillery COMMAND`: the release commands it names, each onto an SSH operation of the server. */
+const RELEASE_COMMANDS: Record<string, { args: number; ops: (app: string, args: string[], replica: string | undefined) => string[]; interactive?: true }> = {
+  ping: { args: 0, ops: (app, _, r) => ["rpc", app, "IO.puts(:pong)", ...replicaOption(r)] },
+  pid: { args: 0, ops: (app, _, r) => ["rpc", app, "IO.puts(System.pid())", ...replicaOption(r)] },
+  rpc: { args: 1, ops: (app, [expr], r) => ["rpc", app, expr!, ...replicaOption(r)] },
+  eval: { args: 1, ops: (app, [expr], r) => ["eval", app, expr!, ...replicaOption(r)] },
+  remote_console: { args: 0, ops: (app, _, r) => ["console", app, ...replicaArg(r)], interactive: true },
+  remote: { args: 0, ops: (app, _, r) => ["console", app, ...replicaArg(r)], interactive: true },
+};
+
+/**
+ * `distillery [APP] COMMAND [ARG]` → the SSH operation's argv and whether it needs a terminal.
+ * The app comes first when the first word is no release command (GIGALIXIR's `distillery APP ping`).
+ */
+export function releaseCommand(words: string[], appFlag: string | undefined, replica: string | undefined): { app?: string; argv: (app: string) => string[]; interactive: boolean } {
+  const known = (word: string | undefined) => word !== undefined && Object.hasOwn(RELEASE_COMMANDS, word);
+  const appFirst = words.length > 1 && !known(words[0]) && (known(words[1]) || isAppName(words[0]));
+  const [name, ...rest] = appFirst ? words.slice(1) : words;
+  const names = Object.keys(RELEASE_COMMANDS).join(", ");
+  if (name === undefined) throw new BeamstalkError("usage", "no release command given", `give one of: ${names}`);
+  const spec = known(name) ? RELEASE_COMMANDS[name] : undefined;
+  if (!spec) throw new BeamstalkError("usage", `not a release command this server runs: ${JSON.stringify(name.slice(0, 40))}`, `give one of: ${names}; for anything else, \`beamstalk ps:ssh\``);
+  if (rest.length !== spec.args) throw new BeamstalkError("usage", `${name} takes ${spec.args === 0 ? "no argument" : "one argument (the Elixir expression, quoted for your shell)"}`);
+  const app = appFirst ? checkAppName(words[0]) : undefined;
+  if (app !== undefined && appFlag !== undefined && appFlag !== app) {
+    throw new BeamstalkError("usage", `two apps given: ${JSON.stringify(app)} and -a ${JSON.stringify(appFlag)}`, "give the app once, as the first argument or with -a");
+  }
+  replicaArg(replica);
+  return { ...(app ? { app } : {}), argv: (a) => spec.ops(a, rest, replica), interactive: spec.interactive === true };
+}
+
+export const psDistillery = command({
+  name: "ps:distillery",
+  aliases: ["distillery"],
+  description: "Run a release command in a running replica, as GIGALIXIR's distillery does: ping, pid, rpc EXPR, eval EXPR, remote_console",
+  variadic: "COMMAND [EXPR]",
+  app: true,
+  args: REPLICA,
+  async run(args, cli) {
+    const cmd = releaseCommand(args._.map(String), args.app as string | undefined, args.replica);
+    if (cmd.interactive && process.stdin.isTTY !== true) throw new BeamstalkError("usage", "remote_console needs a terminal", "run it in a terminal; for scripts use `beamstalk ps:distillery rpc EXPR`");
+    await runRemote(cli, cmd.argv(cmd.app ?? (await cli.app())), cmd.interactive);
   },
 });

@@ -51,7 +51,7 @@ describe("the seed's names for commands", () => {
     const aliases = {
       ps: "status", pg: "databases", "pg:create": "create_database", "pg:scale": "scale_database", "pg:destroy": "delete_database",
       "ps:migrate": "migrate", "ps:remote_console": "remote_console", "ps:observer": "observer", "ps:ssh": "ssh",
-      "account:usage": "current_period_usage", "account:invoices": "invoices",
+      "account:usage": "current_period_usage", "account:invoices": "invoices", "ps:distillery": "distillery",
     };
     for (const [name, alias] of Object.entries(aliases)) {
       expect(help).toMatch(new RegExp(`^\\s+${name}, ${alias}\\s`, "m"));
@@ -61,6 +61,27 @@ describe("the seed's names for commands", () => {
     }
     const migrate = (await admin.run(["migrate", "--help"], { env: { NO_COLOR: "1" } })).stdout;
     expect(migrate).toContain("migration_app_name");
+  });
+
+  test("distillery and run MODULE FUNCTION: bad input is refused before anything is reached", async () => {
+    const env = { BEAMSTALK_SSH_PORT: "1" };
+    const cases: [string[], string][] = [
+      [["distillery", "web", "stop"], 'error: not a release command this server runs: "stop"'],
+      [["distillery", "-a", "web", "ping", "now"], "error: ping takes no argument"],
+      [["distillery", "web", "ping", "-a", "api"], 'error: two apps given: "web" and -a "api"'],
+      [["run", "web", "Tasks", "migrate;halt"], 'error: not an Elixir function name: "migrate;halt"'],
+      [["run", "-a", "web", "Tasks-x", "migrate"], 'error: not an Elixir module name: "Tasks-x"'],
+      [["run", "web", "Tasks", "migrate", "-a", "api"], 'error: two apps given: "web" and -a "api"'],
+    ];
+    for (const [args, message] of cases) {
+      const res = await admin.run(args, { env });
+      expect({ args, code: res.code, stdout: res.stdout }).toEqual({ args, code: 2, stdout: "" });
+      expect(res.stderr).toStartWith(message);
+    }
+    // With a name the server checks and no release: the server's answer, for the app named first.
+    const noRelease = await admin.run(["run", "web", "Tasks", "migrate"]);
+    expect(noRelease.code).toBe(5);
+    expect(noRelease.stderr).toContain("error: web has no deployed release to run a command in");
   });
 
   test("delete_database needs --confirm like pg:destroy; a bad migration app never reaches ssh", async () => {
