@@ -154,7 +154,7 @@ describe("operating a running app", () => {
     console.log(`[ps:kill] web.2 running again ${back - killedAt} ms after the kill; failed requests: ${failures.length} (${failures.map((f) => `${f.at - killedAt} ms ${f.what.slice(0, 3)}`).join(", ") || "none"})`);
     expect(back).toBeGreaterThan(0);
     // Only requests around the kill may fail: the release dies first, and the route drops the
-    // replica when the engine reports the container dead (measured here: 3 × 502 within 0.5 s).
+    // replica when the engine reports the container dead (measured here, two runs: 3 × 502 within 0.5 and 0.65 s).
     expect(failures.length).toBeLessThanOrEqual(10);
     for (const f of failures) expect(f.at - killedAt).toBeLessThan(testRunner() === "swarm" ? 5_000 : 2_000);
     expect(bodies.size).toBeGreaterThanOrEqual(2);
