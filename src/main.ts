@@ -6,6 +6,7 @@ import { COMMANDS } from "./cli/index.ts";
 import { serverCommand } from "./daemon/command.ts";
 import { stackBuildCommand } from "./daemon/stack-command.ts";
 import { systemdUnitCommand } from "./daemon/systemd.ts";
+import { unknownCommand } from "./cli/unknown-command.ts";
 import { BeamstalkError } from "./lib/errors.ts";
 import { VERSION } from "./version.ts";
 
@@ -24,11 +25,15 @@ const root = defineCommand({
 function find(name: string | undefined): CommandDef<any> | undefined {
   if (!name) return undefined;
   if (subCommands[name]) return subCommands[name];
-  return Object.values(subCommands).find((cmd) => {
-    const alias = (cmd.meta as { alias?: string | string[] } | undefined)?.alias;
-    return [alias ?? []].flat().includes(name);
-  });
+  return Object.values(subCommands).find((cmd) => aliasesOf(cmd).includes(name));
 }
+
+function aliasesOf(cmd: CommandDef<any>): string[] {
+  return [(cmd.meta as { alias?: string | string[] } | undefined)?.alias ?? []].flat();
+}
+
+/** Every name a user may type: commands and their aliases. */
+const KNOWN = [...Object.keys(subCommands), ...Object.values(subCommands).flatMap(aliasesOf), "help"];
 
 async function main(argv: string[]): Promise<number> {
   // git runs `beamstalk hook pre-receive` inside receive-pack: keep it light and let its code be the exit code.
@@ -47,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const name = argv.find((a) => !a.startsWith("-"));
   if (argv.length === 0 || argv[0] === "help") {
+    // `help nosuch` is a typo, not a request for the root help.
+    if (argv[1] !== undefined && !find(argv[1])) return reportError(unknownCommand(argv[1], KNOWN));
     await showUsage(find(argv[1]) ?? root, find(argv[1]) ? root : undefined);
     return 0;
   }
@@ -57,12 +64,12 @@ async function main(argv: string[]): Promise<number> {
   const beforeDashes = argv.slice(0, argv.includes("--") ? argv.indexOf("--") : argv.length);
   if (beforeDashes.includes("--help") || beforeDashes.includes("-h")) {
     const cmd = find(name);
+    // Only a bare `beamstalk --help` shows the root help; `beamstalk nosuch --help` is a typo.
+    if (!cmd && name !== undefined) return reportError(unknownCommand(name, KNOWN));
     await showUsage(cmd ?? root, cmd ? root : undefined);
     return 0;
   }
-  if (!find(name)) {
-    return reportError(new BeamstalkError("usage", `unknown command ${JSON.stringify(name ?? argv[0])}`, "`beamstalk --help` lists the commands"));
-  }
+  if (!find(name)) return reportError(unknownCommand(name ?? argv[0]!, KNOWN));
   return run(root, argv);
 }
 

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { BeamstalkError, conflict, forbidden, unauthorized } from "../lib/errors.ts";
+import { BeamstalkError, badRequest, conflict, forbidden, unauthorized } from "../lib/errors.ts";
 import { checkEmail, checkPassword } from "../lib/validate.ts";
 import type { User } from "../state/index.ts";
 import { requireUser } from "./auth.ts";
@@ -119,6 +119,20 @@ export function accountRoutes(deps: ApiDeps) {
     await limited(throttleOf(deps), "password", attemptOf(c, c.var.user.email), () => verifyPassword(state, c.var.user, body.current_password, "current password"));
     state.users.setPasswordHash(c.var.user.id, await Bun.password.hash(next, "argon2id"));
     deps.logger.info("account.password_changed", { user: c.var.user.email });
+    return c.body(null, 204);
+  });
+
+  /** `DELETE /api/account?confirm=EMAIL`: only an account that owns no app, and never the server's last admin. */
+  r.delete("/account", own, (c) => {
+    const user = c.var.user;
+    if (c.req.query("confirm") !== user.email) throw badRequest(`destroying the account ${user.email} needs confirmation`, `run again with --confirm ${user.email}`);
+    const owned = state.apps.ownedBy(user.id);
+    if (owned.length > 0) {
+      throw conflict(`${user.email} still owns ${owned.length === 1 ? "an app" : `${owned.length} apps`}: ${owned.join(", ")}`, "destroy them first (`beamstalk apps:destroy -a APP --confirm APP`)");
+    }
+    if (user.isAdmin && state.users.adminCount() === 1) throw conflict(`${user.email} is the only admin of this server`, "the server needs an admin; keep this account");
+    state.users.destroy(user.id);
+    deps.logger.info("account.destroyed", { user: user.email });
     return c.body(null, 204);
   });
 

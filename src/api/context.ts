@@ -76,6 +76,8 @@ export interface DeployActions {
   processes(app: App): Promise<ProcessList>;
   scale(app: App, user: User, changes: Record<string, ScaleChange>): Promise<Record<string, ProcessFormation>>;
   restart(app: App, user: User): Promise<void>;
+  /** Kills one replica by name (web.1) as a crash would. */
+  kill(app: App, user: User, replica: string): Promise<void>;
 }
 
 /** The router's maintenance switch (src/router/index.ts's Router). */

@@ -5,8 +5,9 @@ import { requireUser } from "./auth.ts";
 import { runJson } from "./cron.ts";
 import { type ApiDeps, type Env, appFor, readJson } from "./context.ts";
 import type { App } from "../state/index.ts";
+import { REPLICA_NAME } from "../lib/validate.ts";
 
-/** Processes: ps, scale, restart. Engine failures come back as deploy_failed with the running replicas untouched. */
+/** Processes: ps, scale, restart, kill. Engine failures come back as deploy_failed with the running replicas untouched. */
 export function psRoutes(deps: ApiDeps) {
   const r = new Hono<Env>();
   r.use(requireUser(deps));
@@ -73,6 +74,16 @@ export function psRoutes(deps: ApiDeps) {
     const { app } = appFor(deps, c.var.user, c.req.param("app")!, "write");
     await engine(() => deps.deploy.restart(app, c.var.user));
     deps.logger.info("ps.restart", { app: app.name, user: c.var.user.email });
+    return c.body(null, 204);
+  });
+
+  /** Body: `{"replica": "web.1"}`. The replica dies as in a crash and comes back as a crashed one does. */
+  r.post("/kill", async (c) => {
+    const { app } = appFor(deps, c.var.user, c.req.param("app")!, "write");
+    const { replica } = await readJson(c);
+    if (typeof replica !== "string" || !REPLICA_NAME.test(replica)) throw badRequest("replica must be a replica name such as web.1", "`beamstalk ps` lists them");
+    await engine(() => deps.deploy.kill(app, c.var.user, replica));
+    deps.logger.info("ps.kill", { app: app.name, user: c.var.user.email, replica });
     return c.body(null, 204);
   });
 

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
-import { DEFAULT_JOB_TIMEOUT_SECONDS, MAX_JOB_TIMEOUT_SECONDS, checkArgv } from "../deploy/jobs.ts";
+import { DEFAULT_JOB_TIMEOUT_SECONDS, MAX_JOB_TIMEOUT_SECONDS, checkArgv, releaseCallArgv } from "../deploy/jobs.ts";
+import { elixirCall } from "../lib/elixir-call.ts";
 import { BeamstalkError, badRequest } from "../lib/errors.ts";
 import { EXIT_NOT_RUN, EXIT_TIMED_OUT, jobTrailer } from "../lib/job-stream.ts";
 import { requireUser } from "./auth.ts";
@@ -8,7 +9,8 @@ import { type ApiDeps, type Env, type JobActions, appFor, readJson } from "./con
 const MAX_SIZE = 64;
 
 /**
- * One-off jobs, mounted at /api/apps/:app/run. `POST {argv, timeout?, size?}`
+ * One-off jobs, mounted at /api/apps/:app/run. `POST {argv, timeout?, size?}` (or
+ * `{module, function, …}`: GIGALIXIR's call of MODULE.FUNCTION through the release)
  * answers text/plain: the job's output as it runs, then the trailer of
  * src/lib/job-stream.ts (`beamstalk:exit=<n>`). A client that goes away kills
  * the job. The activity log gets the command's first word, never its arguments.
@@ -21,11 +23,10 @@ export function runRoutes(deps: ApiDeps) {
     const { app } = appFor(deps, c.var.user, c.req.param("app")!, "write");
     const jobs = jobsOf(deps);
     const body = await readJson(c);
-    const argv = checkArgv(body.argv);
+    const { argv, command } = jobCommand(body);
     const timeout = parseTimeout(body.timeout);
     const size = parseSize(body.size);
     const spec = await jobs.prepare(app, { argv, size });
-    const command = commandName(argv);
     deps.state.activity.record(app.id, c.var.user.id, "run", `Ran ${command} on v${spec.release}`);
     deps.logger.info("job.run", { app: app.name, user: c.var.user.email, command, release: spec.release, timeout_s: timeout, size });
 
@@ -94,6 +95,17 @@ function parseSize(value: unknown): number {
     throw badRequest(`size must be a number above 0, up to ${MAX_SIZE}`, "1 size = 1 GiB of memory and 0.2 CPU");
   }
   return value;
+}
+
+/** `{argv}`, or GIGALIXIR's `{module, function}` (a call through the release); the name the logs give it. */
+function jobCommand(body: Record<string, unknown>): { argv: string[]; command: string } {
+  if (body.module === undefined && body.function === undefined) {
+    const argv = checkArgv(body.argv);
+    return { argv, command: commandName(argv) };
+  }
+  if (body.argv !== undefined) throw badRequest("give argv, or module and function, not both");
+  const expr = elixirCall(body.module, body.function);
+  return { argv: releaseCallArgv(expr), command: `${expr.slice(0, -2)}/0` };
 }
 
 /** The first word only (arguments may hold secrets), printable and short. */

@@ -100,6 +100,20 @@ export const logout = command({
   },
 });
 
+export const accountDestroy = command({
+  name: "account:destroy",
+  description: "Destroy your account, its API keys and SSH keys; needs --confirm EMAIL; refused while it owns apps, and for the server's last admin",
+  args: { confirm: { type: "string", description: "your account's email, to confirm" } },
+  async run(args, cli) {
+    const client = cli.client();
+    const me = await client.get<AccountJson>("/api/account");
+    if (args.confirm !== me.email) throw new BeamstalkError("usage", `destroying the account ${me.email} needs confirmation`, `run again with --confirm ${me.email}`);
+    await client.delete(`/api/account?confirm=${encodeURIComponent(args.confirm)}`);
+    cli.forget(client.url);
+    info(`Destroyed the account ${me.email}; its API key is removed from ~/.netrc.`);
+  },
+});
+
 export const account = command({
   name: "account",
   description: "Show the account you are logged in as",

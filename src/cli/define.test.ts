@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { parseAssignments } from "./config.ts";
-import { checkFlags } from "./define.ts";
+import { appFromFirstArgument, checkFlags } from "./define.ts";
 
 describe("checkFlags", () => {
   const args = {
@@ -41,5 +41,30 @@ describe("parseAssignments", () => {
       expect(message).not.toMatch(/sk_live_abc|hunter2/);
     }
     expect(() => parseAssignments(["A=1", "sk_live_abc"])).toThrow("expected KEY=VALUE, argument 2 is not");
+  });
+});
+
+describe("appFromFirstArgument", () => {
+  const args = { domain: { type: "positional", required: true }, app: { type: "string", alias: "a" } } as const;
+
+  test("one argument more than declared is the app; the rest move to their names", () => {
+    const parsed: { _: string[]; [k: string]: unknown } = { _: ["web", "www.example.com"], domain: "web" };
+    appFromFirstArgument(parsed, args);
+    expect(parsed).toEqual({ _: ["www.example.com"], domain: "www.example.com", app: "web" });
+  });
+
+  test("as many as declared, or more than one extra: left as they are", () => {
+    for (const _ of [["www.example.com"], ["a", "b", "c"]]) {
+      const parsed = { _: [..._], domain: _[0] };
+      appFromFirstArgument(parsed, args);
+      expect(parsed).toEqual({ _, domain: _[0] });
+    }
+  });
+
+  test("the same app with -a is fine; a different one is an error", () => {
+    const same: { _: string[]; [k: string]: unknown } = { _: ["web", "x.example.com"], app: "web" };
+    appFromFirstArgument(same, args);
+    expect(same.app).toBe("web");
+    expect(() => appFromFirstArgument({ _: ["web", "x.example.com"], app: "api" }, args)).toThrow('two apps given: "web" and -a "api"');
   });
 });

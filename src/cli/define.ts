@@ -9,7 +9,11 @@ const COMMON = {
 const DATA = { json: { type: "boolean", description: "print data as JSON" } } as const satisfies ArgsDef;
 
 const APP = {
-  app: { type: "string", alias: "a", description: "the app (default: the app of this directory's `beamstalk` git remote)" },
+  app: {
+    type: "string",
+    alias: "a",
+    description: "the app (or as the first argument, as GIGALIXIR writes it: `scale APP --replicas=2`; default: the app of this directory's `beamstalk` git remote)",
+  },
 } as const satisfies ArgsDef;
 
 export interface CommandSpec<A extends ArgsDef = ArgsDef> {
@@ -24,7 +28,8 @@ export interface CommandSpec<A extends ArgsDef = ArgsDef> {
   data?: boolean;
   /** Takes any number of positional arguments, described by this hint (e.g. "KEY=VALUE…"). */
   variadic?: string;
-  run(args: ParsedArgs<A>, cli: Cli): Promise<void>;
+  /** rawArgs: the arguments as typed (e.g. to tell whether there was a `--`). */
+  run(args: ParsedArgs<A>, cli: Cli, rawArgs: string[]): Promise<void>;
 }
 
 /** Builds a citty command with the shared flags, and refuses unknown flags and stray arguments. */
@@ -44,12 +49,30 @@ export function toCitty(spec: CommandSpec<any>): CommandDef<any> {
     async run({ args: parsed, rawArgs }) {
       checkFlags(rawArgs, args);
       const declared = Object.values(args).filter((a) => a.type === "positional").length;
+      if (spec.app && !spec.variadic) appFromFirstArgument(parsed, args);
       if (!spec.variadic && parsed._.length > declared) {
         throw new BeamstalkError("usage", `unexpected argument ${JSON.stringify(parsed._[declared])}`, `see \`beamstalk ${spec.name} --help\``);
       }
-      await spec.run(parsed, new Cli(parsed as Record<string, unknown>));
+      await spec.run(parsed, new Cli(parsed as Record<string, unknown>), rawArgs);
     },
   });
+}
+
+/**
+ * GIGALIXIR's CLI takes the app as the first positional argument (`scale APP --replicas=2`,
+ * `domains:add APP DOMAIN`). One argument more than the command declares is that app; the rest
+ * move down to their names. -a/--app still works; both given and different is an error.
+ */
+export function appFromFirstArgument(parsed: { _: string[]; [name: string]: unknown }, args: ArgsDef): void {
+  const names = Object.entries(args).filter(([, a]) => a.type === "positional").map(([name]) => name);
+  if (parsed._.length !== names.length + 1) return;
+  const [app, ...rest] = parsed._ as [string, ...string[]];
+  if (parsed.app !== undefined && parsed.app !== app) {
+    throw new BeamstalkError("usage", `two apps given: ${JSON.stringify(app)} and -a ${JSON.stringify(parsed.app)}`, "give the app once, as the first argument or with -a");
+  }
+  parsed.app = app;
+  parsed._ = rest;
+  names.forEach((name, i) => (parsed[name] = rest[i]));
 }
 
 /** citty accepts any flag; a typo must not be silently ignored. */

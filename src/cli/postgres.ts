@@ -54,6 +54,7 @@ function render(db: DatabaseJson): void {
 
 export const pg = command({
   name: "pg",
+  aliases: ["databases"],
   description: "Show the app's PostgreSQL database: state, size, version, disk use, last backup (and its URL, to those who may write)",
   app: true,
   data: true,
@@ -65,6 +66,7 @@ export const pg = command({
 
 export const pgCreate = command({
   name: "pg:create",
+  aliases: ["create_database"],
   description: "Create a PostgreSQL database for the app and set its DATABASE_URL (a rolling restart)",
   app: true,
   data: true,
@@ -85,6 +87,7 @@ export const pgCreate = command({
 
 export const pgScale = command({
   name: "pg:scale",
+  aliases: ["scale_database"],
   description: "Restart the database with another size (memory and settings); the data stays",
   app: true,
   args: { size: { type: "string", required: true, description: "GiB of memory: 0.6, 1.7, 4, 8, 16, 32, 64, 128" } },
@@ -197,6 +200,7 @@ export const pgBackupsDownload = command({
 
 export const pgDestroy = command({
   name: "pg:destroy",
+  aliases: ["delete_database"],
   description: "Take a final backup, then remove the database and unset DATABASE_URL",
   app: true,
   args: { confirm: { type: "string", description: "the app's name, to confirm" } },
@@ -267,6 +271,6 @@ export const pgPsql = command({
     }
     // A constant script (the same as over SSH); the SQL is its own argv element after it, never parsed.
     const argv = ["bash", "-c", PSQL_FROM_URL, "psql", "-v", "ON_ERROR_STOP=1", "-c", args.command];
-    await runOneOff(cli, name, argv);
+    await runOneOff(cli, name, { argv });
   },
 });

@@ -89,6 +89,7 @@ const ARGS = {
 
 export const psObserver = command({
   name: "ps:observer",
+  aliases: ["observer"],
   description: "Open Observer on a running replica's node through an SSH tunnel (needs Erlang locally); --info prints a summary, --tunnel lets you connect your own node",
   app: true,
   data: true,

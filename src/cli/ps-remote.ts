@@ -1,5 +1,6 @@
 import { BeamstalkError } from "../lib/errors.ts";
 import { start } from "../lib/exec.ts";
+import { checkAppName, isAppName, REPLICA_NAME } from "../lib/validate.ts";
 import type { Cli } from "./context.ts";
 import { command } from "./define.ts";
 
@@ -9,7 +10,6 @@ import { command } from "./define.ts";
  * The remote command is the argv as a JSON array (the syntax src/ssh/ops-command.ts
  * reads; the server checks every part again), one argv element here: no shell anywhere.
  */
-const REPLICA_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,29}\.[1-9][0-9]{0,3}$/;
 const OTP_APP = /^[a-z][a-z0-9_]{0,62}$/;
 
 export interface SshTarget {
@@ -82,6 +82,7 @@ const EXPR = { expr: { type: "positional", required: true, description: "the Eli
 
 export const psSsh = command({
   name: "ps:ssh",
+  aliases: ["ssh"],
   description: "Open a shell (bash -l) inside one of the app's running replicas",
   app: true,
   args: REPLICA,
@@ -92,6 +93,7 @@ export const psSsh = command({
 
 export const psRemoteConsole = command({
   name: "ps:remote_console",
+  aliases: ["remote_console"],
   description: "Attach an IEx console to a running replica's node (bin/<release> remote)",
   app: true,
   args: REPLICA,
@@ -124,12 +126,58 @@ export const psEval = command({
 
 export const psMigrate = command({
   name: "ps:migrate",
+  aliases: ["migrate"],
   description: "Run database migrations in a replica: <App>.Release.migrate/0 when the release has it, else Ecto.Migrator over the app's repos",
   app: true,
-  args: { "migration-app": { type: "string", description: "the OTP app whose migrations run (an umbrella's child app; default: the release's name)" } },
+  args: { "migration-app": { type: "string", alias: ["migration_app_name", "m"], description: "the OTP app whose migrations run (an umbrella's child app; default: the release's name)" } },
   async run(args, cli) {
     const name = args["migration-app"];
     if (name !== undefined && !OTP_APP.test(name)) throw new BeamstalkError("usage", `not an OTP application name: ${name}`, "give a name such as my_app");
     await runRemote(cli, ["migrate", await cli.app(), ...(name ? ["--migration-app", name] : [])], false);
+  },
+});
+
+/** GIGALIXIR's `distillery COMMAND`: the release commands it names, each onto an SSH operation of the server. */
+const RELEASE_COMMANDS: Record<string, { args: number; ops: (app: string, args: string[], replica: string | undefined) => string[]; interactive?: true }> = {
+  ping: { args: 0, ops: (app, _, r) => ["rpc", app, "IO.puts(:pong)", ...replicaOption(r)] },
+  pid: { args: 0, ops: (app, _, r) => ["rpc", app, "IO.puts(System.pid())", ...replicaOption(r)] },
+  rpc: { args: 1, ops: (app, [expr], r) => ["rpc", app, expr!, ...replicaOption(r)] },
+  eval: { args: 1, ops: (app, [expr], r) => ["eval", app, expr!, ...replicaOption(r)] },
+  remote_console: { args: 0, ops: (app, _, r) => ["console", app, ...replicaArg(r)], interactive: true },
+  remote: { args: 0, ops: (app, _, r) => ["console", app, ...replicaArg(r)], interactive: true },
+};
+
+/**
+ * `distillery [APP] COMMAND [ARG]` → the SSH operation's argv and whether it needs a terminal.
+ * The app comes first when the first word is no release command (GIGALIXIR's `distillery APP ping`).
+ */
+export function releaseCommand(words: string[], appFlag: string | undefined, replica: string | undefined): { app?: string; argv: (app: string) => string[]; interactive: boolean } {
+  const known = (word: string | undefined) => word !== undefined && Object.hasOwn(RELEASE_COMMANDS, word);
+  const appFirst = words.length > 1 && !known(words[0]) && (known(words[1]) || isAppName(words[0]));
+  const [name, ...rest] = appFirst ? words.slice(1) : words;
+  const names = Object.keys(RELEASE_COMMANDS).join(", ");
+  if (name === undefined) throw new BeamstalkError("usage", "no release command given", `give one of: ${names}`);
+  const spec = known(name) ? RELEASE_COMMANDS[name] : undefined;
+  if (!spec) throw new BeamstalkError("usage", `not a release command this server runs: ${JSON.stringify(name.slice(0, 40))}`, `give one of: ${names}; for anything else, \`beamstalk ps:ssh\``);
+  if (rest.length !== spec.args) throw new BeamstalkError("usage", `${name} takes ${spec.args === 0 ? "no argument" : "one argument (the Elixir expression, quoted for your shell)"}`);
+  const app = appFirst ? checkAppName(words[0]) : undefined;
+  if (app !== undefined && appFlag !== undefined && appFlag !== app) {
+    throw new BeamstalkError("usage", `two apps given: ${JSON.stringify(app)} and -a ${JSON.stringify(appFlag)}`, "give the app once, as the first argument or with -a");
+  }
+  replicaArg(replica);
+  return { ...(app ? { app } : {}), argv: (a) => spec.ops(a, rest, replica), interactive: spec.interactive === true };
+}
+
+export const psDistillery = command({
+  name: "ps:distillery",
+  aliases: ["distillery"],
+  description: "Run a release command in a running replica, as GIGALIXIR's distillery does: ping, pid, rpc EXPR, eval EXPR, remote_console",
+  variadic: "COMMAND [EXPR]",
+  app: true,
+  args: REPLICA,
+  async run(args, cli) {
+    const cmd = releaseCommand(args._.map(String), args.app as string | undefined, args.replica);
+    if (cmd.interactive && process.stdin.isTTY !== true) throw new BeamstalkError("usage", "remote_console needs a terminal", "run it in a terminal; for scripts use `beamstalk ps:distillery rpc EXPR`");
+    await runRemote(cli, cmd.argv(cmd.app ?? (await cli.app())), cmd.interactive);
   },
 });

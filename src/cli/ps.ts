@@ -2,6 +2,7 @@ import { BeamstalkError } from "../lib/errors.ts";
 import { enc } from "./context.ts";
 import { command } from "./define.ts";
 import { info, printTable } from "./output.ts";
+import { replicaArg } from "./ps-remote.ts";
 
 interface PsJson {
   release: number | null;
@@ -36,6 +37,7 @@ export function uptime(seconds: number | null): string {
 
 export const ps = command({
   name: "ps",
+  aliases: ["status"],
   description: "Desired against running replicas per process type, with release, state, uptime, restarts, memory, CPU, node name and connected nodes",
   app: true,
   data: true,
@@ -106,5 +108,18 @@ export const psRestart = command({
     const name = await cli.app();
     await cli.client().post(`/api/apps/${enc(name)}/ps/restart`);
     info(`Restarted ${name}.`);
+  },
+});
+
+export const psKill = command({
+  name: "ps:kill",
+  description: "Kill one replica (e.g. web.1) as a crash would; it comes back the way a crashed replica does",
+  app: true,
+  args: { replica: { type: "positional", required: true, description: "the replica, e.g. web.1 (`beamstalk ps` lists them)" } },
+  async run(args, cli) {
+    const [replica] = replicaArg(args.replica);
+    const name = await cli.app();
+    await cli.client().post(`/api/apps/${enc(name)}/ps/kill`, { replica });
+    info(`Killed ${replica} of ${name}; it comes back as a crashed replica does (\`beamstalk ps\` shows it).`);
   },
 });

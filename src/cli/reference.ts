@@ -11,7 +11,7 @@ export function commandReference(): string {
     const positionals = args.filter(([, a]) => a.type === "positional").map(([name, a]) => (a.required ? name.toUpperCase() : `[${name.toUpperCase()}]`));
     const usage = ["beamstalk", spec.name, ...positionals, ...(spec.variadic ? [spec.variadic] : [])].join(" ");
     const flags = [
-      ...args.filter(([, a]) => a.type !== "positional").map(([name]) => `--${name}`),
+      ...args.filter(([, a]) => a.type !== "positional").map(([name, a]) => [name, ...longAliases(a)].map((n) => `--${n}`).join("/")),
       ...(spec.app ? ["-a/--app"] : []),
       ...(spec.data ? ["--json"] : []),
     ];
@@ -19,6 +19,11 @@ export function commandReference(): string {
     return `| ${cells.map((c) => c.replaceAll("|", "\\|")).join(" | ")} |`;
   });
   return ["| command | alias | flags | what it does |", "| --- | --- | --- | --- |", ...rows].join("\n");
+}
+
+/** A flag's other long names (GIGALIXIR's spelling, e.g. --migration_app_name). */
+function longAliases(arg: ArgsDef[string]): string[] {
+  return ["alias" in arg && arg.alias ? arg.alias : []].flat().filter((a) => a.length > 1);
 }
 
 if (import.meta.main) console.log(commandReference());

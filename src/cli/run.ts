@@ -1,4 +1,6 @@
+import { elixirCall, looksLikeModule } from "../lib/elixir-call.ts";
 import { BeamstalkError } from "../lib/errors.ts";
+import { checkAppName } from "../lib/validate.ts";
 import { type JobEnd, JobStreamReader } from "../lib/job-stream.ts";
 import { type Cli, enc } from "./context.ts";
 import { command } from "./define.ts";
@@ -8,25 +10,47 @@ const MAX_TIMEOUT_SECONDS = 24 * 60 * 60;
 export const run = command({
   name: "run",
   description:
-    "Run a one-off command in a new container of the app's current release, with its config; prints its output as it runs and exits with its exit code (124: killed at the time limit)",
-  variadic: "-- CMD ARGS…",
+    "Run a one-off command in a new container of the app's current release, with its config; prints its output as it runs and exits with its exit code (124: killed at the time limit). GIGALIXIR's `run [APP] MODULE FUNCTION` calls Elixir.MODULE.FUNCTION() through the release (bin/<release> eval)",
+  variadic: "-- CMD ARGS… | MODULE FUNCTION",
   app: true,
   args: {
     timeout: { type: "string", description: "seconds before the job is killed (default 300, at most 86400)" },
     size: { type: "string", description: "memory and CPU: 1 = 1 GiB and 0.2 CPU (default 1)" },
   },
-  async run(args, cli) {
-    const argv = args._.map(String);
-    if (argv.length === 0) throw new BeamstalkError("usage", "no command given", "put it after --: beamstalk run -- bin/myapp eval 'IO.puts(1)'");
+  async run(args, cli, rawArgs) {
+    const words = args._.map(String);
+    if (words.length === 0) throw new BeamstalkError("usage", "no command given", "put it after --: beamstalk run -- bin/myapp eval 'IO.puts(1)'");
     const timeout = parseTimeout(args.timeout);
     const size = parseSize(args.size);
-    await runOneOff(cli, await cli.app(), argv, { ...(timeout ? { timeout } : {}), ...(size ? { size } : {}) });
+    const options = { ...(timeout ? { timeout } : {}), ...(size ? { size } : {}) };
+    const call = rawArgs.includes("--") ? null : moduleCall(words, args.app as string | undefined);
+    if (call) return runOneOff(cli, call.app ?? (await cli.app()), { module: call.module, function: call.function }, options);
+    await runOneOff(cli, await cli.app(), { argv: words }, options);
   },
 });
 
-/** Runs argv as a one-off job of the app, printing its output; exits with the job's code when it is not 0. */
-export async function runOneOff(cli: Cli, app: string, argv: string[], options: { timeout?: number; size?: number } = {}): Promise<void> {
-  const end = await runJob(cli, `/api/apps/${enc(app)}/run`, { argv, ...options });
+/**
+ * GIGALIXIR's `run [APP] MODULE FUNCTION` (no `--`, the module capitalised); null for a command.
+ * The names are checked here and again by the server.
+ */
+export function moduleCall(words: string[], appFlag: string | undefined): { app?: string; module: string; function: string } | null {
+  const appFirst = words.length === 3 && !looksLikeModule(words[0]!) && looksLikeModule(words[1]!);
+  if (!appFirst && !(words.length === 2 && looksLikeModule(words[0]!))) return null;
+  const [module, fn] = appFirst ? words.slice(1) : words;
+  try {
+    elixirCall(module, fn);
+  } catch (err) {
+    throw new BeamstalkError("usage", (err as Error).message, "beamstalk run MODULE FUNCTION calls a function of no arguments; a command goes after --");
+  }
+  if (!appFirst) return { module: module!, function: fn! };
+  const app = checkAppName(words[0]);
+  if (appFlag !== undefined && appFlag !== app) throw new BeamstalkError("usage", `two apps given: ${JSON.stringify(app)} and -a ${JSON.stringify(appFlag)}`, "give the app once, as the first argument or with -a");
+  return { app, module: module!, function: fn! };
+}
+
+/** Runs a job of the app (argv, or a module and function), printing its output; exits with the job's code when it is not 0. */
+export async function runOneOff(cli: Cli, app: string, job: { argv: string[] } | { module: string; function: string }, options: { timeout?: number; size?: number } = {}): Promise<void> {
+  const end = await runJob(cli, `/api/apps/${enc(app)}/run`, { ...job, ...options });
   if (end.error) await write(new TextEncoder().encode(`error: ${end.error}\n`), process.stderr);
   if (end.exitCode !== 0) process.exit(end.exitCode);
 }

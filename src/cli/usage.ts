@@ -30,6 +30,7 @@ function printReport(report: ReportJson): void {
 
 export const accountUsage = command({
   name: "account:usage",
+  aliases: ["current_period_usage"],
   description: "Your usage this month so far: replica-size-seconds and amount per app and process",
   data: true,
   async run(_args, cli) {
@@ -43,6 +44,7 @@ export const accountUsage = command({
 
 export const accountInvoices = command({
   name: "account:invoices",
+  aliases: ["invoices"],
   description: "Your statements for earlier months with usage, newest first",
   data: true,
   async run(_args, cli) {

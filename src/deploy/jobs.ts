@@ -2,6 +2,7 @@ import { BeamstalkError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { checkArgv } from "../runner/docker/job-spec.ts";
 import type { JobOptions, JobResult, JobSpec, Runner } from "../runner/types.ts";
+import { RELEASE_NAME, RELEASE_NAME_FILE } from "../ssh/release-command.ts";
 import type { App, State } from "../state/index.ts";
 import { replicaEnv } from "./env.ts";
 import { slugSource } from "./slug-source.ts";
@@ -20,6 +21,18 @@ export interface JobsDeps {
   baseDomain?: string;
   /** The base URL jobs reach the controller at, for a runner that delivers slugs by URL. */
   controllerUrl?: () => string;
+}
+
+/**
+ * `run MODULE FUNCTION`: `bin/<release> eval EXPR` with the release the builder named. The
+ * expression arrives as "$1" and is never part of the script; the name is checked before use.
+ */
+export const RELEASE_EVAL_SCRIPT =
+  `name=$(cat ${RELEASE_NAME_FILE} 2>/dev/null); if [[ ! $name =~ ${RELEASE_NAME.source} || ! -x /app/bin/$name ]]; then ` +
+  `echo "this release has no bin/<release> to call a function with (is it a mix or Distillery release?)" >&2; exit 1; fi; exec "/app/bin/$name" eval "$1"`;
+
+export function releaseCallArgv(expr: string): string[] {
+  return ["/bin/bash", "-c", RELEASE_EVAL_SCRIPT, "beamstalk", expr];
 }
 
 export const DEFAULT_JOB_TIMEOUT_SECONDS = 300;

@@ -5,6 +5,7 @@ import type { Runner } from "../runner/types.ts";
 import { BuildError } from "../builder/types.ts";
 import { DeployError } from "./errors.ts";
 import { hotTargets, hotUpgrade } from "./hot-deploy.ts";
+import { killReplica } from "./kill.ts";
 import { recordBuild } from "./record-build.ts";
 import { runPostdeploy, runReleasePhase } from "./release-phase.ts";
 import { redactor } from "../builder/env-dir.ts";
@@ -322,6 +323,11 @@ export class Deployer {
       this.deps.logs?.platform(app.name, `Restarted all replicas (by ${user.email})`);
       await retired;
     });
+  }
+
+  /** Kills one replica (web.1) as a crash would; it comes back as a crashed one does. */
+  async kill(app: App, user: User, replica: string): Promise<void> {
+    await this.#queue.run(app.name, () => killReplica(this.deps, app, user, replica));
   }
 
   /** What `ps` shows: desired formation against the replicas the engine has, with their use of memory and CPU. */

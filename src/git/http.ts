@@ -106,8 +106,8 @@ async function runBackend(options: GitHttpOptions, idleMs: number, req: Request,
   if (encoding === "gzip" || encoding === "x-gzip") env.HTTP_CONTENT_ENCODING = encoding;
   const protocol = safeGitProtocol(req.headers.get("git-protocol"));
   if (protocol) env.GIT_PROTOCOL = protocol;
-  if (req.headers.get("beamstalk-clean")?.trim().toLowerCase() === "true") env.BEAMSTALK_CLEAN = "1";
-  if (req.headers.get("beamstalk-hot")?.trim().toLowerCase() === "true") env.BEAMSTALK_HOT = "1";
+  if (pushHeader(req, "clean")) env.BEAMSTALK_CLEAN = "1";
+  if (pushHeader(req, "hot")) env.BEAMSTALK_HOT = "1";
 
   const log = { app: route.app, service: route.service, user: user.id };
   if (route.kind === "rpc") options.logger.info("git.http.rpc", log);
@@ -169,4 +169,9 @@ async function logStderr(stderr: ReadableStream<Uint8Array>, logger: Logger, fie
 
 function text(status: number, message: string, headers: Record<string, string> = {}): Response {
   return new Response(message + "\n", { status, headers: { "Content-Type": "text/plain; charset=utf-8", ...headers } });
+}
+
+/** `BEAMSTALK-<NAME>: true`, or GIGALIXIR's `GIGALIXIR-<NAME>: true`, as its instructions write the push. */
+function pushHeader(req: Request, name: "clean" | "hot"): boolean {
+  return ["beamstalk", "gigalixir"].some((vendor) => req.headers.get(`${vendor}-${name}`)?.trim().toLowerCase() === "true");
 }

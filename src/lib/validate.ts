@@ -3,6 +3,8 @@ import { badRequest } from "./errors.ts";
 /** Rules checked at every boundary (API, git path, SSH command): DESIGN.md §6. */
 export const APP_NAME = /^[a-z][a-z0-9-]{1,62}$/;
 export const CONFIG_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A replica: its process type, a dot, its index (web.1). */
+export const REPLICA_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,29}\.[1-9][0-9]{0,3}$/;
 export const CONFIG_VALUE_MAX_BYTES = 32 * 1024;
 export const CONFIG_KEY_MAX = 256;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;

@@ -1,4 +1,4 @@
-import { isAppName } from "../lib/validate.ts";
+import { isAppName, REPLICA_NAME } from "../lib/validate.ts";
 
 /**
  * The SSH exec commands that operate an app's running replicas, besides git:
@@ -31,7 +31,7 @@ export type OpsCommand =
 export const OPS_KINDS: readonly OpsKind[] = ["ssh", "console", "rpc", "eval", "migrate", "psql", "observer"];
 export const MAX_EXPR_BYTES = 64 * 1024;
 /** `web.1`: a process type from the Procfile and a 1-based index. */
-export const REPLICA_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,29}\.[1-9][0-9]{0,3}$/;
+export { REPLICA_NAME };
 /** An OTP application name (an atom as mix writes it). */
 export const OTP_APP = /^[a-z][a-z0-9_]{0,62}$/;
 const WORD = /^[A-Za-z0-9._=-]+$/;

@@ -79,6 +79,11 @@ export class Apps {
     return row ? toApp(row) : null;
   }
 
+  /** Names of the apps the user owns. */
+  ownedBy(userId: number): string[] {
+    return (this.db.query("SELECT name FROM apps WHERE owner_id = ? ORDER BY name").all(userId) as { name: string }[]).map((r) => r.name);
+  }
+
   /** The apps a user can see: all of them for an admin, else owned and shared ones. */
   listFor(user: User): (App & { role: Role })[] {
     const rows = this.db

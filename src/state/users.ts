@@ -55,4 +55,20 @@ export class Users {
   setPasswordHash(id: number, passwordHash: string): void {
     this.db.query("UPDATE users SET password_hash = ? WHERE id = ?").run(passwordHash, id);
   }
+
+  adminCount(): number {
+    return (this.db.query("SELECT count(*) AS n FROM users WHERE is_admin = 1").get() as { n: number }).n;
+  }
+
+  /**
+   * Removes the account: its API keys, SSH keys, app access, MFA and its own usage
+   * statements go with it (activity and releases keep their rows, without the user).
+   * The caller checks first that it owns no app.
+   */
+  destroy(id: number): void {
+    this.db.transaction(() => {
+      this.db.query("DELETE FROM usage_periods WHERE owner_id = ?").run(id);
+      this.db.query("DELETE FROM users WHERE id = ?").run(id);
+    })();
+  }
 }

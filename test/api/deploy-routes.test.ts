@@ -86,7 +86,7 @@ describe("the push endpoint for the git hook", () => {
   });
 });
 
-describe("processes: ps, scale, restart", () => {
+describe("processes: ps, scale, restart, kill", () => {
   test("roles and input are checked before the engine is asked", async () => {
     const key = await deployedApp();
     const viewer = await t.user(key, "viewer@example.com");
@@ -94,6 +94,11 @@ describe("processes: ps, scale, restart", () => {
     await t.call("POST", "/api/apps/web/access", { key, body: { email: "viewer@example.com", role: "viewer" } });
     expect((await t.call("POST", "/api/apps/web/ps/scale", { key: viewer, body: { replicas: 2 } })).status).toBe(403);
     expect((await t.call("POST", "/api/apps/web/ps/restart", { key: viewer })).status).toBe(403);
+    expect((await t.call("POST", "/api/apps/web/ps/kill", { key: viewer, body: { replica: "web.1" } })).status).toBe(403);
+    expect((await t.call("POST", "/api/apps/web/ps/kill", { key: stranger, body: { replica: "web.1" } })).status).toBe(404);
+    for (const body of [{}, { replica: 1 }, { replica: "web" }, { replica: "web.0" }, { replica: "../x.1" }, { replica: "web.1;id" }]) {
+      expect((await t.call("POST", "/api/apps/web/ps/kill", { key, body })).status).toBe(400);
+    }
     expect((await t.call("GET", "/api/apps/web/ps", { key: stranger })).status).toBe(404);
     for (const body of [{}, { replicas: "2" }, { size: "big" }, { process: "../x", replicas: 1 }]) {
       expect((await t.call("POST", "/api/apps/web/ps/scale", { key, body })).status).toBe(400);
@@ -103,6 +108,8 @@ describe("processes: ps, scale, restart", () => {
     expect(t.deployCalls).toEqual(['scale web {"web":{"count":3,"size":2}}']);
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe("deploy_failed");
+    expect((await t.call("POST", "/api/apps/web/ps/kill", { key, body: { replica: "web.2" } })).status).toBe(422);
+    expect(t.deployCalls.at(-1)).toBe("kill web web.2");
   });
 });
 

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { RELEASE_EVAL_SCRIPT } from "../../src/deploy/jobs.ts";
 import { JobStreamReader } from "../../src/lib/job-stream.ts";
 import { Secret } from "../../src/lib/secret.ts";
 import type { JobOptions, JobResult, JobSpec } from "../../src/runner/types.ts";
@@ -88,6 +89,23 @@ describe("POST /api/apps/:app/run", () => {
     expect(spec.env).toMatchObject({ GREETING: "hi there", APP_NAME: "mine", PORT: "4000", PHX_HOST: "web.apps.test", DNS_CLUSTER_QUERY: "web.internal" });
     expect(spec.env.SECRET_KEY_BASE).toBeInstanceOf(Secret);
     expect(spec.env.RELEASE_COOKIE).toBeInstanceOf(Secret);
+  });
+
+  test("GIGALIXIR's {module, function}: Elixir.MODULE.FUNCTION() through bin/<release> eval, the expression its own argument", async () => {
+    setup();
+    const { owner } = await deployed();
+    for (const [module, expected] of [["Tasks", "Elixir.Tasks.migrate()"], ["Elixir.MyApp.Tasks", "Elixir.MyApp.Tasks.migrate()"]] as const) {
+      const res = await run(owner, { module, function: "migrate", timeout: 60 });
+      expect(parse(res.text).end).toEqual({ exitCode: 0, error: null });
+      expect(runs.at(-1)!.spec.argv).toEqual(["/bin/bash", "-c", RELEASE_EVAL_SCRIPT, "beamstalk", expected]);
+      expect(runs.at(-1)!.timeoutMs).toBe(60_000);
+    }
+    expect(RELEASE_EVAL_SCRIPT).not.toContain("Tasks");
+    const activity = await t.call("GET", "/api/apps/web/activity", { key: owner });
+    expect(activity.body.filter((e: { action: string }) => e.action === "run").map((e: { detail: string }) => e.detail)).toEqual([
+      "Ran Elixir.MyApp.Tasks.migrate/0 on v1",
+      "Ran Elixir.Tasks.migrate/0 on v1",
+    ]);
   });
 
   test("the exit code, timeout and size are passed on; a timed-out job says so, with exit code 124", async () => {
@@ -195,6 +213,13 @@ describe("POST /api/apps/:app/run", () => {
     [{ argv: ["ls"], timeout: "60" }, /timeout must be whole seconds/],
     [{ argv: ["ls"], size: 0 }, /size must be a number above 0/],
     [{ argv: ["ls"], size: 65 }, /size must be a number above 0/],
+    [{ module: "Tasks" }, /not an Elixir function name/],
+    [{ function: "migrate" }, /not an Elixir module name/],
+    [{ module: "tasks", function: "migrate" }, /not an Elixir module name/],
+    [{ module: "Tasks", function: "migrate()" }, /not an Elixir function name/],
+    [{ module: "Tasks;System", function: "halt" }, /not an Elixir module name/],
+    [{ module: ["Tasks"], function: "migrate" }, /not an Elixir module name/],
+    [{ module: "Tasks", function: "migrate", argv: ["ls"] }, /give argv, or module and function, not both/],
   ])("refuses %j with 400", async (body, message) => {
     setup();
     const { owner } = await deployed();

@@ -221,6 +221,18 @@ describe("keys, passwords, logout and errors", () => {
     fresh.cleanup();
     const unknown = await admin.run(["deploy-everything"]);
     expect(unknown.code).toBe(2);
+    // A typo is an error however it is typed, --help or not, so a script does not pass on it.
+    for (const args of [["nosuch"], ["nosuch", "--help"], ["nosuch", "-h"], ["help", "nosuch"], ["nosuch", "-a", "web"]]) {
+      const res = await admin.run(args);
+      expect({ args, code: res.code, stdout: res.stdout }).toEqual({ args, code: 2, stdout: "" });
+      expect(res.stderr).toBe('error: unknown command "nosuch"\nhint: `beamstalk --help` lists the commands\n');
+    }
+    const typo = await admin.run(["confg:set", "--help"]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toBe('error: unknown command "confg:set"\nhint: did you mean `beamstalk config:set`? `beamstalk --help` lists the commands\n');
+    const root = await admin.run(["--help"]);
+    expect(root.code).toBe(0);
+    expect(root.stdout).toContain("config:set");
     const help = await admin.run(["config:set", "--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("--stdin");

@@ -63,6 +63,27 @@ describe("beamstalk run", () => {
     expect(missing.code).toBe(127);
   }, LONG);
 
+  test("GIGALIXIR's run [APP] MODULE FUNCTION calls Elixir.MODULE.FUNCTION() through the release", async () => {
+    // Hello.Version.marker/0 exists and returns quietly: exit 0, nothing printed.
+    for (const args of [["run", APP, "Hello.Version", "marker"], ["run", "-a", APP, "Elixir.Hello.Version", "marker"]]) {
+      expect({ args, ...(await owner.run(args)) }).toEqual({ args, code: 0, stdout: "", stderr: "" });
+    }
+    // A function that is not there: the release's own error, naming what it called.
+    const missing = await owner.run(["run", APP, "Hello.Version", "nope"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toContain("function Hello.Version.nope/0 is undefined or private");
+    const noModule = await owner.run(["run", "-a", APP, "Hello.Nope", "marker"]);
+    expect(noModule.code).toBe(1);
+    expect(noModule.stdout).toContain("Hello.Nope.marker/0 is undefined (module Hello.Nope is not available)");
+    const activity = await owner.ok(["apps:activity", "-a", APP]);
+    expect(activity).toContain("Ran Elixir.Hello.Version.marker/0 on v");
+    // Bad names never reach the server; `run -- Cmd arg` stays a command.
+    const bad = await owner.run(["run", APP, "Hello.Version", "marker;System.halt(3)"]);
+    expect(bad).toEqual({ code: 2, stdout: "", stderr: 'error: not an Elixir function name: "marker;System.halt(3)"\nhint: beamstalk run MODULE FUNCTION calls a function of no arguments; a command goes after --\n' });
+    const command = await owner.run(["run", "-a", APP, "--", "Hello.Version", "marker"]);
+    expect(command.code).toBe(127);
+  }, LONG);
+
   test("--timeout kills the job, says so, exits 124, and removes the container", async () => {
     const began = Date.now();
     const res = await owner.run(["run", "-a", APP, "--timeout", "2", "--", "sleep", "30"]);

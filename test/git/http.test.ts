@@ -172,6 +172,21 @@ describe("git push over smart HTTP", () => {
     expect(fx.pushes.at(-1)!.body).toMatchObject({ hot: true, pushOptions: ["hot"] });
   });
 
+  test("GIGALIXIR's headers, as its instructions write the push: GIGALIXIR-CLEAN and GIGALIXIR-HOT", async () => {
+    // Anything but true is not a request (the same rule as BEAMSTALK-*).
+    const cases: [string[], { clean: boolean; hot: boolean }][] = [
+      [["GIGALIXIR-CLEAN: true"], { clean: true, hot: false }],
+      [["GIGALIXIR-HOT: True "], { clean: false, hot: true }],
+      [["GIGALIXIR-HOT: yes", "GIGALIXIR-CLEAN: 1"], { clean: false, hot: false }],
+    ];
+    for (const [i, [headers, expected]] of cases.entries()) {
+      await fx.commit(work, `g${i}.txt`, `${i}\n`);
+      const config = headers.flatMap((h) => ["-c", `http.extraheader=${h}`]);
+      expect((await fx.git(work, [...config, "push", `${base}/shop.git`, "main"])).code).toBe(0);
+      expect(fx.pushes.at(-1)!.body).toMatchObject({ ...expected, pushOptions: [] });
+    }
+  });
+
   test("a viewer cannot push: 403 with a message git shows", async () => {
     netrc(bob.apiKey);
     await fx.commit(work, "d.txt", "d\n");

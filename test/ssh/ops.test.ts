@@ -256,6 +256,22 @@ describe("the CLI's ps:* commands (the system ssh client, argv only)", () => {
     expect(other.stderr).toContain("has no Ecto");
   }, T);
 
+  test("GIGALIXIR's distillery [APP] COMMAND: ping, pid, rpc, eval through the same SSH operations; migrate with --migration_app_name", async () => {
+    expect(await cli("owner", ["distillery", APP, "ping"])).toEqual({ code: 0, stdout: "pong\n", stderr: "" });
+    expect(await cli("owner", ["ps:distillery", "-a", APP, "rpc", "IO.puts(node())", "--replica", "web.1"])).toEqual({ code: 0, stdout: `${node1()}\n`, stderr: "" });
+    expect(await cli("owner", ["distillery", APP, "eval", "IO.puts(1+1)"])).toEqual({ code: 0, stdout: "2\n", stderr: "" });
+    const pid = await cli("owner", ["distillery", "-a", APP, "pid"]);
+    expect(pid.code).toBe(0);
+    expect(pid.stdout).toMatch(/^\d+\n$/);
+    const unknown = await cli("owner", ["distillery", APP, "stop"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toStartWith('error: not a release command this server runs: "stop"\nhint: give one of: ping, pid, rpc, eval, remote_console, remote;');
+    const migrate = await cli("owner", ["migrate", APP, "--migration_app_name", "other_app"]);
+    expect(migrate.code).toBe(1);
+    expect(migrate.stderr).toContain("has no Ecto");
+    expect((await cli("owner", ["migrate", "-a", APP])).stdout).toContain("migrated by Hello.Release.migrate/0 for hello");
+  }, T);
+
   test("ps:ssh --replica without a terminal reads commands from stdin", async () => {
     const res = await cli("owner", ["ps:ssh", "-a", APP, "--replica", "web.2"], { stdin: "hostname; id -u\n" });
     expect(res).toEqual({ code: 0, stdout: `${fx.replicas[1]!.hostname}\n1000\n`, stderr: "" });

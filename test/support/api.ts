@@ -63,6 +63,7 @@ export function testApi(options: { clock?: Clock; runJob?: Runner["runJob"]; nod
       processes: (app) => noEngine(`ps ${app.name}`),
       scale: (app, _user, changes) => noEngine(`scale ${app.name} ${JSON.stringify(changes)}`),
       restart: (app) => noEngine(`restart ${app.name}`),
+      kill: (app, _user, replica) => noEngine(`kill ${app.name} ${replica}`),
     },
   });
 
