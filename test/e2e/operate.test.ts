@@ -158,6 +158,12 @@ describe("operating a running app", () => {
     expect(failures.length).toBeLessThanOrEqual(10);
     for (const f of failures) expect(f.at - killedAt).toBeLessThan(testRunner() === "swarm" ? 5_000 : 2_000);
     expect(bodies.size).toBeGreaterThanOrEqual(2);
+    // A running container is routed again once it answers its health check (the BEAM boots
+    // first): within 30 s, then both replicas serve with no failure.
+    for (let i = 0; i < 60; i++) {
+      const probe = await loaded(async () => Bun.sleep(500));
+      if (probe.bodies.size === 2 && probe.failures.length === 0) break;
+    }
     const steady = await loaded(async () => Bun.sleep(1500));
     expect(steady.failures).toEqual([]);
     expect(steady.bodies.size).toBe(2);
