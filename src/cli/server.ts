@@ -1,3 +1,5 @@
+import { BeamstalkError } from "../lib/errors.ts";
+import type { Cli } from "./context.ts";
 import { VERSION } from "../version.ts";
 import { command } from "./define.ts";
 import { info, printRecord } from "./output.ts";
@@ -12,9 +14,15 @@ export const version = command({
   data: true,
   args: { socket: { type: "string", description: "ask the daemon over its unix socket (on the server itself)" } },
   async run(args, cli) {
-    const server = await cli.anonymous(args.socket).get<HealthJson>("/api/health");
-    const both = { client: VERSION, server: server.version };
-    cli.print(both, () => printRecord(both));
+    // With no server named anywhere, the CLI's own version still answers; an unreachable server is an error.
+    let client: ReturnType<Cli["anonymous"]> | null = null;
+    try {
+      client = cli.anonymous(args.socket);
+    } catch (err) {
+      if (!(err instanceof BeamstalkError) || err.code !== "usage") throw err;
+    }
+    const both = { client: VERSION, server: client ? (await client.get<HealthJson>("/api/health")).version : null };
+    cli.print(both, () => printRecord({ ...both, server: both.server ?? "none given (--url or BEAMSTALK_URL)" }));
   },
 });
 

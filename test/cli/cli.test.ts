@@ -218,6 +218,11 @@ describe("keys, passwords, logout and errors", () => {
     const noUrl = await fresh.run(["apps"], { env: { BEAMSTALK_URL: "" } });
     expect(noUrl.code).toBe(2);
     expect(noUrl.stderr).toContain("error: no Beamstalk server given");
+    // version answers for the CLI without a server; an unreachable one is an error.
+    const alone = await fresh.run(["version", "--json"], { env: { BEAMSTALK_URL: "" } });
+    expect(alone.code).toBe(0);
+    expect(JSON.parse(alone.stdout)).toEqual({ client: expect.stringMatching(/^\d+\.\d+\.\d+/), server: null });
+    expect((await fresh.run(["version"], { env: { BEAMSTALK_URL: "http://127.0.0.1:9" } })).code).toBe(6);
     fresh.cleanup();
     const unknown = await admin.run(["deploy-everything"]);
     expect(unknown.code).toBe(2);
